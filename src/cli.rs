@@ -1,0 +1,281 @@
+//! Command-line arguments. Cargo runs us as `cargo-worker-build worker-build ARGS`; run directly
+//! the binary gets `ARGS` alone, so both shapes are accepted.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "cargo-worker-build",
+    bin_name = "cargo worker-build",
+    version,
+    about = "Build a Cloudflare Worker from a Rust crate, with panics that unwind and aborts that recover",
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true,
+    after_help = "Run `cargo worker-build --unwind` in a crate with a cdylib target that depends on wasm-bindgen.\nThe bundle lands in build/ (wrangler.toml: main = \"build/index.js\")."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    #[command(flatten)]
+    pub build: BuildArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a new Worker project in a new directory
+    New(NewArgs),
+    /// Create a Worker project in the current (or given) directory
+    Init(InitArgs),
+    /// Verify an existing bundle directory or .wasm file without building
+    Check(CheckArgs),
+    /// Show the tools a build uses (toolchain, wasm-bindgen, Binaryen, node) and the tool cache
+    Tools(ToolsArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EhEncoding {
+    /// The standard encoding (try_table, throw_ref); rustc's default since 2026-05
+    Exnref,
+    /// The legacy encoding (try, catch, rethrow, delegate); for runtimes without exnref
+    Legacy,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum MessageFormat {
+    #[default]
+    Human,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Expect {
+    /// The module must unwind panics (built with --unwind)
+    Unwind,
+    /// The module is a panic=abort build
+    Abort,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TargetRuntime {
+    /// Cloudflare workerd / Workers (legacy EH and exnref)
+    #[default]
+    Workerd,
+    /// Node.js 20 (legacy EH only)
+    Node20,
+    /// Node.js 22 (legacy EH and exnref)
+    Node22,
+    /// Node.js 24 and later (legacy EH and exnref)
+    Node24,
+}
+
+/// Options shared by everything that reads a package: which package, which cargo settings.
+#[derive(Debug, Clone, Default, Args)]
+pub struct BuildArgs {
+    /// Build with panic=unwind (nightly, -Zbuild-std, Wasm exception handling)
+    #[arg(long, help_heading = "Build mode")]
+    pub unwind: bool,
+
+    /// Exception-handling encoding for --unwind builds [default: exnref]
+    #[arg(long, value_enum, value_name = "ENCODING", help_heading = "Build mode")]
+    pub eh: Option<EhEncoding>,
+
+    /// After building, verify that the bundle unwinds, recovers and will load
+    #[arg(long, help_heading = "Build mode")]
+    pub check_eh: bool,
+
+    /// Build a library for a JavaScript Worker to import, instead of a Worker entry
+    #[arg(long = "lib", help_heading = "Build mode")]
+    pub library: bool,
+
+    /// Rust toolchain to build with [default: pinned nightly with --unwind, else stable]
+    #[arg(long, value_name = "TOOLCHAIN", help_heading = "Build mode")]
+    pub toolchain: Option<String>,
+
+    /// Path to Cargo.toml
+    #[arg(long, value_name = "PATH", help_heading = "Package selection")]
+    pub manifest_path: Option<PathBuf>,
+
+    /// Package to build (required at a virtual workspace root)
+    #[arg(short, long, value_name = "SPEC", help_heading = "Package selection")]
+    pub package: Option<String>,
+
+    /// Space or comma separated list of features to activate
+    #[arg(short = 'F', long, value_name = "FEATURES", help_heading = "Feature selection")]
+    pub features: Vec<String>,
+
+    /// Activate all available features
+    #[arg(long, help_heading = "Feature selection")]
+    pub all_features: bool,
+
+    /// Do not activate the `default` feature
+    #[arg(long, help_heading = "Feature selection")]
+    pub no_default_features: bool,
+
+    /// Build with the release profile (the default)
+    #[arg(long, conflicts_with_all = ["dev", "profile"], help_heading = "Compilation options")]
+    pub release: bool,
+
+    /// Build with the dev profile (debug assertions, no optimisation)
+    #[arg(long, conflicts_with = "profile", help_heading = "Compilation options")]
+    pub dev: bool,
+
+    /// Build with the given profile
+    #[arg(long, value_name = "PROFILE-NAME", help_heading = "Compilation options")]
+    pub profile: Option<String>,
+
+    /// Directory for all generated artifacts
+    #[arg(long, value_name = "DIRECTORY", help_heading = "Compilation options")]
+    pub target_dir: Option<PathBuf>,
+
+    /// Directory for the bundle [default: build, next to the package's Cargo.toml]
+    #[arg(long, short = 'o', value_name = "DIRECTORY", help_heading = "Compilation options")]
+    pub out_dir: Option<PathBuf>,
+
+    /// Skip wasm-opt
+    #[arg(long, help_heading = "Optimisation")]
+    pub no_opt: bool,
+
+    /// Fail when the bundle's gzip size is above SIZE (e.g. 3MiB, 900KiB, 1048576)
+    #[arg(long, value_name = "SIZE", help_heading = "Optimisation")]
+    pub max_size: Option<String>,
+
+    /// What the check expects (with --check-eh) [default: unwind with --unwind, else abort]
+    #[arg(long, value_enum, help_heading = "Check options")]
+    pub expect: Option<Expect>,
+
+    /// Runtime the bundle must load in (with --check-eh)
+    #[arg(long, value_enum, default_value = "workerd", help_heading = "Check options")]
+    pub runtime: TargetRuntime,
+
+    /// Require Cargo.lock is up to date
+    #[arg(long, help_heading = "Manifest options")]
+    pub locked: bool,
+
+    /// Run without accessing the network
+    #[arg(long, help_heading = "Manifest options")]
+    pub offline: bool,
+
+    /// Equivalent to specifying both --locked and --offline
+    #[arg(long, help_heading = "Manifest options")]
+    pub frozen: bool,
+
+    /// Use verbose output (-vv very verbose); -v prints the build plan
+    #[arg(short, long, action = clap::ArgAction::Count, help_heading = "Output")]
+    pub verbose: u8,
+
+    /// Do not print cargo log messages
+    #[arg(short, long, conflicts_with = "verbose", help_heading = "Output")]
+    pub quiet: bool,
+
+    /// Coloring [env: CARGO_TERM_COLOR, NO_COLOR]
+    #[arg(long, value_enum, value_name = "WHEN", help_heading = "Output")]
+    pub color: Option<ColorChoice>,
+
+    /// Output format: human, or one JSON object per step on stdout
+    #[arg(long, value_enum, value_name = "FMT", default_value = "human", help_heading = "Output")]
+    pub message_format: MessageFormat,
+
+    /// Print the build plan and exit without building
+    #[arg(long, help_heading = "Output")]
+    pub dry_run: bool,
+
+    /// Arguments after `--` are passed to `cargo build` verbatim
+    #[arg(last = true, value_name = "CARGO-ARGS")]
+    pub cargo_args: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct NewArgs {
+    /// Name (and directory) of the new project
+    pub name: Option<String>,
+    /// Template to start from
+    #[arg(long, short, default_value = "hello")]
+    pub template: String,
+    /// List the templates with a one-line description and exit
+    #[arg(long)]
+    pub list_templates: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Directory to fill [default: the current directory]
+    pub path: Option<PathBuf>,
+    /// Crate name [default: the directory's name]
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Template to start from
+    #[arg(long, short, default_value = "hello")]
+    pub template: String,
+    /// Overwrite existing files
+    #[arg(long)]
+    pub force: bool,
+    /// List the templates with a one-line description and exit
+    #[arg(long)]
+    pub list_templates: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Bundle directories or .wasm files to verify [default: the package's bundle directory]
+    pub paths: Vec<PathBuf>,
+    /// What to expect [default: what the bundle's build recorded, else unwind]
+    #[arg(long, value_enum)]
+    pub expect: Option<Expect>,
+    /// Required exception-handling encoding
+    #[arg(long, value_enum, value_name = "ENCODING")]
+    pub eh: Option<EhEncoding>,
+    /// Runtime the module must load in
+    #[arg(long, value_enum, default_value = "workerd")]
+    pub runtime: TargetRuntime,
+    /// Output format
+    #[arg(long, value_enum, value_name = "FMT", default_value = "human")]
+    pub message_format: MessageFormat,
+    /// Coloring
+    #[arg(long, value_enum, value_name = "WHEN")]
+    pub color: Option<ColorChoice>,
+    /// Path to Cargo.toml (to find the default bundle directory)
+    #[arg(long, value_name = "PATH")]
+    pub manifest_path: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ToolsArgs {
+    /// Remove cached tools the current project does not use
+    #[arg(long)]
+    pub clean: bool,
+    /// Path to Cargo.toml
+    #[arg(long, value_name = "PATH")]
+    pub manifest_path: Option<PathBuf>,
+    /// Output format
+    #[arg(long, value_enum, value_name = "FMT", default_value = "human")]
+    pub message_format: MessageFormat,
+}
+
+impl Cli {
+    /// Parse the process arguments, dropping the `worker-build` that cargo inserts.
+    pub fn from_env() -> Self {
+        Self::parse_from(normalize_args(std::env::args_os()))
+    }
+}
+
+/// Cargo runs `cargo-worker-build worker-build ARGS...`; drop the subcommand name it repeats.
+pub fn normalize_args<I: IntoIterator<Item = std::ffi::OsString>>(args: I) -> Vec<std::ffi::OsString> {
+    let mut args: Vec<_> = args.into_iter().collect();
+    if args.get(1).is_some_and(|a| a == "worker-build") {
+        args.remove(1);
+    }
+    args
+}

@@ -1,0 +1,22 @@
+//! cargo-worker-build: turns a wasm-bindgen crate into a Cloudflare Worker bundle whose panics
+//! unwind (one failed request) and whose aborts recover (a fresh instance for the next request).
+//!
+//! The pipeline, one module per stage: [`plan`] resolves everything up front, then
+//! [`toolchain`] -> [`cargo`] -> [`bindgen`] -> [`bundle`] (entry + recovery runtime) ->
+//! optimise -> [`check`] (when asked).
+
+pub mod bindgen;
+pub mod bundle;
+pub mod cargo;
+pub mod check;
+pub mod cli;
+pub mod errors;
+pub mod exports;
+pub mod fs;
+pub mod plan;
+pub mod process;
+pub mod scaffold;
+pub mod term;
+pub mod toolcache;
+pub mod toolchain;
+pub mod workspace;

@@ -1,0 +1,3 @@
+fn main() {
+    let _cli = cargo_worker_build::cli::Cli::from_env();
+}
