@@ -1,2 +1,0 @@
-//! `cargo worker-build new` / `init`: projects from the templates in `templates/`.
-//! (Being written; see issue 5.)

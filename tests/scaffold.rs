@@ -1,0 +1,600 @@
+//! `cargo worker-build new` / `init`: what the templates generate, how `init` merges into an
+//! existing crate, and how bad inputs are refused.
+//!
+//! Snapshots are plain files in `tests/snapshots/`; run with `UPDATE_SNAPSHOTS=1` to rewrite
+//! them after an intended change, then review the diff.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use cargo_worker_build::cli::{InitArgs, NewArgs};
+use cargo_worker_build::scaffold::{self, templates};
+use toml_edit::DocumentMut;
+
+const NIGHTLY: &str = "nightly-2026-10-30";
+
+fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Compares `actual` with `tests/snapshots/<name>`, or rewrites it with `UPDATE_SNAPSHOTS=1`.
+fn assert_snapshot(name: &str, actual: &str) {
+    let path = repo().join("tests/snapshots").join(name);
+    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(&path, actual).unwrap();
+        return;
+    }
+    let expected = fs::read_to_string(&path).unwrap_or_else(|err| {
+        panic!(
+            "cannot read snapshot {}: {err}; run with UPDATE_SNAPSHOTS=1 to create it",
+            path.display()
+        )
+    });
+    assert_eq!(
+        actual,
+        expected,
+        "snapshot {} differs; if the change is intended, rerun with UPDATE_SNAPSHOTS=1",
+        path.display()
+    );
+}
+
+/// Every file under `dir`, as sorted `/`-separated relative paths.
+fn file_list(dir: &Path) -> Vec<String> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
+        for entry in fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(root, &path, out);
+            } else {
+                let rel = path.strip_prefix(root).unwrap();
+                out.push(rel.to_string_lossy().replace('\\', "/"));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+/// Every file of every directory, relative path -> contents, to prove nothing changed.
+fn tree_contents(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    file_list(dir)
+        .into_iter()
+        .map(|rel| {
+            let bytes = fs::read(dir.join(&rel)).unwrap();
+            (rel, bytes)
+        })
+        .collect()
+}
+
+fn new_args(name: &Path, template: &str) -> NewArgs {
+    NewArgs {
+        name: Some(name.to_string_lossy().into_owned()),
+        template: template.to_string(),
+        list_templates: false,
+    }
+}
+
+fn init_args(path: &Path, template: &str, force: bool) -> InitArgs {
+    InitArgs {
+        path: Some(path.to_path_buf()),
+        name: None,
+        template: template.to_string(),
+        force,
+        list_templates: false,
+    }
+}
+
+fn toml(path: &Path) -> DocumentMut {
+    fs::read_to_string(path)
+        .unwrap_or_else(|err| panic!("{}: {err}", path.display()))
+        .parse()
+        .unwrap_or_else(|err| panic!("{}: {err}", path.display()))
+}
+
+#[test]
+fn template_table_lists_exactly_the_files_in_templates_dir() {
+    let on_disk: BTreeSet<String> = fs::read_dir(repo().join("templates"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .flat_map(|dir| {
+            let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+            file_list(&dir)
+                .into_iter()
+                .map(move |file| format!("{name}/{file}"))
+        })
+        .collect();
+    let embedded: BTreeSet<String> = templates::TEMPLATES
+        .iter()
+        .flat_map(|t| {
+            t.files
+                .iter()
+                .map(move |f| format!("{}/{}", t.name, f.path))
+        })
+        .collect();
+    assert_eq!(
+        embedded, on_disk,
+        "src/scaffold/templates.rs must list every file under templates/"
+    );
+    for template in templates::TEMPLATES {
+        for file in template.files {
+            let disk =
+                fs::read_to_string(repo().join("templates").join(template.name).join(file.path))
+                    .unwrap();
+            assert_eq!(
+                file.contents, disk,
+                "{}/{} is stale",
+                template.name, file.path
+            );
+        }
+    }
+}
+
+#[test]
+fn list_templates_matches_snapshot() {
+    let list = scaffold::list_templates();
+    assert_snapshot("scaffold-list-templates.txt", &list);
+    let names: Vec<&str> = list
+        .lines()
+        .map(|l| l.split_whitespace().next().unwrap())
+        .collect();
+    assert_eq!(names, ["hello", "durable-object", "library", "plain"]);
+    assert!(list.lines().next().unwrap().contains("(default)"));
+}
+
+#[test]
+fn new_generates_each_template_with_the_snapshot_file_list() {
+    let tmp = tempfile::tempdir().unwrap();
+    for template in templates::names() {
+        let dir = tmp.path().join(format!("snap-{template}"));
+        scaffold::new_project(&new_args(&dir, template)).unwrap();
+        let files = file_list(&dir).join("\n") + "\n";
+        assert_snapshot(&format!("scaffold-files-{template}.txt"), &files);
+        for file in file_list(&dir) {
+            let text = fs::read_to_string(dir.join(&file)).unwrap();
+            assert!(
+                !text.contains("{{"),
+                "{template}/{file} has an unfilled placeholder"
+            );
+        }
+    }
+}
+
+#[test]
+fn generated_projects_are_configured_for_unwind_builds() {
+    let tmp = tempfile::tempdir().unwrap();
+    for template in templates::names() {
+        let dir = tmp.path().join(format!("cfg-{template}"));
+        scaffold::new_project(&new_args(&dir, template)).unwrap();
+        let library = template == "library";
+
+        let cargo = toml(&dir.join("Cargo.toml"));
+        assert_eq!(
+            cargo["package"]["name"].as_str(),
+            Some(format!("cfg-{template}").as_str())
+        );
+        let types: Vec<_> = cargo["lib"]["crate-type"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(types, ["cdylib"], "{template}");
+        let release = &cargo["profile"]["release"];
+        assert!(
+            matches!(release["opt-level"].as_str(), Some("z" | "s")),
+            "{template}: opt-level"
+        );
+        assert_eq!(release["lto"].as_bool(), Some(true), "{template}: lto");
+        assert_eq!(release["codegen-units"].as_integer(), Some(1), "{template}");
+        assert!(
+            release.get("panic").is_none(),
+            "{template} must not set panic"
+        );
+        assert_eq!(
+            cargo["dependencies"]["wasm-bindgen"].as_str(),
+            Some("=0.2.130"),
+            "{template}"
+        );
+        let worker = cargo["dependencies"].get("worker").and_then(|w| w.as_str());
+        if matches!(template, "hello" | "durable-object") {
+            assert_eq!(worker, Some("0.8.7"), "{template}");
+        } else {
+            assert_eq!(worker, None, "{template} must not use the worker crate");
+        }
+
+        let wrangler = toml(&dir.join("wrangler.toml"));
+        assert_eq!(
+            wrangler["name"].as_str(),
+            Some(format!("cfg-{template}").as_str())
+        );
+        let (main, build) = if library {
+            (
+                "src/index.js",
+                "cargo worker-build --release --lib --unwind",
+            )
+        } else {
+            ("build/index.js", "cargo worker-build --release --unwind")
+        };
+        assert_eq!(wrangler["main"].as_str(), Some(main), "{template}");
+        assert_eq!(
+            wrangler["build"]["command"].as_str(),
+            Some(build),
+            "{template}"
+        );
+        assert_eq!(wrangler["compatibility_date"].as_str(), Some("2026-11-01"));
+
+        let toolchain = toml(&dir.join("rust-toolchain.toml"));
+        assert_eq!(toolchain["toolchain"]["channel"].as_str(), Some(NIGHTLY));
+        let list = |key: &str| -> Vec<String> {
+            toolchain["toolchain"][key]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_str().unwrap().to_string())
+                .collect()
+        };
+        assert_eq!(list("components"), ["rust-src"]);
+        assert_eq!(list("targets"), ["wasm32-unknown-unknown"]);
+
+        let gitignore = fs::read_to_string(dir.join(".gitignore")).unwrap();
+        for entry in ["target", "build", "node_modules"] {
+            assert!(
+                gitignore.lines().any(|l| l == entry),
+                "{template}: .gitignore {entry}"
+            );
+        }
+
+        let workflow = fs::read_to_string(dir.join(".github/workflows/worker.yml")).unwrap();
+        let lib = if library { " --lib" } else { "" };
+        for step in [
+            "rustup toolchain install".to_string(),
+            "cargo install cargo-worker-build".to_string(),
+            format!("cargo worker-build --release{lib} --unwind"),
+            format!("cargo worker-build --check-eh{lib} --unwind"),
+        ] {
+            assert!(
+                workflow.lines().any(|l| l.trim() == format!("run: {step}")),
+                "{template}: workflow lacks `{step}`"
+            );
+        }
+
+        let readme = fs::read_to_string(dir.join("README.md")).unwrap();
+        assert!(
+            readme.starts_with(&format!("# cfg-{template}\n")),
+            "{template}"
+        );
+        assert!(
+            readme.contains("/panic"),
+            "{template}: README documents the panic route"
+        );
+    }
+}
+
+#[test]
+fn library_template_imports_the_bundle_from_build() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("lib-worker");
+    scaffold::new_project(&new_args(&dir, "library")).unwrap();
+    let entry = fs::read_to_string(dir.join("src/index.js")).unwrap();
+    assert!(entry.contains("from \"../build/index.js\""), "{entry}");
+    assert!(entry.contains("export default"), "{entry}");
+}
+
+#[test]
+fn durable_object_template_binds_and_migrates_its_class() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("do-worker");
+    scaffold::new_project(&new_args(&dir, "durable-object")).unwrap();
+    let wrangler = toml(&dir.join("wrangler.toml"));
+    let bindings = wrangler["durable_objects"]["bindings"]
+        .as_array_of_tables()
+        .unwrap();
+    let binding = bindings.get(0).unwrap();
+    assert_eq!(binding["name"].as_str(), Some("COUNTER"));
+    assert_eq!(binding["class_name"].as_str(), Some("Counter"));
+    let migration = wrangler["migrations"]
+        .as_array_of_tables()
+        .unwrap()
+        .get(0)
+        .unwrap();
+    let classes: Vec<_> = migration["new_sqlite_classes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(classes, ["Counter"]);
+    let lib = fs::read_to_string(dir.join("src/lib.rs")).unwrap();
+    assert!(lib.contains("pub struct Counter"));
+    assert!(lib.contains("durable_object(\"COUNTER\")"));
+}
+
+/// A crate as a user might have written it: comments everywhere, odd spacing, a [lib] without
+/// crate-type, an existing dependency and a profile with one setting.
+const USER_MANIFEST: &str = r#"# My crate. Keep this comment.
+[package]
+name    = "existing-crate"   # aligned, on purpose
+version = "1.2.3"
+edition = "2021"
+
+# Library settings.
+[lib]
+path = "src/lib.rs"  # explicit
+
+[dependencies]
+# Pinned for a reason.
+serde = { version = "1", features = ["derive"] }   # trailing comment
+wasm-bindgen = "0.2.130"
+
+[features]
+default = []
+
+[profile.release]
+opt-level = "s"    # we prefer s
+
+# Trailing comment at the end of the file.
+"#;
+
+/// What init adds to USER_MANIFEST with the hello template, line by line.
+const ADDED_LINES: &[&str] = &[
+    "crate-type = [\"cdylib\"]",
+    "worker = \"0.8.7\"",
+    "lto = true",
+    "codegen-units = 1",
+];
+
+#[test]
+fn init_merges_into_an_existing_crate_keeping_its_bytes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("existing-crate");
+    fs::create_dir(&dir).unwrap();
+    fs::write(dir.join("Cargo.toml"), USER_MANIFEST).unwrap();
+    fs::write(dir.join(".gitignore"), "/target\n*.swp\n").unwrap();
+
+    scaffold::init_project(&init_args(&dir, "hello", false)).unwrap();
+
+    let merged = fs::read_to_string(dir.join("Cargo.toml")).unwrap();
+    assert_snapshot("scaffold-init-merged-Cargo.toml", &merged);
+    // Removing exactly the added lines gives back the user's file byte for byte.
+    let mut added = Vec::new();
+    let mut kept = String::new();
+    for line in merged.split_inclusive('\n') {
+        if ADDED_LINES.contains(&line.trim_end_matches('\n')) {
+            added.push(line.trim_end_matches('\n'));
+        } else {
+            kept.push_str(line);
+        }
+    }
+    assert_eq!(kept, USER_MANIFEST);
+    assert_eq!(added, ADDED_LINES);
+    // The crate's own values win over the template's.
+    let doc: DocumentMut = merged.parse().unwrap();
+    assert_eq!(
+        doc["dependencies"]["wasm-bindgen"].as_str(),
+        Some("0.2.130")
+    );
+    assert_eq!(doc["profile"]["release"]["opt-level"].as_str(), Some("s"));
+    assert_eq!(doc["package"]["name"].as_str(), Some("existing-crate"));
+
+    // .gitignore keeps the user's lines and gains the missing ones.
+    let gitignore = fs::read_to_string(dir.join(".gitignore")).unwrap();
+    assert_eq!(
+        gitignore,
+        "/target\n*.swp\nbuild\nnode_modules\n.wrangler\n"
+    );
+    // The rest of the template is there, named after the crate.
+    let wrangler = toml(&dir.join("wrangler.toml"));
+    assert_eq!(wrangler["name"].as_str(), Some("existing-crate"));
+    assert!(dir.join("src/lib.rs").is_file());
+
+    // A second init finds nothing missing and changes nothing.
+    let before = tree_contents(&dir);
+    scaffold::init_project(&init_args(&dir, "hello", false)).unwrap();
+    assert_eq!(tree_contents(&dir), before);
+}
+
+#[test]
+fn init_merge_adds_a_lib_section_after_package() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("bare");
+    fs::create_dir(&dir).unwrap();
+    let original =
+        "[package]\nname = \"bare\"\nversion = \"0.1.0\"\n# before deps\n[dependencies]\n";
+    fs::write(dir.join("Cargo.toml"), original).unwrap();
+    scaffold::init_project(&init_args(&dir, "plain", false)).unwrap();
+    let merged = fs::read_to_string(dir.join("Cargo.toml")).unwrap();
+    assert_snapshot("scaffold-init-merged-bare-Cargo.toml", &merged);
+    assert!(
+        merged.starts_with("[package]\nname = \"bare\"\nversion = \"0.1.0\"\n\n[lib]\ncrate-type = [\"cdylib\"]\n# before deps\n[dependencies]\n"),
+        "{merged}"
+    );
+}
+
+#[test]
+fn init_refuses_to_overwrite_and_lists_the_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("crowded");
+    fs::create_dir_all(dir.join("src")).unwrap();
+    fs::write(dir.join("src/lib.rs"), "// mine\n").unwrap();
+    fs::write(dir.join("README.md"), "# mine\n").unwrap();
+    let before = tree_contents(&dir);
+
+    let err = scaffold::init_project(&init_args(&dir, "hello", false)).unwrap_err();
+    let message = format!("{err:#}");
+    assert!(!message.contains('\n'), "one line: {message}");
+    assert!(
+        message.contains("would overwrite 2 existing files"),
+        "{message}"
+    );
+    assert!(
+        message.contains("README.md, src/lib.rs") || message.contains("src/lib.rs, README.md"),
+        "{message}"
+    );
+    assert!(message.contains("--force"), "{message}");
+    assert_eq!(tree_contents(&dir), before, "nothing written");
+
+    scaffold::init_project(&init_args(&dir, "hello", true)).unwrap();
+    let lib = fs::read_to_string(dir.join("src/lib.rs")).unwrap();
+    assert!(
+        lib.contains("#[event(fetch)]"),
+        "--force replaced src/lib.rs"
+    );
+    assert_eq!(
+        file_list(&dir),
+        file_list_of_template("hello"),
+        "init --force writes the whole template"
+    );
+}
+
+fn file_list_of_template(template: &str) -> Vec<String> {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("reference");
+    scaffold::new_project(&new_args(&dir, template)).unwrap();
+    file_list(&dir)
+}
+
+#[test]
+fn init_into_an_empty_directory_names_the_crate_after_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("fresh-dir");
+    fs::create_dir(&dir).unwrap();
+    scaffold::init_project(&init_args(&dir, "durable-object", false)).unwrap();
+    assert_eq!(
+        toml(&dir.join("Cargo.toml"))["package"]["name"].as_str(),
+        Some("fresh-dir")
+    );
+    assert_eq!(file_list(&dir), file_list_of_template("durable-object"));
+}
+
+/// Checks an error is one line naming `must_contain`, and that `dir` is unchanged.
+fn assert_refused(
+    result: anyhow::Result<()>,
+    must_contain: &[&str],
+    dir: &Path,
+    before: &[(String, Vec<u8>)],
+) {
+    let message = format!("{:#}", result.expect_err("should be refused"));
+    assert!(!message.contains('\n'), "one line: {message}");
+    for part in must_contain {
+        assert!(message.contains(part), "`{part}` missing from: {message}");
+    }
+    assert_eq!(tree_contents(dir), before, "nothing written ({message})");
+}
+
+#[test]
+fn bad_inputs_are_refused_in_one_line_without_writing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().to_path_buf();
+    fs::create_dir(root.join("taken")).unwrap();
+    fs::write(root.join("taken/keep.txt"), "mine\n").unwrap();
+    let before = tree_contents(&root);
+
+    let named = |name: &str, template: &str| new_args(&root.join(name), template);
+    assert_refused(
+        scaffold::new_project(&named("My Worker", "hello")),
+        &[
+            "invalid project name `My Worker`",
+            "a space is not allowed",
+            "my-worker",
+        ],
+        &root,
+        &before,
+    );
+    assert_refused(
+        scaffold::new_project(&named("fn", "hello")),
+        &["`fn`", "Rust keyword", "fn-worker"],
+        &root,
+        &before,
+    );
+    assert_refused(
+        scaffold::new_project(&named("taken", "hello")),
+        &["already exists", "cargo worker-build init"],
+        &root,
+        &before,
+    );
+    assert_refused(
+        scaffold::new_project(&named("fine", "nope")),
+        &[
+            "unknown template `nope`",
+            "hello, durable-object, library, plain",
+        ],
+        &root,
+        &before,
+    );
+    let mut no_name = named("x", "hello");
+    no_name.name = None;
+    assert_refused(
+        scaffold::new_project(&no_name),
+        &["cargo worker-build new NAME"],
+        &root,
+        &before,
+    );
+
+    let mut bad_init = init_args(&root.join("taken"), "hello", false);
+    bad_init.name = Some("Bad.Name".into());
+    assert_refused(
+        scaffold::init_project(&bad_init),
+        &["invalid project name `Bad.Name`", "--name bad-name"],
+        &root,
+        &before,
+    );
+    let bad_template = init_args(&root.join("taken"), "nope", false);
+    assert_refused(
+        scaffold::init_project(&bad_template),
+        &["unknown template"],
+        &root,
+        &before,
+    );
+}
+
+#[test]
+fn plan_new_keeps_the_parent_path_in_the_suggestion() {
+    let args = NewArgs {
+        name: Some("some/dir/Bad_Name".into()),
+        template: "hello".into(),
+        list_templates: false,
+    };
+    let err = scaffold::plan_new(&args).unwrap_err().to_string();
+    assert!(
+        err.contains("try `cargo worker-build new some/dir/bad_name`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn toolchain_file_matches_the_pinned_nightly_everywhere() {
+    for template in templates::TEMPLATES {
+        let file = template
+            .files
+            .iter()
+            .find(|f| f.path == "rust-toolchain.toml")
+            .unwrap();
+        assert!(
+            file.contents.contains(&format!("channel = \"{NIGHTLY}\"")),
+            "{}",
+            template.name
+        );
+    }
+}
+
+#[test]
+fn cargo_package_would_ship_the_templates() {
+    // `cargo package` skips any directory that holds a Cargo.toml, so a template's manifest must
+    // be Cargo.toml.liquid (cargo-generate strips the suffix, and so do we).
+    let templates_dir: PathBuf = repo().join("templates");
+    for template in templates::TEMPLATES {
+        assert!(
+            !templates_dir
+                .join(template.name)
+                .join("Cargo.toml")
+                .exists(),
+            "templates/{}/Cargo.toml would be left out of the published crate",
+            template.name
+        );
+    }
+}
