@@ -1,1 +1,145 @@
-//! (being written)
+//! wasm-bindgen: the CLI must be exactly the version in Cargo.lock (its schema check refuses
+//! anything else). Found from `WASM_BINDGEN`, the tool cache or PATH; otherwise installed into
+//! the tool cache from crates.io.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use semver::Version;
+
+use crate::errors::{problem, Code};
+use crate::process::{which, Cmd};
+use crate::term::Shell;
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Origin {
+    Env,
+    Cache,
+    Path,
+    Installed,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Located {
+    pub path: PathBuf,
+    pub version: String,
+    pub origin: Origin,
+}
+
+/// Where the cached CLI of `version` lives.
+pub fn cached_binary(version: &Version) -> PathBuf {
+    crate::toolcache::dir("wasm-bindgen", &version.to_string()).join("bin").join(exe("wasm-bindgen"))
+}
+
+fn exe(name: &str) -> String {
+    format!("{name}{}", std::env::consts::EXE_SUFFIX)
+}
+
+/// The command that installs the CLI of `version` where the tool looks for it.
+pub fn install_command(version: &Version, root: &Path) -> Cmd {
+    Cmd::new("cargo").args(["install", "wasm-bindgen-cli", "--version"]).arg(format!("={version}")).arg("--root").arg(root.as_os_str())
+}
+
+/// The `wasm-bindgen` binary of exactly `version`, installing it when allowed.
+pub fn locate_or_install(version: &Version, offline: bool, shell: &Shell) -> Result<Located> {
+    let wanted = version.to_string();
+    if let Some(path) = std::env::var_os("WASM_BINDGEN").filter(|p| !p.is_empty()).map(PathBuf::from) {
+        let found = version_of(&path);
+        if found.as_deref() == Some(wanted.as_str()) {
+            return Ok(Located { path, version: wanted, origin: Origin::Env });
+        }
+        return Err(problem(
+            Code::BindgenWrongVersion,
+            format!(
+                "WASM_BINDGEN={} is {}, but Cargo.lock resolves wasm-bindgen {wanted} and the CLI must match exactly",
+                path.display(),
+                found.map_or("not a runnable wasm-bindgen".to_string(), |v| format!("wasm-bindgen {v}"))
+            ),
+            format!("point WASM_BINDGEN at wasm-bindgen {wanted}, or unset it to let the tool install it"),
+        ));
+    }
+    let cached = cached_binary(version);
+    if cached.is_file() {
+        return Ok(Located { path: cached, version: wanted, origin: Origin::Cache });
+    }
+    if let Some(path) = which(&exe("wasm-bindgen")) {
+        match version_of(&path) {
+            Some(v) if v == wanted => return Ok(Located { path, version: wanted, origin: Origin::Path }),
+            other => shell.verbose(
+                "Ignoring",
+                format!("{} ({}), not {wanted}", path.display(), other.map_or("unknown version".to_string(), |v| format!("wasm-bindgen {v}"))),
+            ),
+        }
+    }
+    let root = crate::toolcache::dir("wasm-bindgen", &wanted);
+    if offline {
+        return Err(problem(
+            Code::OfflineMissingTool,
+            format!("wasm-bindgen {wanted} is not installed, and --offline forbids installing it"),
+            format!("run `{}` while online, or set WASM_BINDGEN to a wasm-bindgen {wanted} binary", install_command(version, &root)),
+        ));
+    }
+    let dir = crate::toolcache::install_once("wasm-bindgen", &wanted, |staging| install(version, staging, shell))?;
+    Ok(Located { path: dir.join("bin").join(exe("wasm-bindgen")), version: wanted, origin: Origin::Installed })
+}
+
+fn install(version: &Version, staging: &Path, shell: &Shell) -> Result<()> {
+    let _spinner = shell.spinner("Installing", format!("wasm-bindgen-cli {version} (once per version; about two minutes)"));
+    // Run outside any project so its rust-toolchain.toml and rustflags don't apply.
+    let base = install_command(version, staging)
+        .cwd(staging)
+        .env_remove("RUSTUP_TOOLCHAIN")
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env_remove("CARGO_TARGET_DIR");
+    if base.clone().arg("--locked").read().is_ok() {
+        return Ok(());
+    }
+    // Its lock file sometimes names a version the registry no longer serves.
+    shell.warn(format!("`cargo install wasm-bindgen-cli@{version} --locked` failed; retrying without --locked (dependencies resolved afresh)"));
+    base.read().map(drop).map_err(|e| {
+        problem(
+            Code::BindgenInstallFailed,
+            format!("could not install wasm-bindgen-cli {version}: {e:#}"),
+            format!("run `{}` to see the full error, or set WASM_BINDGEN to a wasm-bindgen {version} binary", install_command(version, staging)),
+        )
+    })
+}
+
+/// `wasm-bindgen --version` prints `wasm-bindgen 0.2.130` (maybe followed by a hash).
+pub fn version_of(binary: &Path) -> Option<String> {
+    let out = Cmd::new(binary).arg("--version").read().ok()?;
+    parse_version(&out)
+}
+
+fn parse_version(output: &str) -> Option<String> {
+    let mut words = output.split_whitespace();
+    (words.next()? == "wasm-bindgen").then_some(())?;
+    Some(words.next()?.to_string())
+}
+
+/// Run wasm-bindgen on `input`, writing into `out_dir`.
+pub fn run(binary: &Path, args: &[String], input: &Path, out_dir: &Path) -> Result<()> {
+    let cmd = Cmd::new(binary).args(args).arg("--out-dir").arg(out_dir.as_os_str()).arg(input.as_os_str());
+    cmd.read().map(drop).map_err(|e| {
+        problem(
+            Code::BindgenFailed,
+            format!("wasm-bindgen failed on {}: {e:#}", input.display()),
+            "if it reports a schema or version mismatch, run `cargo update -p wasm-bindgen` and build again; otherwise report the message above",
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_output_is_parsed() {
+        assert_eq!(parse_version("wasm-bindgen 0.2.130\n").as_deref(), Some("0.2.130"));
+        assert_eq!(parse_version("wasm-bindgen 0.2.100 (a1b2c3)").as_deref(), Some("0.2.100"));
+        assert_eq!(parse_version("wasm-opt version 116"), None);
+        assert_eq!(parse_version(""), None);
+    }
+}

@@ -1,1 +1,326 @@
-//! (being written)
+//! The bundle directory (`build/` by default): wasm-bindgen's glue and module, the recovery
+//! runtime and the generated entry. It is assembled in a staging directory next to the output
+//! and swapped in only when complete, under a lock, so a failed or concurrent build never leaves
+//! a half-written bundle and the previous one survives any failure.
+
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use sha2::{Digest, Sha256};
+
+use crate::errors::{problem, Code};
+use crate::exports::Exports;
+use crate::plan::{Mode, Plan};
+
+pub const ENTRY: &str = "index.js";
+pub const GLUE: &str = "glue.js";
+pub const WASM: &str = "index_bg.wasm";
+pub const RUNTIME: &str = "runtime.js";
+pub const MANIFEST: &str = ".worker-build.json";
+
+const RUNTIME_JS: &str = include_str!("runtime/runtime.js");
+const ENTRY_TEMPLATE: &str = include_str!("runtime/entry.js");
+const LIBRARY_TEMPLATE: &str = include_str!("runtime/library.js");
+
+/// What a bundle records about itself in `.worker-build.json`: read by `check` and by the next
+/// build to tell whether anything changed.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Manifest {
+    pub tool: String,
+    pub tool_version: String,
+    /// "unwind" or "abort".
+    pub mode: String,
+    /// "exnref", "legacy", or null for abort builds.
+    pub eh: Option<String>,
+    pub wasm_bindgen: String,
+    pub library: bool,
+    pub entry: String,
+    pub glue: String,
+    pub wasm: String,
+    pub exports: Exports,
+    /// Every file of the bundle, relative to its directory.
+    pub files: Vec<String>,
+    /// A digest of every input of the steps after cargo; equal means the bundle is up to date.
+    pub input_key: String,
+}
+
+/// The digest of everything that decides the bundle's contents besides cargo's output.
+pub fn input_key(plan: &Plan, wasm: &[u8], bindgen_version: &str, opt: &[String]) -> String {
+    let mut h = Sha256::new();
+    for part in [env!("CARGO_PKG_VERSION"), bindgen_version, RUNTIME_JS, ENTRY_TEMPLATE, LIBRARY_TEMPLATE] {
+        h.update(part.as_bytes());
+        h.update([0]);
+    }
+    h.update(plan.bindgen_args.join("\0").as_bytes());
+    h.update(format!("{:?}|{}|{}", plan.mode, plan.library, opt.join("\0")).as_bytes());
+    h.update(wasm);
+    format!("{:x}", h.finalize())
+}
+
+/// The manifest of the bundle in `dir`, when there is a readable one.
+pub fn read_manifest(dir: &Path) -> Option<Manifest> {
+    serde_json::from_slice(&std::fs::read(dir.join(MANIFEST)).ok()?).ok()
+}
+
+/// Whether the bundle in `dir` was made from exactly these inputs and is complete.
+pub fn is_fresh(dir: &Path, key: &str) -> Option<Manifest> {
+    let manifest = read_manifest(dir)?;
+    (manifest.input_key == key && manifest.files.iter().all(|f| dir.join(f).is_file())).then_some(manifest)
+}
+
+/// Holds the per-output-directory lock while a bundle is written.
+pub struct OutputLock {
+    _file: File,
+}
+
+/// Take the lock for `out_dir` (waiting for a concurrent build of the same output to finish).
+pub fn lock_output(out_dir: &Path, target_dir: &Path) -> Result<OutputLock> {
+    let locks = target_dir.join("worker-build").join("locks");
+    crate::fs::create_dir_all(&locks)?;
+    let mut h = Sha256::new();
+    h.update(out_dir.as_os_str().as_encoded_bytes());
+    let path = locks.join(format!("{:x}.lock", h.finalize()));
+    let file = File::create(&path).with_context(|| format!("could not create lock file {}", path.display()))?;
+    file.lock().with_context(|| format!("could not lock {}", path.display()))?;
+    Ok(OutputLock { _file: file })
+}
+
+/// A staging directory next to the output (same filesystem, so the final rename is one step).
+pub struct Staging {
+    pub dir: PathBuf,
+}
+
+impl Staging {
+    pub fn create(out_dir: &Path) -> Result<Staging> {
+        refuse_foreign_dir(out_dir)?;
+        let parent = out_dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let name = out_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "build".into());
+        let unwritable = |e: &dyn std::fmt::Display| {
+            problem(
+                Code::OutDirUnwritable,
+                format!("cannot write the bundle to {}: {e}", out_dir.display()),
+                format!("make {} writable, or pass `--out-dir` a directory you can write", parent.display()),
+            )
+        };
+        std::fs::create_dir_all(parent).map_err(|e| unwritable(&e))?;
+        // Leftovers of interrupted builds of this output (we hold its lock, so none is live).
+        if let Ok(entries) = std::fs::read_dir(parent) {
+            for entry in entries.flatten() {
+                let file_name = entry.file_name().to_string_lossy().into_owned();
+                if file_name.starts_with(&format!(".{name}.staging-")) || file_name.starts_with(&format!(".{name}.old-")) {
+                    let _ = std::fs::remove_dir_all(entry.path());
+                }
+            }
+        }
+        let dir = parent.join(format!(".{name}.staging-{}", std::process::id()));
+        std::fs::create_dir(&dir).map_err(|e| unwritable(&e))?;
+        Ok(Staging { dir })
+    }
+
+    /// Replace `out_dir` with the staged bundle. The old bundle is moved aside first and put
+    /// back if the new one cannot be moved in.
+    pub fn commit(self, out_dir: &Path) -> Result<()> {
+        let parent = self.dir.parent().expect("staging has a parent").to_path_buf();
+        let name = out_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "build".into());
+        let old = parent.join(format!(".{name}.old-{}", std::process::id()));
+        let had_old = out_dir.exists();
+        if had_old {
+            crate::fs::rename(out_dir, &old)?;
+        }
+        if let Err(e) = std::fs::rename(&self.dir, out_dir) {
+            if had_old {
+                let _ = std::fs::rename(&old, out_dir);
+            }
+            return Err(e).with_context(|| format!("could not move the new bundle into {}", out_dir.display()));
+        }
+        if had_old {
+            let _ = std::fs::remove_dir_all(&old);
+        }
+        std::mem::forget(self);
+        Ok(())
+    }
+}
+
+impl Drop for Staging {
+    /// A build that fails part-way leaves only the previous bundle behind.
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The output directory is replaced whole, so it must be ours: absent, empty, or a bundle.
+fn refuse_foreign_dir(out_dir: &Path) -> Result<()> {
+    let Ok(mut entries) = std::fs::read_dir(out_dir) else { return Ok(()) };
+    if entries.next().is_none() || out_dir.join(MANIFEST).is_file() {
+        return Ok(());
+    }
+    Err(problem(
+        Code::OutDirUnwritable,
+        format!("{} already exists and does not hold a cargo-worker-build bundle; it would be replaced whole", out_dir.display()),
+        "pass `--out-dir` an empty or new directory (the default is `build` next to Cargo.toml)",
+    ))
+}
+
+/// After wasm-bindgen wrote `index.js` (glue), `index_bg.wasm` and snippets into the staging
+/// directory: rename the glue, add the runtime and the entry, and write the manifest.
+pub fn finish(staging: &Path, plan: &Plan, bindgen_version: &str, key: &str) -> Result<Manifest> {
+    crate::fs::rename(&staging.join("index.js"), &staging.join(GLUE))?;
+    let dts = staging.join("index.d.ts");
+    if dts.is_file() {
+        crate::fs::rename(&dts, &staging.join("glue.d.ts"))?;
+    }
+    let glue = crate::fs::read_to_string(&staging.join(GLUE))?;
+    let exports = crate::exports::read(&crate::fs::read(&staging.join(WASM))?, &glue)?;
+    crate::fs::write(&staging.join(RUNTIME), RUNTIME_JS)?;
+    crate::fs::write(&staging.join(ENTRY), render_entry(plan, &exports)?)?;
+    crate::fs::write(&staging.join(".gitignore"), "# Written by cargo-worker-build; rebuilt on every build.\n*\n")?;
+
+    let mut files = list_files(staging)?;
+    files.retain(|f| f != MANIFEST);
+    let manifest = Manifest {
+        tool: env!("CARGO_PKG_NAME").into(),
+        tool_version: env!("CARGO_PKG_VERSION").into(),
+        mode: if plan.mode.is_unwind() { "unwind".into() } else { "abort".into() },
+        eh: plan.mode.eh().map(|e| format!("{e:?}").to_lowercase()),
+        wasm_bindgen: bindgen_version.into(),
+        library: plan.library,
+        entry: ENTRY.into(),
+        glue: GLUE.into(),
+        wasm: WASM.into(),
+        exports,
+        files,
+        input_key: key.into(),
+    };
+    let mut json = serde_json::to_vec_pretty(&manifest)?;
+    json.push(b'\n');
+    crate::fs::write(&staging.join(MANIFEST), json)?;
+    Ok(manifest)
+}
+
+/// Fill the entry template: the export lists as JSON, one line per class (and per function in
+/// library mode). Names are JavaScript identifiers read from the module.
+pub fn render_entry(plan: &Plan, exports: &Exports) -> Result<String> {
+    let mode = match plan.mode {
+        Mode::Unwind { .. } => "unwind",
+        Mode::Abort => "abort",
+    };
+    let json = serde_json::json!({
+        "mode": mode,
+        "handlers": exports.handlers,
+        "functions": exports.functions,
+        "classes": exports.classes,
+    });
+    let classes: String = exports.classes.iter().map(|c| format!("export const {c} = wrapClass(glue, {c:?}, EXPORTS);\n")).collect();
+    let template = if plan.library { LIBRARY_TEMPLATE } else { ENTRY_TEMPLATE };
+    let mut out = template.replace("/*@EXPORTS@*/", &json.to_string()).replace("/*@CLASSES@*/\n", &classes).replace("/*@CLASSES@*/", &classes);
+    if plan.library {
+        let functions: String = exports
+            .handlers
+            .iter()
+            .chain(&exports.functions)
+            .map(|f| format!("export const {f} = wrapFunction(glue, {f:?}, EXPORTS);\n"))
+            .collect();
+        out = out.replace("/*@FUNCTIONS@*/\n", &functions).replace("/*@FUNCTIONS@*/", &functions);
+    }
+    Ok(out)
+}
+
+/// Files under `dir`, relative, sorted, with `/` separators.
+pub fn list_files(dir: &Path) -> Result<Vec<String>> {
+    fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) -> Result<()> {
+        for entry in std::fs::read_dir(dir).with_context(|| format!("could not read directory {}", dir.display()))? {
+            let entry = entry?;
+            let path = entry.path();
+            if entry.file_type()?.is_dir() {
+                walk(base, &path, out)?;
+            } else {
+                let rel = path.strip_prefix(base).expect("under base");
+                out.push(rel.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/"));
+            }
+        }
+        Ok(())
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out)?;
+    out.sort();
+    Ok(out)
+}
+
+/// Raw and gzip sizes of the module and of the whole bundle (JavaScript and Wasm).
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct Sizes {
+    pub wasm: u64,
+    pub wasm_gzip: u64,
+    pub total: u64,
+    pub total_gzip: u64,
+}
+
+pub fn sizes(dir: &Path, files: &[String]) -> Result<Sizes> {
+    let mut s = Sizes { wasm: 0, wasm_gzip: 0, total: 0, total_gzip: 0 };
+    for f in files.iter().filter(|f| f.ends_with(".js") || f.ends_with(".wasm")) {
+        let bytes = crate::fs::read(&dir.join(f))?;
+        let gz = gzip_len(&bytes)?;
+        s.total += bytes.len() as u64;
+        s.total_gzip += gz;
+        if f == WASM {
+            s.wasm = bytes.len() as u64;
+            s.wasm_gzip = gz;
+        }
+    }
+    Ok(s)
+}
+
+fn gzip_len(bytes: &[u8]) -> Result<u64> {
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(bytes)?;
+    Ok(enc.finish()?.len() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn staging_commit_replaces_the_old_bundle_and_failure_keeps_it() {
+        let root = tempfile::tempdir().unwrap();
+        let out = root.path().join("build");
+        std::fs::create_dir(&out).unwrap();
+        std::fs::write(out.join(MANIFEST), "{}").unwrap();
+        std::fs::write(out.join("index.js"), "old").unwrap();
+
+        // A build that fails before commit: the staging dir is dropped, the old bundle stays.
+        {
+            let staging = Staging::create(&out).unwrap();
+            std::fs::write(staging.dir.join("index.js"), "half").unwrap();
+        }
+        assert_eq!(std::fs::read_to_string(out.join("index.js")).unwrap(), "old");
+
+        let staging = Staging::create(&out).unwrap();
+        std::fs::write(staging.dir.join("index.js"), "new").unwrap();
+        std::fs::write(staging.dir.join(MANIFEST), "{}").unwrap();
+        staging.commit(&out).unwrap();
+        assert_eq!(std::fs::read_to_string(out.join("index.js")).unwrap(), "new");
+        let leftovers: Vec<_> = std::fs::read_dir(root.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(leftovers, ["build"], "no staging or old directories remain");
+    }
+
+    #[test]
+    fn a_directory_that_is_not_a_bundle_is_never_replaced() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::write(root.path().join("precious.txt"), "user data").unwrap();
+        let err = Staging::create(root.path()).err().unwrap();
+        assert!(err.to_string().contains("does not hold a cargo-worker-build bundle"), "{err}");
+        assert!(root.path().join("precious.txt").exists());
+    }
+
+    #[test]
+    fn file_lists_are_relative_and_sorted() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(root.path().join("snippets/x")).unwrap();
+        std::fs::write(root.path().join("snippets/x/inline0.js"), "").unwrap();
+        std::fs::write(root.path().join("index.js"), "").unwrap();
+        assert_eq!(list_files(root.path()).unwrap(), ["index.js", "snippets/x/inline0.js"]);
+    }
+}

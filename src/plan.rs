@@ -1,1 +1,424 @@
-//! (being written)
+//! Resolve first, act second: arguments, cargo metadata, cargo configuration and the environment
+//! become one plain [`Plan`] before anything runs. `-v` and `--dry-run` print it; unit tests check
+//! it without running a build.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use semver::Version;
+
+use crate::cli::{BuildArgs, EhEncoding, Expect, TargetRuntime};
+use crate::errors::{problem, Code};
+use crate::process::Cmd;
+use crate::toolchain::{self, Toolchain, WASM_TARGET};
+use crate::workspace::Selected;
+
+/// Flags that make the standard library and the crate unwind. `-Cpanic=unwind` also turns on
+/// the `exception-handling` target feature; naming the feature as well only adds a warning.
+pub const UNWIND_RUSTFLAGS: &[&str] = &["-Cpanic=unwind"];
+/// rustc emits exnref (try_table/throw_ref) since 2026-05; this asks LLVM for the legacy
+/// encoding (try/catch/rethrow/delegate) that older engines such as Node 20 understand.
+pub const LEGACY_EH_RUSTFLAGS: &[&str] = &["-Cllvm-args=-wasm-use-legacy-eh=true"];
+/// panic=unwind needs a standard library built with it, and `panic_unwind` itself.
+pub const BUILD_STD: &str = "-Zbuild-std=std,panic_unwind";
+
+/// wasm-bindgen before this leaks shadow stack on every caught panic (fixed in 0.2.127).
+pub const MIN_BINDGEN_UNWIND: Version = Version::new(0, 2, 127);
+/// The recovery runtime needs the abort handler and `__wbg_reset_state` (0.2.125).
+pub const MIN_BINDGEN: Version = Version::new(0, 2, 125);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "panic", rename_all = "lowercase")]
+pub enum Mode {
+    /// panic=unwind with Wasm exception handling in the given encoding.
+    Unwind { eh: EhEncoding },
+    /// panic=abort; aborts are still contained by re-initialising the instance.
+    Abort,
+}
+
+impl Mode {
+    pub fn is_unwind(self) -> bool {
+        matches!(self, Mode::Unwind { .. })
+    }
+
+    pub fn eh(self) -> Option<EhEncoding> {
+        match self {
+            Mode::Unwind { eh } => Some(eh),
+            Mode::Abort => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CheckPlan {
+    pub expect: Expect,
+    pub eh: Option<EhEncoding>,
+    pub runtime: TargetRuntime,
+}
+
+/// Everything a build will do, decided before it starts.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Plan {
+    pub package: Selected,
+    pub toolchain: Toolchain,
+    pub mode: Mode,
+    /// `--lib`: a library for a JavaScript Worker instead of a Worker entry.
+    pub library: bool,
+    pub profile: String,
+    /// The rustflags the target build gets: the project's own (from its cargo configuration or
+    /// the environment), then ours.
+    pub rustflags: Vec<String>,
+    /// `cargo build`, ready to run (stdout carries JSON messages, stderr is the user's).
+    pub cargo: Cmd,
+    /// wasm-bindgen's arguments besides the input and output directory.
+    pub bindgen_args: Vec<String>,
+    pub out_dir: PathBuf,
+    pub check: Option<CheckPlan>,
+    pub offline: bool,
+}
+
+/// Inputs to [`resolve`] that come from outside the arguments.
+pub struct Env<'a> {
+    pub cwd: &'a Path,
+    /// The project's effective rustflags for the wasm target, as cargo would compute them.
+    pub project_rustflags: Vec<String>,
+    pub color: &'a str,
+}
+
+/// Usage errors that need no metadata: checked first so they fail fast.
+pub fn validate_args(args: &BuildArgs) -> Result<()> {
+    if args.eh.is_some() && !args.unwind {
+        return Err(problem(
+            Code::EhWithoutUnwind,
+            "--eh picks the exception-handling encoding of an unwinding build, but --unwind was not given",
+            "add --unwind (`cargo worker-build --unwind --eh legacy`), or drop --eh",
+        ));
+    }
+    Ok(())
+}
+
+pub fn mode_of(args: &BuildArgs) -> Mode {
+    if args.unwind {
+        Mode::Unwind { eh: args.eh.unwrap_or(EhEncoding::Exnref) }
+    } else {
+        Mode::Abort
+    }
+}
+
+/// The cargo profile name the arguments select.
+pub fn profile_of(args: &BuildArgs) -> String {
+    match (&args.profile, args.dev) {
+        (Some(p), _) => p.clone(),
+        (None, true) => "dev".to_string(),
+        (None, false) => "release".to_string(),
+    }
+}
+
+/// Turn arguments + package + toolchain + environment into the plan.
+pub fn resolve(args: &BuildArgs, package: Selected, toolchain: Toolchain, env: &Env) -> Result<Plan> {
+    validate_args(args)?;
+    let mode = mode_of(args);
+    check_bindgen_version(&package, mode)?;
+    let profile = profile_of(args);
+
+    let mut rustflags = env.project_rustflags.clone();
+    if let Mode::Unwind { eh } = mode {
+        rustflags.extend(UNWIND_RUSTFLAGS.iter().map(|s| s.to_string()));
+        if eh == EhEncoding::Legacy {
+            rustflags.extend(LEGACY_EH_RUSTFLAGS.iter().map(|s| s.to_string()));
+        }
+    }
+
+    let cargo = cargo_command(args, &package, &toolchain, mode, &profile, &rustflags, env);
+
+    let mut bindgen_args: Vec<String> = ["--target", "module", "--out-name", "index", "--experimental-reset-state-function"].map(String::from).to_vec();
+    if !mode.is_unwind() {
+        // Without unwinding every panic is an abort; this makes the glue notice it and
+        // re-initialise instead of calling into a dead instance.
+        bindgen_args.push("--force-enable-abort-handler".to_string());
+    }
+    if profile == "dev" {
+        bindgen_args.push("--debug".to_string());
+        bindgen_args.push("--keep-debug".to_string());
+    }
+
+    let out_dir = match &args.out_dir {
+        Some(dir) if dir.is_absolute() => dir.clone(),
+        Some(dir) => env.cwd.join(dir),
+        None => package.dir.join("build"),
+    };
+
+    let check = args.check_eh.then(|| CheckPlan {
+        expect: args.expect.unwrap_or(if mode.is_unwind() { Expect::Unwind } else { Expect::Abort }),
+        eh: mode.eh(),
+        runtime: args.runtime,
+    });
+
+    Ok(Plan {
+        package,
+        toolchain,
+        mode,
+        library: args.library,
+        profile,
+        rustflags,
+        cargo,
+        bindgen_args,
+        out_dir,
+        check,
+        offline: args.offline || args.frozen,
+    })
+}
+
+fn check_bindgen_version(package: &Selected, mode: Mode) -> Result<()> {
+    let v = &package.wasm_bindgen;
+    let line = format!("wasm-bindgen = \"=0.2.130\"` under [dependencies] in {} (then `cargo update -p wasm-bindgen`)", package.manifest_path.display());
+    if mode.is_unwind() && *v < MIN_BINDGEN_UNWIND {
+        return Err(problem(
+            Code::BindgenTooOldForUnwind,
+            format!("wasm-bindgen {v} leaks shadow-stack memory on every caught panic; --unwind needs {MIN_BINDGEN_UNWIND} or newer"),
+            format!("set `{line}"),
+        ));
+    }
+    if *v < MIN_BINDGEN {
+        return Err(problem(
+            Code::BindgenTooOld,
+            format!("wasm-bindgen {v} has no abort handler or reset function, which abort recovery needs ({MIN_BINDGEN} or newer)"),
+            format!("set `{line}"),
+        ));
+    }
+    Ok(())
+}
+
+fn cargo_command(args: &BuildArgs, package: &Selected, toolchain: &Toolchain, mode: Mode, profile: &str, rustflags: &[String], env: &Env) -> Cmd {
+    let mut cmd = Cmd::new("cargo")
+        .args(["build", "--lib", "--target", WASM_TARGET, "--message-format", "json-render-diagnostics"])
+        .arg("--manifest-path")
+        .arg(package.manifest_path.as_os_str());
+    match profile {
+        "release" => cmd = cmd.arg("--release"),
+        "dev" => {}
+        other => cmd = cmd.args(["--profile", other]),
+    }
+    for features in &args.features {
+        cmd = cmd.args(["--features", features]);
+    }
+    if args.all_features {
+        cmd = cmd.arg("--all-features");
+    }
+    if args.no_default_features {
+        cmd = cmd.arg("--no-default-features");
+    }
+    if let Some(dir) = &args.target_dir {
+        cmd = cmd.arg("--target-dir").arg(env.cwd.join(dir).as_os_str());
+    }
+    for (on, flag) in [(args.locked, "--locked"), (args.offline, "--offline"), (args.frozen, "--frozen")] {
+        if on {
+            cmd = cmd.arg(flag);
+        }
+    }
+    if args.quiet {
+        cmd = cmd.arg("-q");
+    }
+    // Our own -v prints the plan; cargo gets its -v from the second level on (-vv).
+    for _ in 1..args.verbose {
+        cmd = cmd.arg("-v");
+    }
+    cmd = cmd.args(["--color", env.color]);
+    if mode.is_unwind() {
+        cmd = cmd.arg(BUILD_STD);
+    }
+    cmd = cmd.args(args.cargo_args.iter());
+    cmd = cmd.env("RUSTUP_TOOLCHAIN", &toolchain.name);
+    if mode.is_unwind() {
+        // Cargo takes exactly one rustflags source; handing it the merged list keeps the
+        // project's own flags (config files, RUSTFLAGS) and adds ours. With --target, these
+        // reach only target artifacts, never build scripts or proc macros.
+        cmd = cmd.env("CARGO_ENCODED_RUSTFLAGS", OsString::from(rustflags.join("\x1f"))).env_remove("RUSTFLAGS");
+    }
+    cmd
+}
+
+/// The project's rustflags for the wasm target, computed the way cargo does it (environment
+/// first, then `target.<triple>` / `target.<cfg>`, then `build.rustflags`) from the directory
+/// cargo will run in.
+pub fn project_rustflags(cwd: &Path) -> Result<Vec<String>> {
+    let config = cargo_config2::Config::load_with_cwd(cwd)
+        .map_err(|e| anyhow::anyhow!("could not read cargo configuration from {}: {e:#}", cwd.display()))?;
+    let flags = config
+        .rustflags(WASM_TARGET)
+        .map_err(|e| anyhow::anyhow!("could not resolve rustflags from cargo configuration: {e:#}"))?;
+    Ok(flags.map(|f| f.flags).unwrap_or_default())
+}
+
+/// The toolchain needs of a mode.
+pub fn toolchain_needs(mode: Mode) -> toolchain::Needs {
+    toolchain::Needs { rust_src: mode.is_unwind() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::toolchain::Source;
+    use clap::Parser;
+
+    fn args(argv: &[&str]) -> BuildArgs {
+        let mut full = vec!["cargo-worker-build"];
+        full.extend_from_slice(argv);
+        crate::cli::Cli::parse_from(full).build
+    }
+
+    fn package(bindgen: &str) -> Selected {
+        Selected {
+            name: "hello".into(),
+            version: "0.1.0".into(),
+            manifest_path: "/p/hello/Cargo.toml".into(),
+            dir: "/p/hello".into(),
+            lib_name: "hello".into(),
+            workspace_root: "/p/hello".into(),
+            target_dir: "/p/hello/target".into(),
+            wasm_bindgen: Version::parse(bindgen).unwrap(),
+            metadata: serde_json::Value::Null,
+        }
+    }
+
+    fn plan_with(argv: &[&str], project_rustflags: &[&str]) -> Result<Plan> {
+        let a = args(argv);
+        let tc = Toolchain { name: if a.unwind { toolchain::DEFAULT_NIGHTLY.into() } else { "stable".into() }, source: Source::Default };
+        let env = Env { cwd: Path::new("/work"), project_rustflags: project_rustflags.iter().map(|s| s.to_string()).collect(), color: "never" };
+        resolve(&a, package("0.2.130"), tc, &env)
+    }
+
+    fn plan(argv: &[&str]) -> Plan {
+        plan_with(argv, &[]).unwrap()
+    }
+
+    fn cargo_args(p: &Plan) -> Vec<String> {
+        p.cargo.args.iter().map(|a| a.to_string_lossy().into_owned()).collect()
+    }
+
+    fn encoded_rustflags(p: &Plan) -> Option<Vec<String>> {
+        p.cargo.get_env("CARGO_ENCODED_RUSTFLAGS").map(|v| v.to_string_lossy().split('\x1f').map(String::from).collect())
+    }
+
+    #[test]
+    fn default_build_is_release_panic_abort_on_stable_with_abort_handler() {
+        let p = plan(&[]);
+        assert_eq!(p.mode, Mode::Abort);
+        assert_eq!(p.profile, "release");
+        assert_eq!(p.toolchain.name, "stable");
+        let a = cargo_args(&p);
+        assert!(a.contains(&"--release".to_string()));
+        assert!(!a.iter().any(|x| x.starts_with("-Zbuild-std")));
+        assert_eq!(encoded_rustflags(&p), None, "abort builds leave rustflags to cargo");
+        assert!(p.bindgen_args.contains(&"--force-enable-abort-handler".to_string()));
+        assert!(p.bindgen_args.contains(&"--experimental-reset-state-function".to_string()));
+        assert_eq!(p.out_dir, PathBuf::from("/p/hello/build"));
+    }
+
+    #[test]
+    fn unwind_uses_nightly_build_std_and_panic_unwind_exnref() {
+        let p = plan(&["--unwind"]);
+        assert_eq!(p.mode, Mode::Unwind { eh: EhEncoding::Exnref });
+        assert_eq!(p.cargo.get_env("RUSTUP_TOOLCHAIN").unwrap(), toolchain::DEFAULT_NIGHTLY);
+        assert!(cargo_args(&p).contains(&BUILD_STD.to_string()));
+        assert_eq!(encoded_rustflags(&p).unwrap(), vec!["-Cpanic=unwind"]);
+        assert_eq!(p.cargo.env.iter().find(|(k, _)| k == "RUSTFLAGS").map(|(_, v)| v.is_none()), Some(true), "RUSTFLAGS must not override the merged list");
+        assert!(!p.bindgen_args.contains(&"--force-enable-abort-handler".to_string()));
+    }
+
+    #[test]
+    fn legacy_eh_adds_the_llvm_flag() {
+        let p = plan(&["--unwind", "--eh", "legacy"]);
+        assert_eq!(encoded_rustflags(&p).unwrap(), vec!["-Cpanic=unwind", "-Cllvm-args=-wasm-use-legacy-eh=true"]);
+    }
+
+    #[test]
+    fn project_rustflags_are_kept_before_ours() {
+        let p = plan_with(&["--unwind"], &["--cfg", "my_flag", "-Copt-level=s"]).unwrap();
+        assert_eq!(encoded_rustflags(&p).unwrap(), vec!["--cfg", "my_flag", "-Copt-level=s", "-Cpanic=unwind"]);
+    }
+
+    #[test]
+    fn eh_without_unwind_is_a_usage_error() {
+        let err = plan_with(&["--eh", "legacy"], &[]).unwrap_err();
+        let problem = err.downcast_ref::<crate::errors::Problem>().unwrap();
+        assert_eq!(problem.code, Code::EhWithoutUnwind);
+        assert_eq!(problem.exit_code(), 2);
+        assert!(err.to_string().contains("cargo worker-build --unwind --eh legacy"));
+    }
+
+    #[test]
+    fn profiles_map_to_cargo_flags() {
+        let dev = plan(&["--dev"]);
+        assert_eq!(dev.profile, "dev");
+        let a = cargo_args(&dev);
+        assert!(!a.contains(&"--release".to_string()) && !a.contains(&"--profile".to_string()));
+        assert!(dev.bindgen_args.contains(&"--debug".to_string()));
+        let custom = plan(&["--profile", "small"]);
+        let a = cargo_args(&custom);
+        let i = a.iter().position(|x| x == "--profile").unwrap();
+        assert_eq!(a[i + 1], "small");
+    }
+
+    #[test]
+    fn cargo_conventions_pass_through() {
+        let p = plan(&["--features", "a,b", "--no-default-features", "--all-features", "--locked", "--offline", "--frozen", "--target-dir", "t", "-q", "--", "--timings", "-j1"]);
+        let a = cargo_args(&p);
+        for flag in ["--no-default-features", "--all-features", "--locked", "--offline", "--frozen", "-q", "--timings", "-j1"] {
+            assert!(a.contains(&flag.to_string()), "{flag} missing from {a:?}");
+        }
+        let f = a.iter().position(|x| x == "--features").unwrap();
+        assert_eq!(a[f + 1], "a,b");
+        let t = a.iter().position(|x| x == "--target-dir").unwrap();
+        assert_eq!(a[t + 1], "/work/t");
+        // Arguments after -- come last, verbatim.
+        assert_eq!(&a[a.len() - 2..], ["--timings", "-j1"]);
+        assert!(p.offline);
+    }
+
+    #[test]
+    fn cargo_reads_artifacts_as_json_and_builds_only_the_library_for_wasm() {
+        let a = cargo_args(&plan(&[]));
+        assert_eq!(&a[..6], ["build", "--lib", "--target", "wasm32-unknown-unknown", "--message-format", "json-render-diagnostics"]);
+        let m = a.iter().position(|x| x == "--manifest-path").unwrap();
+        assert_eq!(a[m + 1], "/p/hello/Cargo.toml");
+    }
+
+    #[test]
+    fn verbosity_levels() {
+        assert!(!cargo_args(&plan(&["-v"])).contains(&"-v".to_string()), "-v prints our plan only");
+        assert!(cargo_args(&plan(&["-vv"])).contains(&"-v".to_string()));
+    }
+
+    #[test]
+    fn out_dir_is_relative_to_the_current_directory() {
+        assert_eq!(plan(&["--out-dir", "dist"]).out_dir, PathBuf::from("/work/dist"));
+        assert_eq!(plan(&["--out-dir", "/abs/dist"]).out_dir, PathBuf::from("/abs/dist"));
+    }
+
+    #[test]
+    fn old_wasm_bindgen_is_refused_for_unwind_naming_the_line() {
+        let a = args(&["--unwind"]);
+        let tc = Toolchain { name: toolchain::DEFAULT_NIGHTLY.into(), source: Source::Default };
+        let env = Env { cwd: Path::new("/work"), project_rustflags: vec![], color: "never" };
+        let err = resolve(&a, package("0.2.126"), tc.clone(), &env).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("wasm-bindgen 0.2.126"), "{msg}");
+        assert!(msg.contains("wasm-bindgen = \"=0.2.130\""), "{msg}");
+        assert!(msg.contains("/p/hello/Cargo.toml"), "{msg}");
+        // 0.2.126 is fine without unwinding.
+        let abort = args(&[]);
+        assert!(resolve(&abort, package("0.2.126"), tc.clone(), &env).is_ok());
+        let err = resolve(&abort, package("0.2.100"), tc, &env).unwrap_err();
+        assert_eq!(err.downcast_ref::<crate::errors::Problem>().unwrap().code, Code::BindgenTooOld);
+    }
+
+    #[test]
+    fn check_eh_expectation_follows_the_mode() {
+        assert_eq!(plan(&["--unwind", "--check-eh"]).check.unwrap().expect, Expect::Unwind);
+        assert_eq!(plan(&["--check-eh"]).check.unwrap().expect, Expect::Abort);
+        assert_eq!(plan(&["--check-eh", "--expect", "unwind"]).check.unwrap().expect, Expect::Unwind);
+        assert!(plan(&[]).check.is_none());
+    }
+}

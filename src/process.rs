@@ -1,1 +1,189 @@
-//! (being written)
+//! Child processes. Every command is built from an argument vector (no shell strings), and every
+//! failure names the full command line so the user can rerun it by hand.
+
+use std::ffi::{OsStr, OsString};
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+/// A command to run: program, arguments, environment changes and working directory.
+/// Kept as plain data so plans can show it (`-v`, `--dry-run`) and tests can compare it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Cmd {
+    pub program: OsString,
+    pub args: Vec<OsString>,
+    /// Variables set (`Some`) or removed (`None`) for the child.
+    pub env: Vec<(String, Option<OsString>)>,
+    pub cwd: Option<PathBuf>,
+}
+
+impl Cmd {
+    pub fn new(program: impl Into<OsString>) -> Self {
+        Cmd { program: program.into(), args: Vec::new(), env: Vec::new(), cwd: None }
+    }
+
+    pub fn arg(mut self, arg: impl Into<OsString>) -> Self {
+        self.args.push(arg.into());
+        self
+    }
+
+    pub fn args<I, S>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<OsString>,
+    {
+        self.args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
+    pub fn env(mut self, key: &str, value: impl Into<OsString>) -> Self {
+        self.env.retain(|(k, _)| k != key);
+        self.env.push((key.to_string(), Some(value.into())));
+        self
+    }
+
+    pub fn env_remove(mut self, key: &str) -> Self {
+        self.env.retain(|(k, _)| k != key);
+        self.env.push((key.to_string(), None));
+        self
+    }
+
+    pub fn cwd(mut self, dir: impl AsRef<Path>) -> Self {
+        self.cwd = Some(dir.as_ref().to_path_buf());
+        self
+    }
+
+    pub fn get_env(&self, key: &str) -> Option<&OsStr> {
+        self.env.iter().find(|(k, _)| k == key).and_then(|(_, v)| v.as_deref())
+    }
+
+    /// The duct expression for this command (stdio inherited unless the caller changes it).
+    pub fn to_duct(&self) -> duct::Expression {
+        let mut expr = duct::cmd(&self.program, &self.args);
+        for (key, value) in &self.env {
+            expr = match value {
+                Some(v) => expr.env(key, v),
+                None => expr.env_remove(key),
+            };
+        }
+        if let Some(dir) = &self.cwd {
+            expr = expr.dir(dir);
+        }
+        expr
+    }
+
+    /// The same command as a `std::process::Command`, for callers that stream its output.
+    pub fn to_std(&self) -> std::process::Command {
+        let mut cmd = std::process::Command::new(&self.program);
+        cmd.args(&self.args);
+        for (key, value) in &self.env {
+            match value {
+                Some(v) => cmd.env(key, v),
+                None => cmd.env_remove(key),
+            };
+        }
+        if let Some(dir) = &self.cwd {
+            cmd.current_dir(dir);
+        }
+        cmd
+    }
+
+    /// Run to completion with captured stdout and stderr; a non-zero exit is an error that
+    /// includes the command and its stderr.
+    pub fn read(&self) -> Result<String> {
+        let out = self
+            .to_duct()
+            .stdout_capture()
+            .stderr_capture()
+            .unchecked()
+            .run()
+            .with_context(|| format!("could not run `{self}`"))?;
+        if !out.status.success() {
+            anyhow::bail!(
+                "`{self}` failed ({}):\n{}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim_end()
+            );
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+}
+
+impl fmt::Display for Cmd {
+    /// The command as a user could type it (environment changes first, quoted where needed).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut first = true;
+        let mut word = |f: &mut fmt::Formatter<'_>, s: &str| -> fmt::Result {
+            if !first {
+                f.write_str(" ")?;
+            }
+            first = false;
+            f.write_str(&shell_quote(s))
+        };
+        for (key, value) in &self.env {
+            if let Some(v) = value {
+                word(f, &format!("{key}={}", v.to_string_lossy()))?;
+            }
+        }
+        word(f, &self.program.to_string_lossy())?;
+        for arg in &self.args {
+            word(f, &arg.to_string_lossy())?;
+        }
+        Ok(())
+    }
+}
+
+/// Quote a word for a POSIX shell only when it needs it.
+pub fn shell_quote(s: &str) -> String {
+    let plain = !s.is_empty()
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%^".contains(c));
+    if plain {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
+/// Find a program on PATH.
+pub fn which(program: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path).map(|dir| dir.join(program)).find(|candidate| is_executable(candidate))
+}
+
+fn is_executable(path: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        path.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    }
+    #[cfg(not(unix))]
+    {
+        path.is_file()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_is_a_command_a_user_can_paste() {
+        let cmd = Cmd::new("cargo")
+            .args(["build", "--config", "profile.release.panic=\"unwind\""])
+            .env("RUSTUP_TOOLCHAIN", "nightly-2026-10-30")
+            .env_remove("RUSTFLAGS");
+        assert_eq!(
+            cmd.to_string(),
+            r#"RUSTUP_TOOLCHAIN=nightly-2026-10-30 cargo build --config 'profile.release.panic="unwind"'"#
+        );
+    }
+
+    #[test]
+    fn failure_names_the_command_and_its_stderr() {
+        let err = Cmd::new("sh").args(["-c", "echo boom >&2; exit 3"]).read().unwrap_err();
+        let msg = format!("{err:#}");
+        assert!(msg.contains("`sh -c 'echo boom >&2; exit 3'` failed"), "{msg}");
+        assert!(msg.contains("boom"), "{msg}");
+    }
+}

@@ -1,0 +1,223 @@
+//! The build, top to bottom: plan -> toolchain -> cargo -> wasm-bindgen -> bundle (entry and
+//! recovery runtime) -> optimise -> check. Each stage is its own module; this one only sequences
+//! them, reports progress and skips the steps after cargo when their inputs have not changed.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+
+use crate::bundle::{self, Manifest, Sizes};
+use crate::cli::{BuildArgs, MessageFormat};
+use crate::plan::{self, Plan};
+use crate::term::{human_size, Shell};
+use crate::{bindgen, cargo, toolchain, workspace};
+
+/// What a finished build reports (`--message-format json` prints it as the last line).
+#[derive(Debug, serde::Serialize)]
+pub struct Summary {
+    pub reason: &'static str,
+    pub success: bool,
+    pub package: String,
+    pub out_dir: PathBuf,
+    pub entry: PathBuf,
+    pub fresh: bool,
+    pub mode: String,
+    pub eh: Option<String>,
+    pub profile: String,
+    pub toolchain: String,
+    pub wasm_bindgen: String,
+    pub wasm_bindgen_path: PathBuf,
+    pub files: Vec<String>,
+    pub sizes: Sizes,
+    pub durations_ms: Durations,
+}
+
+#[derive(Debug, Default, serde::Serialize)]
+pub struct Durations {
+    pub plan: u128,
+    pub toolchain: u128,
+    pub tools: u128,
+    pub cargo: u128,
+    pub bundle: u128,
+    pub total: u128,
+}
+
+/// One JSON object per step on stdout with `--message-format json`.
+pub struct Events {
+    json: bool,
+}
+
+impl Events {
+    pub fn new(format: MessageFormat) -> Self {
+        Events { json: format == MessageFormat::Json }
+    }
+
+    pub fn emit(&self, value: serde_json::Value) {
+        if self.json {
+            println!("{value}");
+        }
+    }
+}
+
+/// Resolve the plan: everything decided, nothing built.
+pub fn resolve(args: &BuildArgs, shell: &Shell) -> Result<Plan> {
+    plan::validate_args(args)?;
+    let cwd = std::env::current_dir()?;
+    let manifest = workspace::locate_manifest(args.manifest_path.as_deref(), &cwd)?;
+    let var = |k: &str| std::env::var(k).ok();
+    let manifest_dir = manifest.parent().unwrap_or(Path::new("."));
+    let toolchain = toolchain::select(args.toolchain.as_deref(), args.unwind, manifest_dir, &var)?;
+    // Metadata comes from the cargo that ran us (`$CARGO`), so a toolchain that is not
+    // installed yet does not stop us from reading the package.
+    let outer_cargo = std::env::var_os("CARGO").map(PathBuf::from);
+    let query = workspace::Query {
+        manifest_path: Some(&manifest),
+        package: args.package.as_deref(),
+        locked: args.locked,
+        offline: args.offline,
+        frozen: args.frozen,
+        cargo: outer_cargo.as_deref(),
+        toolchain: None,
+    };
+    let meta = workspace::metadata(&manifest, &query)?;
+    let mut package = workspace::select(&meta, &manifest, args.package.as_deref())?;
+    if let Some(dir) = &args.target_dir {
+        package.target_dir = cwd.join(dir);
+    }
+    let project_rustflags = if args.unwind { plan::project_rustflags(&cwd)? } else { Vec::new() };
+    let env = plan::Env { cwd: &cwd, project_rustflags, color: shell.color_arg() };
+    plan::resolve(args, package, toolchain, &env)
+}
+
+/// Run the whole build. Returns the summary of a bundle that is complete on disk.
+pub fn build(args: &BuildArgs, shell: &Shell, events: &Events) -> Result<(Plan, Summary)> {
+    let start = Instant::now();
+    let mut durations = Durations::default();
+    let plan = resolve(args, shell)?;
+    durations.plan = start.elapsed().as_millis();
+    print_plan(&plan, shell, events);
+    if args.dry_run {
+        let summary_stub = dry_run_summary(&plan);
+        return Ok((plan, summary_stub));
+    }
+
+    let step = Instant::now();
+    toolchain::ensure(&plan.toolchain, plan::toolchain_needs(plan.mode), plan.offline, shell)?;
+    durations.toolchain = step.elapsed().as_millis();
+
+    let step = Instant::now();
+    let bindgen = bindgen::locate_or_install(&plan.package.wasm_bindgen, plan.offline, shell)?;
+    durations.tools = step.elapsed().as_millis();
+    events.emit(serde_json::json!({"reason": "tool", "name": "wasm-bindgen", "version": bindgen.version, "path": bindgen.path, "origin": bindgen.origin}));
+
+    let step = Instant::now();
+    shell.verbose("Running", &plan.cargo);
+    let artifact = cargo::build(&plan.cargo, &plan.package.name, &plan.package.manifest_path)?;
+    durations.cargo = step.elapsed().as_millis();
+    events.emit(serde_json::json!({"reason": "cargo-artifact", "wasm": artifact.wasm, "fresh": artifact.fresh}));
+
+    let step = Instant::now();
+    let wasm_bytes = crate::fs::read(&artifact.wasm)?;
+    let opt_args: Vec<String> = Vec::new();
+    let key = bundle::input_key(&plan, &wasm_bytes, &bindgen.version, &opt_args);
+    let (manifest, fresh) = match bundle::is_fresh(&plan.out_dir, &key) {
+        Some(manifest) => (manifest, true),
+        None => (write_bundle(&plan, &artifact.wasm, &bindgen, &key, shell)?, false),
+    };
+    durations.bundle = step.elapsed().as_millis();
+    let sizes = bundle::sizes(&plan.out_dir, &manifest.files)?;
+    events.emit(serde_json::json!({"reason": "bundle", "out_dir": plan.out_dir, "fresh": fresh, "files": manifest.files, "exports": manifest.exports}));
+
+    durations.total = start.elapsed().as_millis();
+    let summary = Summary {
+        reason: "build-finished",
+        success: true,
+        package: plan.package.name.clone(),
+        entry: plan.out_dir.join(bundle::ENTRY),
+        out_dir: plan.out_dir.clone(),
+        fresh,
+        mode: manifest.mode.clone(),
+        eh: manifest.eh.clone(),
+        profile: plan.profile.clone(),
+        toolchain: plan.toolchain.name.clone(),
+        wasm_bindgen: bindgen.version.clone(),
+        wasm_bindgen_path: bindgen.path.clone(),
+        files: manifest.files.clone(),
+        sizes,
+        durations_ms: durations,
+    };
+    let what = match &summary.eh {
+        Some(eh) => format!("{} [unwind, {eh}]", summary.profile),
+        None => format!("{} [abort]", summary.profile),
+    };
+    shell.status(
+        "Finished",
+        format!(
+            "{what} bundle in {} in {}: {} {} (gzip {}), total {} (gzip {})",
+            display_relative(&plan.out_dir),
+            seconds(start.elapsed()),
+            bundle::WASM,
+            human_size(sizes.wasm),
+            human_size(sizes.wasm_gzip),
+            human_size(sizes.total),
+            human_size(sizes.total_gzip)
+        ),
+    );
+    Ok((plan, summary))
+}
+
+fn write_bundle(plan: &Plan, wasm: &Path, bindgen: &bindgen::Located, key: &str, shell: &Shell) -> Result<Manifest> {
+    let _lock = bundle::lock_output(&plan.out_dir, &plan.package.target_dir)?;
+    let staging = bundle::Staging::create(&plan.out_dir)?;
+    shell.status("Generating", format!("bindings with wasm-bindgen {}", bindgen.version));
+    bindgen::run(&bindgen.path, &plan.bindgen_args, wasm, &staging.dir)?;
+    shell.status("Bundling", format!("{} entry with the recovery runtime", if plan.library { "library" } else { "Worker" }));
+    let manifest = bundle::finish(&staging.dir, plan, &bindgen.version, key)?;
+    staging.commit(&plan.out_dir)?;
+    Ok(manifest)
+}
+
+fn print_plan(plan: &Plan, shell: &Shell, events: &Events) {
+    events.emit(serde_json::json!({"reason": "plan", "plan": plan}));
+    shell.verbose("Plan", format!("package {} {} ({})", plan.package.name, plan.package.version, plan.package.manifest_path.display()));
+    shell.verbose("Plan", format!("toolchain {} ({:?})", plan.toolchain.name, plan.toolchain.source));
+    shell.verbose("Plan", format!("mode {:?}, profile {}", plan.mode, plan.profile));
+    shell.verbose("Plan", format!("rustflags {:?}", plan.rustflags));
+    shell.verbose("Plan", format!("cargo: {}", plan.cargo));
+    shell.verbose("Plan", format!("wasm-bindgen {} {}", plan.package.wasm_bindgen, plan.bindgen_args.join(" ")));
+    shell.verbose("Plan", format!("output {}", plan.out_dir.display()));
+}
+
+fn dry_run_summary(plan: &Plan) -> Summary {
+    Summary {
+        reason: "dry-run",
+        success: true,
+        package: plan.package.name.clone(),
+        out_dir: plan.out_dir.clone(),
+        entry: plan.out_dir.join(bundle::ENTRY),
+        fresh: false,
+        mode: if plan.mode.is_unwind() { "unwind".into() } else { "abort".into() },
+        eh: plan.mode.eh().map(|e| format!("{e:?}").to_lowercase()),
+        profile: plan.profile.clone(),
+        toolchain: plan.toolchain.name.clone(),
+        wasm_bindgen: plan.package.wasm_bindgen.to_string(),
+        wasm_bindgen_path: PathBuf::new(),
+        files: Vec::new(),
+        sizes: Sizes { wasm: 0, wasm_gzip: 0, total: 0, total_gzip: 0 },
+        durations_ms: Durations::default(),
+    }
+}
+
+fn seconds(d: Duration) -> String {
+    format!("{:.2}s", d.as_secs_f64())
+}
+
+/// A path relative to the current directory when it is below it, like cargo prints them.
+fn display_relative(path: &Path) -> String {
+    std::env::current_dir()
+        .ok()
+        .and_then(|cwd| path.strip_prefix(cwd).ok().map(|p| p.display().to_string()))
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| path.display().to_string())
+}
