@@ -1,9 +1,11 @@
 use std::process::ExitCode;
 
-use cargo_worker_build::cli::{Cli, Command, MessageFormat};
+use anyhow::Result;
+use cargo_worker_build::cli::{BuildArgs, CheckArgs, Cli, Command, MessageFormat};
 use cargo_worker_build::errors::exit_code_of;
 use cargo_worker_build::pipeline::{self, Events};
 use cargo_worker_build::term::{Shell, Verbosity};
+use cargo_worker_build::{check, scaffold, tools, workspace};
 
 fn main() -> ExitCode {
     let cli = Cli::from_env();
@@ -13,18 +15,17 @@ fn main() -> ExitCode {
         (false, 0) => Verbosity::Normal,
         (false, _) => Verbosity::Verbose,
     };
-    let shell = Shell::new(build.color, verbosity);
+    let color = match &cli.command {
+        Some(Command::Check(a)) => a.color,
+        _ => build.color,
+    };
+    let shell = Shell::new(color, verbosity);
     let result = match &cli.command {
-        None => {
-            let events = Events::new(build.message_format);
-            pipeline::build(build, &shell, &events).map(|(_, summary)| {
-                if build.message_format == MessageFormat::Json {
-                    println!("{}", serde_json::to_string(&summary).expect("summary serialises"));
-                }
-                0
-            })
-        }
-        Some(_) => Err(anyhow::anyhow!("this subcommand is not available yet")),
+        None => run_build(build, &shell),
+        Some(Command::New(args)) => scaffold::new_project(args).map(|()| 0),
+        Some(Command::Init(args)) => scaffold::init_project(args).map(|()| 0),
+        Some(Command::Check(args)) => run_check(args, &shell),
+        Some(Command::Tools(args)) => tools::run(args, &shell),
     };
     match result {
         Ok(code) => ExitCode::from(code as u8),
@@ -33,4 +34,30 @@ fn main() -> ExitCode {
             ExitCode::from(exit_code_of(&err) as u8)
         }
     }
+}
+
+/// Build, print the summary, then check the bundle when `--check-eh` asks for it.
+fn run_build(args: &BuildArgs, shell: &Shell) -> Result<i32> {
+    let events = Events::new(args.message_format);
+    let (plan, summary) = pipeline::build(args, shell, &events)?;
+    if args.message_format == MessageFormat::Json {
+        println!("{}", serde_json::to_string(&summary)?);
+    }
+    let Some(expect) = plan.check.as_ref().filter(|_| !args.dry_run) else { return Ok(0) };
+    let opts = check::CheckOptions { expect: Some(expect.expect), eh: expect.eh, runtime: expect.runtime };
+    shell.status("Checking", format!("{} ({} expected, {})", summary.out_dir.display(), format!("{:?}", expect.expect).to_lowercase(), format!("{:?}", expect.runtime).to_lowercase()));
+    Ok(check::run(&[plan.out_dir.clone()], &opts, args.message_format, shell.color()))
+}
+
+/// `cargo worker-build check [PATH...]`: the package's bundle when no path is given.
+fn run_check(args: &CheckArgs, shell: &Shell) -> Result<i32> {
+    let paths = if args.paths.is_empty() {
+        let cwd = std::env::current_dir()?;
+        let manifest = workspace::locate_manifest(args.manifest_path.as_deref(), &cwd)?;
+        vec![manifest.parent().unwrap_or(&cwd).join("build")]
+    } else {
+        args.paths.clone()
+    };
+    let opts = check::CheckOptions { expect: args.expect, eh: args.eh, runtime: args.runtime };
+    Ok(check::run(&paths, &opts, args.message_format, shell.color()))
 }

@@ -179,6 +179,11 @@ fn describe_needs(needs: Needs) -> String {
     }
 }
 
+/// The sysroot of an installed toolchain, or `None`.
+pub fn installed_sysroot(name: &str) -> Option<PathBuf> {
+    sysroot_of(&which("rustup")?, name)
+}
+
 /// The toolchain's sysroot: found on disk when rustup's layout is the usual one (no process),
 /// otherwise asked of rustup. `None` when the toolchain is not installed.
 fn sysroot_of(rustup: &Path, name: &str) -> Option<PathBuf> {

@@ -1,0 +1,103 @@
+//! `cargo worker-build tools`: each tool a build of this project uses, the version it needs,
+//! what is installed and where it came from, and the tool cache (with `--clean` to remove
+//! cached versions the project does not use). Builds themselves never delete other versions.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+
+use crate::cli::{MessageFormat, ToolsArgs};
+use crate::term::Shell;
+use crate::{bindgen, toolcache, toolchain, workspace};
+
+#[derive(Debug, serde::Serialize)]
+pub struct ToolRow {
+    pub tool: String,
+    pub needed: String,
+    pub installed: Option<String>,
+    pub origin: String,
+    pub path: Option<PathBuf>,
+}
+
+pub fn run(args: &ToolsArgs, shell: &Shell) -> Result<i32> {
+    let cwd = std::env::current_dir()?;
+    let manifest = workspace::locate_manifest(args.manifest_path.as_deref(), &cwd)?;
+    let query = workspace::Query { manifest_path: Some(&manifest), ..Default::default() };
+    let meta = workspace::metadata(&manifest, &query)?;
+    let package = workspace::select(&meta, &manifest, None)?;
+    let var = |k: &str| std::env::var(k).ok();
+    let unwind_tc = toolchain::select(None, true, &package.dir, &var).ok();
+    let abort_tc = toolchain::select(None, false, &package.dir, &var)?;
+
+    let mut rows = Vec::new();
+    for (label, tc) in [("toolchain (--unwind)", unwind_tc.as_ref()), ("toolchain", Some(&abort_tc))] {
+        if let Some(tc) = tc {
+            let installed = toolchain::installed_sysroot(&tc.name);
+            rows.push(ToolRow {
+                tool: label.into(),
+                needed: tc.name.clone(),
+                installed: installed.as_ref().map(|_| tc.name.clone()),
+                origin: format!("{:?}", tc.source).to_lowercase(),
+                path: installed,
+            });
+        }
+    }
+    let wanted = package.wasm_bindgen.clone();
+    let cached = bindgen::cached_binary(&wanted);
+    let (installed, origin, path) = if cached.is_file() {
+        (Some(wanted.to_string()), "tool cache".to_string(), Some(cached))
+    } else if let Some(env) = std::env::var_os("WASM_BINDGEN").map(PathBuf::from) {
+        (bindgen::version_of(&env), "WASM_BINDGEN".to_string(), Some(env))
+    } else {
+        match crate::process::which("wasm-bindgen") {
+            Some(p) => (bindgen::version_of(&p), "PATH".to_string(), Some(p)),
+            None => (None, "installed on first build".to_string(), None),
+        }
+    };
+    rows.push(ToolRow { tool: "wasm-bindgen".into(), needed: wanted.to_string(), installed, origin, path });
+    let node = crate::process::which("node");
+    rows.push(ToolRow {
+        tool: "node".into(),
+        needed: "any (runs Binaryen from npm)".into(),
+        installed: node.as_ref().and_then(|n| crate::process::Cmd::new(n).arg("--version").read().ok()).map(|v| v.trim().to_string()),
+        origin: "PATH".into(),
+        path: node,
+    });
+
+    let keep = |tool: &str, version: &str| tool == "wasm-bindgen" && version == wanted.to_string();
+    let mut removed = Vec::new();
+    if args.clean {
+        for (tool, version, path) in toolcache::list() {
+            if !keep(&tool, &version) {
+                crate::fs::remove_dir_all_if_exists(&path)?;
+                removed.push(format!("{tool} {version}"));
+            }
+        }
+    }
+
+    if args.message_format == MessageFormat::Json {
+        let cache: Vec<_> = toolcache::list().into_iter().map(|(t, v, p)| serde_json::json!({"tool": t, "version": v, "path": p})).collect();
+        println!("{}", serde_json::json!({"tools": rows, "cache": {"root": toolcache::root(), "entries": cache}, "removed": removed}));
+        return Ok(0);
+    }
+    println!("{:<22} {:<20} {:<20} {}", "TOOL", "NEEDED", "INSTALLED", "FROM");
+    for r in &rows {
+        println!(
+            "{:<22} {:<20} {:<20} {}{}",
+            r.tool,
+            r.needed,
+            r.installed.as_deref().unwrap_or("-"),
+            r.origin,
+            r.path.as_ref().map(|p| format!(" ({})", p.display())).unwrap_or_default()
+        );
+    }
+    println!("\ntool cache: {}", toolcache::root().display());
+    for (tool, version, _) in toolcache::list() {
+        let used = if keep(&tool, &version) { "used by this project" } else { "not used by this project" };
+        println!("  {tool} {version} ({used})");
+    }
+    for r in &removed {
+        shell.status("Removed", r);
+    }
+    Ok(0)
+}
