@@ -1,0 +1,575 @@
+//! Shared helpers for integration and end-to-end tests: where the fixtures and the shared
+//! target dir are, how to run the binary under test, and a `workerd` harness with a tiny HTTP
+//! client so a test can assert what a client of the built Worker sees.
+//!
+//! Use it from a test crate with `mod support;`. Nothing here skips: a missing tool is a
+//! failure that names the command to run.
+
+// Each test crate uses a different subset of these helpers.
+#![allow(dead_code)]
+
+use std::fmt::Write as _;
+use std::fs;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+/// The compatibility date every test worker runs with (verified in FACTS.md).
+pub const COMPATIBILITY_DATE: &str = "2025-09-01";
+
+/// How long one HTTP request may take before the test fails instead of hanging.
+pub const HTTP_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// How long workerd may take to start listening.
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The source directory of a fixture crate under `tests/fixtures/`.
+pub fn fixture(name: &str) -> PathBuf {
+    let dir = repo_root().join("tests").join("fixtures").join(name);
+    assert!(
+        dir.join("Cargo.toml").is_file(),
+        "no fixture crate at {}",
+        dir.display()
+    );
+    dir
+}
+
+/// One target dir shared by every fixture build in every test, so std (and, for `--unwind`,
+/// the build-std standard library) is compiled once.
+pub fn fixtures_target_dir() -> PathBuf {
+    repo_root().join("target").join("fixtures")
+}
+
+/// The binary under test.
+pub fn tool() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_cargo-worker-build"))
+}
+
+/// Runs `cmd` and returns its output; panics with the command line, exit status, stdout and
+/// stderr when it fails.
+pub fn run_ok(cmd: &mut Command) -> Output {
+    let output = run(cmd);
+    if !output.status.success() {
+        panic!("{}", describe_output(cmd, &output));
+    }
+    output
+}
+
+/// Runs `cmd` to completion with captured stdout and stderr.
+pub fn run(cmd: &mut Command) -> Output {
+    cmd.output()
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", command_line(cmd)))
+}
+
+/// A readable report of a finished command, for panic messages.
+pub fn describe_output(cmd: &Command, output: &Output) -> String {
+    format!(
+        "`{}` exited with {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+        command_line(cmd),
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr),
+    )
+}
+
+pub fn command_line(cmd: &Command) -> String {
+    let mut line = cmd.get_program().to_string_lossy().into_owned();
+    for arg in cmd.get_args() {
+        line.push(' ');
+        line.push_str(&arg.to_string_lossy());
+    }
+    line
+}
+
+/// Copies a fixture crate into a fresh temporary directory (without `build/` and `target/`),
+/// so tests that write bundles next to the crate do not race each other. Builds still pass
+/// `--target-dir fixtures_target_dir()` to share compiled artifacts.
+pub fn copy_fixture(name: &str) -> TempDir {
+    let src = fixture(name);
+    let dest = tempfile::Builder::new()
+        .prefix(&format!("cwb-{name}-"))
+        .tempdir()
+        .expect("cannot create a temporary directory");
+    copy_tree(&src, dest.path(), &|rel| {
+        rel == Path::new("build") || rel == Path::new("target")
+    });
+    dest
+}
+
+/// Copies the directory tree `src` into `dest`, leaving out entries whose path relative to
+/// `src` satisfies `skip`.
+pub fn copy_tree(src: &Path, dest: &Path, skip: &dyn Fn(&Path) -> bool) {
+    fn walk(root: &Path, dir: &Path, dest: &Path, skip: &dyn Fn(&Path) -> bool) {
+        let entries =
+            fs::read_dir(dir).unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()));
+        for entry in entries {
+            let entry = entry.unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()));
+            let path = entry.path();
+            let rel = path.strip_prefix(root).unwrap();
+            if skip(rel) {
+                continue;
+            }
+            let to = dest.join(rel);
+            let kind = entry.file_type().unwrap();
+            if kind.is_dir() {
+                fs::create_dir_all(&to)
+                    .unwrap_or_else(|e| panic!("cannot create {}: {e}", to.display()));
+                walk(root, &path, dest, skip);
+            } else {
+                fs::copy(&path, &to).unwrap_or_else(|e| {
+                    panic!("cannot copy {} to {}: {e}", path.display(), to.display())
+                });
+            }
+        }
+    }
+    fs::create_dir_all(dest).unwrap_or_else(|e| panic!("cannot create {}: {e}", dest.display()));
+    walk(src, src, dest, skip);
+}
+
+/// The workerd binary from the repository's npm install.
+///
+/// Prefers the platform package's real executable over `node_modules/.bin/workerd`: when npm
+/// did not run workerd's postinstall script, `.bin/workerd` may be a Node wrapper, and killing
+/// the wrapper by PID would leave the real server running.
+pub fn workerd_bin() -> PathBuf {
+    let root = repo_root();
+    let platform = match (std::env::consts::OS, std::env::consts::ARCH) {
+        ("linux", "x86_64") => Some("workerd-linux-64"),
+        ("linux", "aarch64") => Some("workerd-linux-arm64"),
+        ("macos", "x86_64") => Some("workerd-darwin-64"),
+        ("macos", "aarch64") => Some("workerd-darwin-arm64"),
+        _ => None,
+    };
+    let candidates: Vec<PathBuf> = platform
+        .map(|p| {
+            root.join("node_modules/@cloudflare")
+                .join(p)
+                .join("bin/workerd")
+        })
+        .into_iter()
+        .chain(std::iter::once(root.join("node_modules/.bin/workerd")))
+        .collect();
+    for candidate in &candidates {
+        if candidate.is_file() {
+            return candidate.clone();
+        }
+    }
+    panic!(
+        "workerd is not installed: none of {} exists. Run `npm ci` in {} (package.json pins workerd).",
+        candidates
+            .iter()
+            .map(|c| c.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
+        root.display()
+    );
+}
+
+/// A `workerd serve` process running one bundle on 127.0.0.1. The process is killed (by PID)
+/// when this value is dropped, also when the test panics.
+pub struct Workerd {
+    child: Child,
+    port: u16,
+    log: PathBuf,
+    /// Holds the config, a snapshot of the bundle and the log; removed on drop.
+    dir: TempDir,
+}
+
+impl Workerd {
+    /// Serves the bundle in `bundle_dir`: `index.js` is the entry module, every other `.js`/
+    /// `.mjs` file (snippets included) is an ES module and every `.wasm` file a Wasm module,
+    /// each named by its path relative to the bundle, which is how workerd resolves import
+    /// specifiers relative to the importing module (`./glue.js` from `index.js` is `glue.js`).
+    ///
+    /// The bundle is copied first, so a later rebuild does not change a running server.
+    pub fn serve(bundle_dir: &Path) -> Workerd {
+        let dir = tempfile::Builder::new()
+            .prefix("cwb-workerd-")
+            .tempdir()
+            .expect("cannot create a temporary directory");
+        let snapshot = dir.path().join("bundle");
+        copy_tree(bundle_dir, &snapshot, &|_| false);
+        let config = dir.path().join("config.capnp");
+        let log = dir.path().join("workerd.log");
+
+        // The port is chosen free, then released for workerd; another process can take it in
+        // between, so a bind failure is retried on a new port.
+        let mut last_failure = String::new();
+        for _ in 0..3 {
+            let port = free_port();
+            fs::write(&config, workerd_config(&snapshot, "bundle", port))
+                .unwrap_or_else(|e| panic!("cannot write {}: {e}", config.display()));
+            let mut child = spawn_workerd(&config, &log);
+            match wait_until_listening(&mut child, port) {
+                Ok(()) => {
+                    return Workerd {
+                        child,
+                        port,
+                        log,
+                        dir,
+                    }
+                }
+                Err(why) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    let log_text = fs::read_to_string(&log).unwrap_or_default();
+                    last_failure = format!(
+                        "{why}\n--- config {} ---\n{}\n--- workerd output ---\n{log_text}",
+                        config.display(),
+                        fs::read_to_string(&config).unwrap_or_default()
+                    );
+                    if !log_text.contains("Address already in use") {
+                        break;
+                    }
+                }
+            }
+        }
+        panic!(
+            "workerd did not start serving {}: {last_failure}",
+            bundle_dir.display()
+        );
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The process id of the running `workerd serve`.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends a GET request and returns the status and body; panics on timeout.
+    pub fn get(&self, path: &str) -> (u16, String) {
+        self.request("GET", path)
+    }
+
+    /// Sends a request and returns the status and body. A failure (timeout, closed connection)
+    /// panics with the path and workerd's output so far.
+    pub fn request(&self, method: &str, path: &str) -> (u16, String) {
+        try_http(self.port, method, path, HTTP_TIMEOUT)
+            .unwrap_or_else(|why| panic!("{why}\n--- workerd output ---\n{}", self.log_contents()))
+    }
+
+    /// Everything workerd wrote to stdout and stderr so far (console output included).
+    pub fn log_contents(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The directory holding the generated config and the bundle snapshot.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for Workerd {
+    fn drop(&mut self) {
+        // Child::kill signals exactly this PID (SIGKILL); wait reaps it.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The capnp config serving the bundle at `<config dir>/<bundle_rel>` on 127.0.0.1:`port`.
+fn workerd_config(bundle: &Path, bundle_rel: &str, port: u16) -> String {
+    let mut modules = bundle_modules(bundle);
+    let entry = modules
+        .iter()
+        .position(|m| m == "index.js")
+        .unwrap_or_else(|| {
+            panic!(
+                "bundle {} has no index.js (files: {modules:?})",
+                bundle.display()
+            )
+        });
+    // The first module is the worker's main module.
+    let entry = modules.remove(entry);
+    modules.insert(0, entry);
+
+    let mut list = String::new();
+    for name in &modules {
+        let kind = if name.ends_with(".wasm") {
+            "wasm"
+        } else {
+            "esModule"
+        };
+        writeln!(
+            list,
+            "      (name = {}, {kind} = embed {}),",
+            capnp_string(name),
+            capnp_string(&format!("{bundle_rel}/{name}"))
+        )
+        .unwrap();
+    }
+    format!(
+        r#"using Workerd = import "/workerd/workerd.capnp";
+
+const config :Workerd.Config = (
+  services = [ (name = "main", worker = .worker) ],
+  sockets = [ (name = "http", address = "127.0.0.1:{port}", http = (), service = "main") ],
+);
+
+const worker :Workerd.Worker = (
+  modules = [
+{list}  ],
+  compatibilityDate = {date},
+);
+"#,
+        date = capnp_string(COMPATIBILITY_DATE)
+    )
+}
+
+/// Module names (paths relative to `bundle`, `/`-separated) of every `.js`, `.mjs` and `.wasm`
+/// file in the bundle, sorted.
+pub fn bundle_modules(bundle: &Path) -> Vec<String> {
+    fn walk(dir: &Path, prefix: &str, out: &mut Vec<String>) {
+        let entries =
+            fs::read_dir(dir).unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()));
+        for entry in entries {
+            let entry = entry.unwrap();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let rel = if prefix.is_empty() {
+                name.clone()
+            } else {
+                format!("{prefix}/{name}")
+            };
+            if entry.file_type().unwrap().is_dir() {
+                walk(&entry.path(), &rel, out);
+            } else if [".js", ".mjs", ".wasm"]
+                .iter()
+                .any(|ext| name.ends_with(ext))
+            {
+                out.push(rel);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(bundle, "", &mut out);
+    out.sort();
+    out
+}
+
+fn capnp_string(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            _ => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("cannot bind a port on 127.0.0.1");
+    listener.local_addr().unwrap().port()
+}
+
+fn spawn_workerd(config: &Path, log: &Path) -> Child {
+    let bin = workerd_bin();
+    let out =
+        fs::File::create(log).unwrap_or_else(|e| panic!("cannot create {}: {e}", log.display()));
+    let err = out
+        .try_clone()
+        .expect("cannot duplicate the log file handle");
+    Command::new(&bin)
+        .arg("serve")
+        .arg(config)
+        .arg("--verbose")
+        .current_dir(config.parent().unwrap())
+        // Keeps workerd from noting that PWD differs from its working directory.
+        .env("PWD", config.parent().unwrap())
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()))
+}
+
+fn wait_until_listening(child: &mut Child, port: u16) -> Result<(), String> {
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let deadline = Instant::now() + STARTUP_TIMEOUT;
+    loop {
+        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
+            return Err(format!(
+                "workerd exited with {status} before listening on {addr}"
+            ));
+        }
+        if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(format!(
+                "workerd was not listening on {addr} after {STARTUP_TIMEOUT:?}"
+            ));
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Sends one HTTP/1.1 request to 127.0.0.1:`port` and returns the status and body. Panics,
+/// naming the request, when it fails or takes longer than [`HTTP_TIMEOUT`].
+pub fn http(port: u16, method: &str, path: &str) -> (u16, String) {
+    try_http(port, method, path, HTTP_TIMEOUT).unwrap_or_else(|why| panic!("{why}"))
+}
+
+/// Like [`http`], but returns the failure (which names the request) instead of panicking.
+pub fn try_http(
+    port: u16,
+    method: &str,
+    path: &str,
+    timeout: Duration,
+) -> Result<(u16, String), String> {
+    let what = format!("{method} http://127.0.0.1:{port}{path}");
+    let deadline = Instant::now() + timeout;
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let mut stream = TcpStream::connect_timeout(&addr, timeout)
+        .map_err(|e| format!("{what}: cannot connect: {e}"))?;
+    stream
+        .set_write_timeout(Some(timeout))
+        .and_then(|()| stream.set_read_timeout(Some(Duration::from_millis(250))))
+        .map_err(|e| format!("{what}: {e}"))?;
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+    );
+    stream
+        .write_all(request.as_bytes())
+        .map_err(|e| format!("{what}: cannot send the request: {e}"))?;
+
+    // Read until the server closes the connection (we asked for `Connection: close`), with a
+    // deadline over the whole response.
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 8192];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => raw.extend_from_slice(&buf[..n]),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(e) => return Err(format!("{what}: reading the response failed: {e}")),
+        }
+        if Instant::now() > deadline {
+            return Err(format!(
+                "{what}: no complete response within {timeout:?} (received so far: {:?})",
+                String::from_utf8_lossy(&raw)
+            ));
+        }
+    }
+    parse_response(&raw).map_err(|why| {
+        format!(
+            "{what}: {why} (response: {:?})",
+            String::from_utf8_lossy(&raw)
+        )
+    })
+}
+
+fn parse_response(raw: &[u8]) -> Result<(u16, String), String> {
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or("the connection closed before the end of the headers")?;
+    let head = String::from_utf8_lossy(&raw[..split]);
+    let body = &raw[split + 4..];
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().unwrap_or_default();
+    let status = status_line
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse::<u16>().ok())
+        .ok_or_else(|| format!("bad status line {status_line:?}"))?;
+    let chunked = lines.any(|line| {
+        let line = line.to_ascii_lowercase();
+        line.starts_with("transfer-encoding:") && line.contains("chunked")
+    });
+    let body = if chunked {
+        dechunk(body)?
+    } else {
+        body.to_vec()
+    };
+    Ok((status, String::from_utf8_lossy(&body).into_owned()))
+}
+
+fn dechunk(mut data: &[u8]) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    loop {
+        let eol = data
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .ok_or("truncated chunk size line")?;
+        let size_text = String::from_utf8_lossy(&data[..eol]);
+        let size_text = size_text.split(';').next().unwrap_or_default().trim();
+        let size = usize::from_str_radix(size_text, 16)
+            .map_err(|_| format!("bad chunk size {size_text:?}"))?;
+        data = &data[eol + 2..];
+        if size == 0 {
+            return Ok(out);
+        }
+        if data.len() < size + 2 {
+            return Err("truncated chunk".into());
+        }
+        out.extend_from_slice(&data[..size]);
+        data = &data[size + 2..];
+    }
+}
+
+/// Exception-handling instructions found in a Wasm module's code.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct EhInstructions {
+    /// Legacy encoding: `try`, `catch`, `catch_all`, `rethrow`, `delegate`.
+    pub legacy: usize,
+    /// Standard (exnref) encoding: `try_table`, `throw_ref`.
+    pub exnref: usize,
+    /// Tags defined in the module itself (Rust's unwinder throws one with an `i32` payload).
+    pub local_tags: usize,
+}
+
+/// Counts the exception-handling instructions and local tags of the module at `path`.
+pub fn eh_instructions(path: &Path) -> EhInstructions {
+    use wasmparser::{Operator, Parser, Payload, WasmFeatures};
+
+    let bytes = fs::read(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    let mut parser = Parser::new(0);
+    // Legacy EH instructions are only decoded with this feature on.
+    parser.set_features(WasmFeatures::all());
+    let mut found = EhInstructions::default();
+    for payload in parser.parse_all(&bytes) {
+        let payload = payload.unwrap_or_else(|e| panic!("cannot parse {}: {e}", path.display()));
+        match payload {
+            Payload::TagSection(tags) => found.local_tags += tags.count() as usize,
+            Payload::CodeSectionEntry(body) => {
+                let mut ops = body.get_operators_reader().unwrap();
+                while !ops.eof() {
+                    let op = ops
+                        .read()
+                        .unwrap_or_else(|e| panic!("cannot decode {}: {e}", path.display()));
+                    match op {
+                        Operator::Try { .. }
+                        | Operator::Catch { .. }
+                        | Operator::CatchAll
+                        | Operator::Rethrow { .. }
+                        | Operator::Delegate { .. } => found.legacy += 1,
+                        Operator::TryTable { .. } | Operator::ThrowRef => found.exnref += 1,
+                        _ => {}
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    found
+}
+pub mod recovery;

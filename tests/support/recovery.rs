@@ -1,0 +1,528 @@
+//! Helpers for the recovery-runtime tests (`tests/runtime_*.rs`): building the fault fixture once
+//! per mode, serving it in workerd with its Durable Object (and, for library mode, a JavaScript
+//! client Worker), a keep-alive HTTP client and a bounded load generator.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::fs;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, OnceLock};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+use super::{
+    copy_tree, fixture, fixtures_target_dir, run_ok, tool, workerd_bin, COMPATIBILITY_DATE,
+};
+
+/// How the fault fixture is built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Build {
+    /// `--unwind` (exnref exception handling).
+    UnwindExnref,
+    /// `--unwind --eh legacy`.
+    UnwindLegacy,
+    /// The default panic=abort build.
+    Abort,
+    /// `--unwind --lib`: library mode for a JavaScript Worker.
+    UnwindLibrary,
+}
+
+impl Build {
+    fn name(self) -> &'static str {
+        match self {
+            Build::UnwindExnref => "unwind-exnref",
+            Build::UnwindLegacy => "unwind-legacy",
+            Build::Abort => "abort",
+            Build::UnwindLibrary => "unwind-lib",
+        }
+    }
+
+    fn args(self) -> &'static [&'static str] {
+        match self {
+            Build::UnwindExnref => &["--unwind"],
+            Build::UnwindLegacy => &["--unwind", "--eh", "legacy"],
+            Build::Abort => &[],
+            Build::UnwindLibrary => &["--unwind", "--lib"],
+        }
+    }
+}
+
+/// Builds `tests/fixtures/faults` with the tool under test, once per mode and process, into
+/// `target/fixtures/runtime-bundles/<mode>` (shared by every test binary; the tool keeps a bundle
+/// that is up to date and locks the output directory against concurrent builds).
+pub fn faults_bundle(build: Build) -> PathBuf {
+    static BUILT: OnceLock<Mutex<HashMap<Build, PathBuf>>> = OnceLock::new();
+    // One build at a time: the machine has two cores and the builds share a target dir.
+    let mut built = BUILT
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    if let Some(dir) = built.get(&build) {
+        return dir.clone();
+    }
+    let out_dir = fixtures_target_dir()
+        .join("runtime-bundles")
+        .join(build.name());
+    let manifest = fixture("faults").join("Cargo.toml");
+    run_ok(
+        tool()
+            .args(build.args())
+            .arg("--manifest-path")
+            .arg(&manifest)
+            .arg("--target-dir")
+            .arg(fixtures_target_dir())
+            .arg("--out-dir")
+            .arg(&out_dir),
+    );
+    for file in ["index.js", "runtime.js", "glue.js", "index_bg.wasm"] {
+        assert!(
+            out_dir.join(file).is_file(),
+            "the {} bundle in {} has no {file}",
+            build.name(),
+            out_dir.display()
+        );
+    }
+    built.insert(build, out_dir.clone());
+    out_dir
+}
+
+/// A `workerd serve` of a bundle on 127.0.0.1, killed by PID on drop (also when a test panics).
+pub struct Server {
+    child: Child,
+    port: u16,
+    log: PathBuf,
+    dir: TempDir,
+}
+
+/// What the server runs.
+pub enum Serve<'a> {
+    /// The fault Worker bundle, with its `FaultObject` Durable Object bound as `FAULT_OBJECT`.
+    Worker(&'a Path),
+    /// A JavaScript client Worker (`client`, its main module) importing the library-mode bundle
+    /// as `./lib/index.js`.
+    Library { bundle: &'a Path, client: &'a Path },
+}
+
+impl Server {
+    pub fn start(what: Serve<'_>) -> Server {
+        let dir = tempfile::Builder::new()
+            .prefix("cwb-runtime-")
+            .tempdir()
+            .expect("cannot create a temporary directory");
+        let (modules, extra) = match what {
+            Serve::Worker(bundle) => {
+                copy_tree(bundle, &dir.path().join("bundle"), &|_| false);
+                let mut modules = module_list(&dir.path().join("bundle"), "bundle", "");
+                let main = modules
+                    .iter()
+                    .position(|(name, _)| name == "index.js")
+                    .expect("index.js");
+                let entry = modules.remove(main);
+                modules.insert(0, entry);
+                (
+                    modules,
+                    r#"  durableObjectNamespaces = [ (className = "FaultObject", uniqueKey = "fault-object") ],
+  durableObjectStorage = (inMemory = void),
+  bindings = [ (name = "FAULT_OBJECT", durableObjectNamespace = "FaultObject") ],
+"#,
+                )
+            }
+            Serve::Library { bundle, client } => {
+                copy_tree(bundle, &dir.path().join("bundle/lib"), &|_| false);
+                fs::copy(client, dir.path().join("bundle/client.js")).expect("copy the client");
+                let mut modules = vec![("client.js".to_string(), "bundle/client.js".to_string())];
+                modules.extend(module_list(
+                    &dir.path().join("bundle/lib"),
+                    "bundle/lib",
+                    "lib/",
+                ));
+                (modules, "")
+            }
+        };
+        let log = dir.path().join("workerd.log");
+        let config = dir.path().join("config.capnp");
+        let mut last_failure = String::new();
+        for _ in 0..3 {
+            let port = free_port();
+            fs::write(&config, capnp_config(&modules, extra, port)).expect("write config");
+            let mut child = spawn(&config, &log);
+            match wait_listening(&mut child, port) {
+                Ok(()) => {
+                    return Server {
+                        child,
+                        port,
+                        log,
+                        dir,
+                    }
+                }
+                Err(why) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    last_failure = format!(
+                        "{why}\n--- config ---\n{}\n--- workerd output ---\n{}",
+                        fs::read_to_string(&config).unwrap_or_default(),
+                        fs::read_to_string(&log).unwrap_or_default()
+                    );
+                    if !last_failure.contains("Address already in use") {
+                        break;
+                    }
+                }
+            }
+        }
+        panic!("workerd did not start: {last_failure}");
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// GET `path`: (status, body, seconds taken). Panics (with the log) after `HTTP_TIMEOUT`.
+    pub fn get(&self, path: &str) -> (u16, String, f64) {
+        let started = Instant::now();
+        let mut conn = Conn::open(self.port).unwrap_or_else(|e| panic!("GET {path}: {e}"));
+        match conn.get(path) {
+            Ok((status, body)) => (status, body, started.elapsed().as_secs_f64()),
+            Err(e) => panic!("GET {path}: {e}\n--- workerd output ---\n{}", self.log()),
+        }
+    }
+
+    /// GET `path` expecting `status`; returns the body.
+    pub fn expect(&self, path: &str, status: u16) -> String {
+        let (got, body, _) = self.get(path);
+        assert_eq!(
+            got,
+            status,
+            "GET {path}: body {body:?}\n--- workerd output ---\n{}",
+            self.log()
+        );
+        body
+    }
+
+    /// The runtime's statistics (`/recovery` route of the fixture, or `/stats` of the client).
+    pub fn stats(&self, path: &str) -> serde_json::Value {
+        let body = self.expect(path, 200);
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("{path}: {e}: {body:?}"))
+    }
+
+    /// Everything workerd (and console.*) printed so far.
+    pub fn log(&self) -> String {
+        String::from_utf8_lossy(&fs::read(&self.log).unwrap_or_default()).into_owned()
+    }
+
+    /// The runtime's log lines (`cargo-worker-build: ...`), in order.
+    pub fn runtime_lines(&self) -> Vec<String> {
+        self.log()
+            .lines()
+            .filter(|line| line.starts_with("cargo-worker-build:"))
+            .map(str::to_owned)
+            .collect()
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// (module name, path relative to the config) of every JS and Wasm file under `root`.
+fn module_list(root: &Path, rel: &str, prefix: &str) -> Vec<(String, String)> {
+    super::bundle_modules(root)
+        .into_iter()
+        .map(|name| (format!("{prefix}{name}"), format!("{rel}/{name}")))
+        .collect()
+}
+
+fn capnp_config(modules: &[(String, String)], extra: &str, port: u16) -> String {
+    let mut list = String::new();
+    for (name, path) in modules {
+        let kind = if name.ends_with(".wasm") {
+            "wasm"
+        } else {
+            "esModule"
+        };
+        writeln!(list, "    (name = {name:?}, {kind} = embed {path:?}),").unwrap();
+    }
+    format!(
+        r#"using Workerd = import "/workerd/workerd.capnp";
+const config :Workerd.Config = (
+  services = [ (name = "main", worker = .worker) ],
+  sockets = [ (name = "http", address = "127.0.0.1:{port}", http = (), service = "main") ],
+);
+const worker :Workerd.Worker = (
+  modules = [
+{list}  ],
+  compatibilityDate = {COMPATIBILITY_DATE:?},
+{extra});
+"#
+    )
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .expect("bind 127.0.0.1")
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn spawn(config: &Path, log: &Path) -> Child {
+    let out = fs::File::create(log).expect("create the log");
+    let err = out.try_clone().unwrap();
+    Command::new(workerd_bin())
+        .arg("serve")
+        .arg(config)
+        .current_dir(config.parent().unwrap())
+        .env("PWD", config.parent().unwrap())
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .spawn()
+        .expect("start workerd")
+}
+
+/// Waits until 127.0.0.1:`port` accepts connections, or the child exits, or 30 s pass.
+pub fn wait_listening(child: &mut Child, port: u16) -> Result<(), String> {
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
+            return Err(format!("exited with {status} before listening on {addr}"));
+        }
+        if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(format!("not listening on {addr} after 30 s"));
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A keep-alive HTTP/1.1 connection to 127.0.0.1 (reconnects when the server closes it).
+pub struct Conn {
+    port: u16,
+    reader: Option<BufReader<TcpStream>>,
+    timeout: Duration,
+}
+
+impl Conn {
+    pub fn open(port: u16) -> Result<Conn, String> {
+        let mut conn = Conn {
+            port,
+            reader: None,
+            timeout: super::HTTP_TIMEOUT,
+        };
+        conn.connect()?;
+        Ok(conn)
+    }
+
+    pub fn with_timeout(mut self, timeout: Duration) -> Conn {
+        self.timeout = timeout;
+        self
+    }
+
+    fn connect(&mut self) -> Result<(), String> {
+        let addr = SocketAddr::from(([127, 0, 0, 1], self.port));
+        let stream =
+            TcpStream::connect_timeout(&addr, self.timeout).map_err(|e| format!("connect: {e}"))?;
+        stream.set_nodelay(true).ok();
+        stream.set_read_timeout(Some(self.timeout)).ok();
+        stream.set_write_timeout(Some(self.timeout)).ok();
+        self.reader = Some(BufReader::new(stream));
+        Ok(())
+    }
+
+    /// GET `path`: (status, body). Retries once on a connection the server had closed.
+    pub fn get(&mut self, path: &str) -> Result<(u16, String), String> {
+        match self.try_get(path) {
+            Ok(response) => Ok(response),
+            Err(Retry::Reconnect) => {
+                self.connect()?;
+                self.try_get(path).map_err(|e| match e {
+                    Retry::Reconnect => "the server closed the connection".to_string(),
+                    Retry::Fail(e) => e,
+                })
+            }
+            Err(Retry::Fail(e)) => Err(e),
+        }
+    }
+
+    fn try_get(&mut self, path: &str) -> Result<(u16, String), Retry> {
+        if self.reader.is_none() {
+            self.connect().map_err(Retry::Fail)?;
+        }
+        let reader = self.reader.as_mut().unwrap();
+        let request = format!(
+            "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\n\r\n",
+            self.port
+        );
+        if reader.get_mut().write_all(request.as_bytes()).is_err() {
+            self.reader = None;
+            return Err(Retry::Reconnect);
+        }
+        let mut status_line = String::new();
+        match reader.read_line(&mut status_line) {
+            Ok(0) => {
+                self.reader = None;
+                return Err(Retry::Reconnect);
+            }
+            Ok(_) => {}
+            Err(e) => return Err(Retry::Fail(format!("GET {path}: reading the status: {e}"))),
+        }
+        let status = status_line
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse::<u16>().ok())
+            .ok_or_else(|| Retry::Fail(format!("GET {path}: bad status line {status_line:?}")))?;
+        let mut length = None;
+        let mut chunked = false;
+        let mut close = false;
+        loop {
+            let mut line = String::new();
+            reader
+                .read_line(&mut line)
+                .map_err(|e| Retry::Fail(format!("GET {path}: reading headers: {e}")))?;
+            let line = line.trim_end();
+            if line.is_empty() {
+                break;
+            }
+            let lower = line.to_ascii_lowercase();
+            if let Some(v) = lower.strip_prefix("content-length:") {
+                length = v.trim().parse::<usize>().ok();
+            } else if lower.starts_with("transfer-encoding:") && lower.contains("chunked") {
+                chunked = true;
+            } else if lower.starts_with("connection:") && lower.contains("close") {
+                close = true;
+            }
+        }
+        let fail = |e: std::io::Error| Retry::Fail(format!("GET {path}: reading the body: {e}"));
+        let body = if chunked {
+            let mut body = Vec::new();
+            loop {
+                let mut size = String::new();
+                reader.read_line(&mut size).map_err(fail)?;
+                let size = usize::from_str_radix(size.trim().split(';').next().unwrap_or(""), 16)
+                    .map_err(|_| Retry::Fail(format!("GET {path}: bad chunk size")))?;
+                let mut chunk = vec![0; size + 2];
+                reader.read_exact(&mut chunk).map_err(fail)?;
+                if size == 0 {
+                    break;
+                }
+                body.extend_from_slice(&chunk[..size]);
+            }
+            body
+        } else if let Some(length) = length {
+            let mut body = vec![0; length];
+            reader.read_exact(&mut body).map_err(fail)?;
+            body
+        } else {
+            let mut body = Vec::new();
+            reader.read_to_end(&mut body).map_err(fail)?;
+            close = true;
+            body
+        };
+        if close {
+            self.reader = None;
+        }
+        Ok((status, String::from_utf8_lossy(&body).into_owned()))
+    }
+}
+
+enum Retry {
+    Reconnect,
+    Fail(String),
+}
+
+/// One request of a load run, as the client saw it.
+#[derive(Debug, Clone)]
+pub struct Sample {
+    pub index: usize,
+    pub path: String,
+    pub status: u16,
+    pub body: String,
+    /// Since the start of the run.
+    pub start: Duration,
+    pub end: Duration,
+    /// Set when the request failed at the transport level (timeout, reset).
+    pub error: Option<String>,
+}
+
+impl Sample {
+    pub fn latency(&self) -> Duration {
+        self.end - self.start
+    }
+}
+
+/// Sends `paths` (in order, `concurrency` at a time, each thread on its own keep-alive
+/// connection) to 127.0.0.1:`port`; every request is bounded by `timeout`.
+pub fn load(port: u16, paths: &[String], concurrency: usize, timeout: Duration) -> Vec<Sample> {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let started = Instant::now();
+    let samples = Mutex::new(Vec::with_capacity(paths.len()));
+    thread::scope(|scope| {
+        for _ in 0..concurrency {
+            scope.spawn(|| {
+                let mut conn: Option<Conn> = None;
+                let mut mine = Vec::new();
+                loop {
+                    let index = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(path) = paths.get(index) else { break };
+                    let start = started.elapsed();
+                    let result = match conn.as_mut() {
+                        Some(c) => c.get(path),
+                        None => Conn::open(port).and_then(|c| {
+                            let c = conn.insert(c.with_timeout(timeout));
+                            c.get(path)
+                        }),
+                    };
+                    let end = started.elapsed();
+                    let (status, body, error) = match result {
+                        Ok((status, body)) => (status, body, None),
+                        Err(e) => {
+                            conn = None;
+                            (0, String::new(), Some(e))
+                        }
+                    };
+                    mine.push(Sample {
+                        index,
+                        path: path.clone(),
+                        status,
+                        body,
+                        start,
+                        end,
+                        error,
+                    });
+                }
+                samples.lock().unwrap().extend(mine);
+            });
+        }
+    });
+    let mut samples = samples.into_inner().unwrap();
+    samples.sort_by_key(|s| s.index);
+    samples
+}
+
+/// The `q`-quantile (0..=1) of `latencies`, in milliseconds.
+pub fn quantile_ms(latencies: &mut [Duration], q: f64) -> f64 {
+    latencies.sort();
+    if latencies.is_empty() {
+        return 0.0;
+    }
+    let index = ((latencies.len() - 1) as f64 * q).round() as usize;
+    latencies[index].as_secs_f64() * 1000.0
+}
