@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use semver::Version;
 
-use crate::errors::{problem, Code};
+use crate::errors::{problem, Code, Problem};
 use crate::process::{which, Cmd};
 use crate::term::Shell;
 
@@ -29,7 +29,9 @@ pub struct Located {
 
 /// Where the cached CLI of `version` lives.
 pub fn cached_binary(version: &Version) -> PathBuf {
-    crate::toolcache::dir("wasm-bindgen", &version.to_string()).join("bin").join(exe("wasm-bindgen"))
+    crate::toolcache::dir("wasm-bindgen", &version.to_string())
+        .join("bin")
+        .join(exe("wasm-bindgen"))
 }
 
 fn exe(name: &str) -> String {
@@ -38,16 +40,27 @@ fn exe(name: &str) -> String {
 
 /// The command that installs the CLI of `version` where the tool looks for it.
 pub fn install_command(version: &Version, root: &Path) -> Cmd {
-    Cmd::new("cargo").args(["install", "wasm-bindgen-cli", "--version"]).arg(format!("={version}")).arg("--root").arg(root.as_os_str())
+    Cmd::new("cargo")
+        .args(["install", "wasm-bindgen-cli", "--version"])
+        .arg(format!("={version}"))
+        .arg("--root")
+        .arg(root.as_os_str())
 }
 
 /// The `wasm-bindgen` binary of exactly `version`, installing it when allowed.
 pub fn locate_or_install(version: &Version, offline: bool, shell: &Shell) -> Result<Located> {
     let wanted = version.to_string();
-    if let Some(path) = std::env::var_os("WASM_BINDGEN").filter(|p| !p.is_empty()).map(PathBuf::from) {
+    if let Some(path) = std::env::var_os("WASM_BINDGEN")
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from)
+    {
         let found = version_of(&path);
         if found.as_deref() == Some(wanted.as_str()) {
-            return Ok(Located { path, version: wanted, origin: Origin::Env });
+            return Ok(Located {
+                path,
+                version: wanted,
+                origin: Origin::Env,
+            });
         }
         return Err(problem(
             Code::BindgenWrongVersion,
@@ -61,14 +74,30 @@ pub fn locate_or_install(version: &Version, offline: bool, shell: &Shell) -> Res
     }
     let cached = cached_binary(version);
     if cached.is_file() {
-        return Ok(Located { path: cached, version: wanted, origin: Origin::Cache });
+        return Ok(Located {
+            path: cached,
+            version: wanted,
+            origin: Origin::Cache,
+        });
     }
     if let Some(path) = which(&exe("wasm-bindgen")) {
         match version_of(&path) {
-            Some(v) if v == wanted => return Ok(Located { path, version: wanted, origin: Origin::Path }),
+            Some(v) if v == wanted => {
+                return Ok(Located {
+                    path,
+                    version: wanted,
+                    origin: Origin::Path,
+                })
+            }
             other => shell.verbose(
                 "Ignoring",
-                format!("{} ({}), not {wanted}", path.display(), other.map_or("unknown version".to_string(), |v| format!("wasm-bindgen {v}"))),
+                format!(
+                    "{} ({}), not {wanted}",
+                    path.display(),
+                    other.map_or("unknown version".to_string(), |v| format!(
+                        "wasm-bindgen {v}"
+                    ))
+                ),
             ),
         }
     }
@@ -77,15 +106,27 @@ pub fn locate_or_install(version: &Version, offline: bool, shell: &Shell) -> Res
         return Err(problem(
             Code::OfflineMissingTool,
             format!("wasm-bindgen {wanted} is not installed, and --offline forbids installing it"),
-            format!("run `{}` while online, or set WASM_BINDGEN to a wasm-bindgen {wanted} binary", install_command(version, &root)),
+            format!(
+                "run `{}` while online, or set WASM_BINDGEN to a wasm-bindgen {wanted} binary",
+                install_command(version, &root)
+            ),
         ));
     }
-    let dir = crate::toolcache::install_once("wasm-bindgen", &wanted, |staging| install(version, staging, shell))?;
-    Ok(Located { path: dir.join("bin").join(exe("wasm-bindgen")), version: wanted, origin: Origin::Installed })
+    let dir = crate::toolcache::install_once("wasm-bindgen", &wanted, |staging| {
+        install(version, staging, shell)
+    })?;
+    Ok(Located {
+        path: dir.join("bin").join(exe("wasm-bindgen")),
+        version: wanted,
+        origin: Origin::Installed,
+    })
 }
 
 fn install(version: &Version, staging: &Path, shell: &Shell) -> Result<()> {
-    let _spinner = shell.spinner("Installing", format!("wasm-bindgen-cli {version} (once per version; about two minutes)"));
+    let _spinner = shell.spinner(
+        "Installing",
+        format!("wasm-bindgen-cli {version} (once per version; about two minutes)"),
+    );
     // Run outside any project so its rust-toolchain.toml and rustflags don't apply.
     let base = install_command(version, staging)
         .cwd(staging)
@@ -98,12 +139,14 @@ fn install(version: &Version, staging: &Path, shell: &Shell) -> Result<()> {
     }
     // Its lock file sometimes names a version the registry no longer serves.
     shell.warn(format!("`cargo install wasm-bindgen-cli@{version} --locked` failed; retrying without --locked (dependencies resolved afresh)"));
-    base.read().map(drop).map_err(|e| {
-        problem(
+    base.read_or_stderr().map(drop).map_err(|e| {
+        Problem::new(
             Code::BindgenInstallFailed,
-            format!("could not install wasm-bindgen-cli {version}: {e:#}"),
-            format!("run `{}` to see the full error, or set WASM_BINDGEN to a wasm-bindgen {version} binary", install_command(version, staging)),
+            format!("could not install wasm-bindgen-cli {version}: {e}"),
+            format!("fix what cargo reports below, or set WASM_BINDGEN to a wasm-bindgen {version} binary"),
         )
+        .with_detail(e.stderr)
+        .into()
     })
 }
 
@@ -121,13 +164,19 @@ fn parse_version(output: &str) -> Option<String> {
 
 /// Run wasm-bindgen on `input`, writing into `out_dir`.
 pub fn run(binary: &Path, args: &[String], input: &Path, out_dir: &Path) -> Result<()> {
-    let cmd = Cmd::new(binary).args(args).arg("--out-dir").arg(out_dir.as_os_str()).arg(input.as_os_str());
-    cmd.read().map(drop).map_err(|e| {
-        problem(
+    let cmd = Cmd::new(binary)
+        .args(args)
+        .arg("--out-dir")
+        .arg(out_dir.as_os_str())
+        .arg(input.as_os_str());
+    cmd.read_or_stderr().map(drop).map_err(|e| {
+        Problem::new(
             Code::BindgenFailed,
-            format!("wasm-bindgen failed on {}: {e:#}", input.display()),
-            "if it reports a schema or version mismatch, run `cargo update -p wasm-bindgen` and build again; otherwise report the message above",
+            format!("wasm-bindgen failed on {} ({})", input.display(), e.status),
+            "if it reports a schema or version mismatch, run `cargo update -p wasm-bindgen` and build again; otherwise report its output (below)",
         )
+        .with_detail(format!("command: {}\n{}", e.command, e.stderr))
+        .into()
     })
 }
 
@@ -137,8 +186,14 @@ mod tests {
 
     #[test]
     fn version_output_is_parsed() {
-        assert_eq!(parse_version("wasm-bindgen 0.2.130\n").as_deref(), Some("0.2.130"));
-        assert_eq!(parse_version("wasm-bindgen 0.2.100 (a1b2c3)").as_deref(), Some("0.2.100"));
+        assert_eq!(
+            parse_version("wasm-bindgen 0.2.130\n").as_deref(),
+            Some("0.2.130")
+        );
+        assert_eq!(
+            parse_version("wasm-bindgen 0.2.100 (a1b2c3)").as_deref(),
+            Some("0.2.100")
+        );
         assert_eq!(parse_version("wasm-opt version 116"), None);
         assert_eq!(parse_version(""), None);
     }

@@ -49,7 +49,13 @@ pub struct Manifest {
 /// The digest of everything that decides the bundle's contents besides cargo's output.
 pub fn input_key(plan: &Plan, wasm: &[u8], bindgen_version: &str, opt: &[String]) -> String {
     let mut h = Sha256::new();
-    for part in [env!("CARGO_PKG_VERSION"), bindgen_version, RUNTIME_JS, ENTRY_TEMPLATE, LIBRARY_TEMPLATE] {
+    for part in [
+        env!("CARGO_PKG_VERSION"),
+        bindgen_version,
+        RUNTIME_JS,
+        ENTRY_TEMPLATE,
+        LIBRARY_TEMPLATE,
+    ] {
         h.update(part.as_bytes());
         h.update([0]);
     }
@@ -67,7 +73,8 @@ pub fn read_manifest(dir: &Path) -> Option<Manifest> {
 /// Whether the bundle in `dir` was made from exactly these inputs and is complete.
 pub fn is_fresh(dir: &Path, key: &str) -> Option<Manifest> {
     let manifest = read_manifest(dir)?;
-    (manifest.input_key == key && manifest.files.iter().all(|f| dir.join(f).is_file())).then_some(manifest)
+    (manifest.input_key == key && manifest.files.iter().all(|f| dir.join(f).is_file()))
+        .then_some(manifest)
 }
 
 /// Holds the per-output-directory lock while a bundle is written.
@@ -82,8 +89,10 @@ pub fn lock_output(out_dir: &Path, target_dir: &Path) -> Result<OutputLock> {
     let mut h = Sha256::new();
     h.update(out_dir.as_os_str().as_encoded_bytes());
     let path = locks.join(format!("{:x}.lock", h.finalize()));
-    let file = File::create(&path).with_context(|| format!("could not create lock file {}", path.display()))?;
-    file.lock().with_context(|| format!("could not lock {}", path.display()))?;
+    let file = File::create(&path)
+        .with_context(|| format!("could not create lock file {}", path.display()))?;
+    file.lock()
+        .with_context(|| format!("could not lock {}", path.display()))?;
     Ok(OutputLock { _file: file })
 }
 
@@ -95,13 +104,22 @@ pub struct Staging {
 impl Staging {
     pub fn create(out_dir: &Path) -> Result<Staging> {
         refuse_foreign_dir(out_dir)?;
-        let parent = out_dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        let name = out_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "build".into());
+        let parent = out_dir
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let name = out_dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "build".into());
         let unwritable = |e: &dyn std::fmt::Display| {
             problem(
                 Code::OutDirUnwritable,
                 format!("cannot write the bundle to {}: {e}", out_dir.display()),
-                format!("make {} writable, or pass `--out-dir` a directory you can write", parent.display()),
+                format!(
+                    "make {} writable, or pass `--out-dir` a directory you can write",
+                    parent.display()
+                ),
             )
         };
         std::fs::create_dir_all(parent).map_err(|e| unwritable(&e))?;
@@ -109,7 +127,9 @@ impl Staging {
         if let Ok(entries) = std::fs::read_dir(parent) {
             for entry in entries.flatten() {
                 let file_name = entry.file_name().to_string_lossy().into_owned();
-                if file_name.starts_with(&format!(".{name}.staging-")) || file_name.starts_with(&format!(".{name}.old-")) {
+                if file_name.starts_with(&format!(".{name}.staging-"))
+                    || file_name.starts_with(&format!(".{name}.old-"))
+                {
                     let _ = std::fs::remove_dir_all(entry.path());
                 }
             }
@@ -122,8 +142,15 @@ impl Staging {
     /// Replace `out_dir` with the staged bundle. The old bundle is moved aside first and put
     /// back if the new one cannot be moved in.
     pub fn commit(self, out_dir: &Path) -> Result<()> {
-        let parent = self.dir.parent().expect("staging has a parent").to_path_buf();
-        let name = out_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "build".into());
+        let parent = self
+            .dir
+            .parent()
+            .expect("staging has a parent")
+            .to_path_buf();
+        let name = out_dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "build".into());
         let old = parent.join(format!(".{name}.old-{}", std::process::id()));
         let had_old = out_dir.exists();
         if had_old {
@@ -133,7 +160,9 @@ impl Staging {
             if had_old {
                 let _ = std::fs::rename(&old, out_dir);
             }
-            return Err(e).with_context(|| format!("could not move the new bundle into {}", out_dir.display()));
+            return Err(e).with_context(|| {
+                format!("could not move the new bundle into {}", out_dir.display())
+            });
         }
         if had_old {
             let _ = std::fs::remove_dir_all(&old);
@@ -152,7 +181,9 @@ impl Drop for Staging {
 
 /// The output directory is replaced whole, so it must be ours: absent, empty, or a bundle.
 fn refuse_foreign_dir(out_dir: &Path) -> Result<()> {
-    let Ok(mut entries) = std::fs::read_dir(out_dir) else { return Ok(()) };
+    let Ok(mut entries) = std::fs::read_dir(out_dir) else {
+        return Ok(());
+    };
     if entries.next().is_none() || out_dir.join(MANIFEST).is_file() {
         return Ok(());
     }
@@ -175,14 +206,21 @@ pub fn finish(staging: &Path, plan: &Plan, bindgen_version: &str, key: &str) -> 
     let exports = crate::exports::read(&crate::fs::read(&staging.join(WASM))?, &glue)?;
     crate::fs::write(&staging.join(RUNTIME), RUNTIME_JS)?;
     crate::fs::write(&staging.join(ENTRY), render_entry(plan, &exports)?)?;
-    crate::fs::write(&staging.join(".gitignore"), "# Written by cargo-worker-build; rebuilt on every build.\n*\n")?;
+    crate::fs::write(
+        &staging.join(".gitignore"),
+        "# Written by cargo-worker-build; rebuilt on every build.\n*\n",
+    )?;
 
     let mut files = list_files(staging)?;
     files.retain(|f| f != MANIFEST);
     let manifest = Manifest {
         tool: env!("CARGO_PKG_NAME").into(),
         tool_version: env!("CARGO_PKG_VERSION").into(),
-        mode: if plan.mode.is_unwind() { "unwind".into() } else { "abort".into() },
+        mode: if plan.mode.is_unwind() {
+            "unwind".into()
+        } else {
+            "abort".into()
+        },
         eh: plan.mode.eh().map(|e| format!("{e:?}").to_lowercase()),
         wasm_bindgen: bindgen_version.into(),
         library: plan.library,
@@ -212,9 +250,20 @@ pub fn render_entry(plan: &Plan, exports: &Exports) -> Result<String> {
         "functions": exports.functions,
         "classes": exports.classes,
     });
-    let classes: String = exports.classes.iter().map(|c| format!("export const {c} = wrapClass(glue, {c:?}, EXPORTS);\n")).collect();
-    let template = if plan.library { LIBRARY_TEMPLATE } else { ENTRY_TEMPLATE };
-    let mut out = template.replace("/*@EXPORTS@*/", &json.to_string()).replace("/*@CLASSES@*/\n", &classes).replace("/*@CLASSES@*/", &classes);
+    let classes: String = exports
+        .classes
+        .iter()
+        .map(|c| format!("export const {c} = wrapClass(glue, {c:?}, EXPORTS);\n"))
+        .collect();
+    let template = if plan.library {
+        LIBRARY_TEMPLATE
+    } else {
+        ENTRY_TEMPLATE
+    };
+    let mut out = template
+        .replace("/*@EXPORTS@*/", &json.to_string())
+        .replace("/*@CLASSES@*/\n", &classes)
+        .replace("/*@CLASSES@*/", &classes);
     if plan.library {
         let functions: String = exports
             .handlers
@@ -222,7 +271,9 @@ pub fn render_entry(plan: &Plan, exports: &Exports) -> Result<String> {
             .chain(&exports.functions)
             .map(|f| format!("export const {f} = wrapFunction(glue, {f:?}, EXPORTS);\n"))
             .collect();
-        out = out.replace("/*@FUNCTIONS@*/\n", &functions).replace("/*@FUNCTIONS@*/", &functions);
+        out = out
+            .replace("/*@FUNCTIONS@*/\n", &functions)
+            .replace("/*@FUNCTIONS@*/", &functions);
     }
     Ok(out)
 }
@@ -230,14 +281,21 @@ pub fn render_entry(plan: &Plan, exports: &Exports) -> Result<String> {
 /// Files under `dir`, relative, sorted, with `/` separators.
 pub fn list_files(dir: &Path) -> Result<Vec<String>> {
     fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) -> Result<()> {
-        for entry in std::fs::read_dir(dir).with_context(|| format!("could not read directory {}", dir.display()))? {
+        for entry in std::fs::read_dir(dir)
+            .with_context(|| format!("could not read directory {}", dir.display()))?
+        {
             let entry = entry?;
             let path = entry.path();
             if entry.file_type()?.is_dir() {
                 walk(base, &path, out)?;
             } else {
                 let rel = path.strip_prefix(base).expect("under base");
-                out.push(rel.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/"));
+                out.push(
+                    rel.components()
+                        .map(|c| c.as_os_str().to_string_lossy())
+                        .collect::<Vec<_>>()
+                        .join("/"),
+                );
             }
         }
         Ok(())
@@ -258,8 +316,16 @@ pub struct Sizes {
 }
 
 pub fn sizes(dir: &Path, files: &[String]) -> Result<Sizes> {
-    let mut s = Sizes { wasm: 0, wasm_gzip: 0, total: 0, total_gzip: 0 };
-    for f in files.iter().filter(|f| f.ends_with(".js") || f.ends_with(".wasm")) {
+    let mut s = Sizes {
+        wasm: 0,
+        wasm_gzip: 0,
+        total: 0,
+        total_gzip: 0,
+    };
+    for f in files
+        .iter()
+        .filter(|f| f.ends_with(".js") || f.ends_with(".wasm"))
+    {
         let bytes = crate::fs::read(&dir.join(f))?;
         let gz = gzip_len(&bytes)?;
         s.total += bytes.len() as u64;
@@ -295,14 +361,23 @@ mod tests {
             let staging = Staging::create(&out).unwrap();
             std::fs::write(staging.dir.join("index.js"), "half").unwrap();
         }
-        assert_eq!(std::fs::read_to_string(out.join("index.js")).unwrap(), "old");
+        assert_eq!(
+            std::fs::read_to_string(out.join("index.js")).unwrap(),
+            "old"
+        );
 
         let staging = Staging::create(&out).unwrap();
         std::fs::write(staging.dir.join("index.js"), "new").unwrap();
         std::fs::write(staging.dir.join(MANIFEST), "{}").unwrap();
         staging.commit(&out).unwrap();
-        assert_eq!(std::fs::read_to_string(out.join("index.js")).unwrap(), "new");
-        let leftovers: Vec<_> = std::fs::read_dir(root.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(
+            std::fs::read_to_string(out.join("index.js")).unwrap(),
+            "new"
+        );
+        let leftovers: Vec<_> = std::fs::read_dir(root.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert_eq!(leftovers, ["build"], "no staging or old directories remain");
     }
 
@@ -311,7 +386,11 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         std::fs::write(root.path().join("precious.txt"), "user data").unwrap();
         let err = Staging::create(root.path()).err().unwrap();
-        assert!(err.to_string().contains("does not hold a cargo-worker-build bundle"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("does not hold a cargo-worker-build bundle"),
+            "{err}"
+        );
         assert!(root.path().join("precious.txt").exists());
     }
 
@@ -321,6 +400,9 @@ mod tests {
         std::fs::create_dir_all(root.path().join("snippets/x")).unwrap();
         std::fs::write(root.path().join("snippets/x/inline0.js"), "").unwrap();
         std::fs::write(root.path().join("index.js"), "").unwrap();
-        assert_eq!(list_files(root.path()).unwrap(), ["index.js", "snippets/x/inline0.js"]);
+        assert_eq!(
+            list_files(root.path()).unwrap(),
+            ["index.js", "snippets/x/inline0.js"]
+        );
     }
 }

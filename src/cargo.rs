@@ -34,10 +34,20 @@ pub fn build(cmd: &Cmd, package_name: &str, manifest_path: &Path) -> Result<Arti
         match message {
             Message::CompilerArtifact(artifact) => {
                 let ours = artifact.manifest_path.as_std_path() == manifest_path
-                    && artifact.target.crate_types.iter().any(|c| c.to_string() == "cdylib");
+                    && artifact
+                        .target
+                        .crate_types
+                        .iter()
+                        .any(|c| c.to_string() == "cdylib");
                 if ours {
-                    let wasm = artifact.filenames.iter().find(|f| f.extension() == Some("wasm"));
-                    found = wasm.map(|f| Artifact { wasm: f.clone().into_std_path_buf(), fresh: artifact.fresh });
+                    let wasm = artifact
+                        .filenames
+                        .iter()
+                        .find(|f| f.extension() == Some("wasm"));
+                    found = wasm.map(|f| Artifact {
+                        wasm: f.clone().into_std_path_buf(),
+                        fresh: artifact.fresh,
+                    });
                 }
             }
             // A build script or `--` argument may print plain lines; they are the user's.
@@ -45,7 +55,9 @@ pub fn build(cmd: &Cmd, package_name: &str, manifest_path: &Path) -> Result<Arti
             _ => {}
         }
     }
-    let status = child.wait().with_context(|| format!("could not wait for `{cmd}`"))?;
+    let status = child
+        .wait()
+        .with_context(|| format!("could not wait for `{cmd}`"))?;
     if !status.success() {
         let code = status.code().unwrap_or(101);
         return Err(Problem::new(

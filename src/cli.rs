@@ -113,7 +113,12 @@ pub struct BuildArgs {
     pub package: Option<String>,
 
     /// Space or comma separated list of features to activate
-    #[arg(short = 'F', long, value_name = "FEATURES", help_heading = "Feature selection")]
+    #[arg(
+        short = 'F',
+        long,
+        value_name = "FEATURES",
+        help_heading = "Feature selection"
+    )]
     pub features: Vec<String>,
 
     /// Activate all available features
@@ -133,7 +138,11 @@ pub struct BuildArgs {
     pub dev: bool,
 
     /// Build with the given profile
-    #[arg(long, value_name = "PROFILE-NAME", help_heading = "Compilation options")]
+    #[arg(
+        long,
+        value_name = "PROFILE-NAME",
+        help_heading = "Compilation options"
+    )]
     pub profile: Option<String>,
 
     /// Directory for all generated artifacts
@@ -141,7 +150,12 @@ pub struct BuildArgs {
     pub target_dir: Option<PathBuf>,
 
     /// Directory for the bundle [default: build, next to the package's Cargo.toml]
-    #[arg(long, short = 'o', value_name = "DIRECTORY", help_heading = "Compilation options")]
+    #[arg(
+        long,
+        short = 'o',
+        value_name = "DIRECTORY",
+        help_heading = "Compilation options"
+    )]
     pub out_dir: Option<PathBuf>,
 
     /// Skip wasm-opt
@@ -157,7 +171,12 @@ pub struct BuildArgs {
     pub expect: Option<Expect>,
 
     /// Runtime the bundle must load in (with --check-eh)
-    #[arg(long, value_enum, default_value = "workerd", help_heading = "Check options")]
+    #[arg(
+        long,
+        value_enum,
+        default_value = "workerd",
+        help_heading = "Check options"
+    )]
     pub runtime: TargetRuntime,
 
     /// Require Cargo.lock is up to date
@@ -185,7 +204,13 @@ pub struct BuildArgs {
     pub color: Option<ColorChoice>,
 
     /// Output format: human, or one JSON object per step on stdout
-    #[arg(long, value_enum, value_name = "FMT", default_value = "human", help_heading = "Output")]
+    #[arg(
+        long,
+        value_enum,
+        value_name = "FMT",
+        default_value = "human",
+        help_heading = "Output"
+    )]
     pub message_format: MessageFormat,
 
     /// Print the build plan and exit without building
@@ -272,7 +297,9 @@ impl Cli {
 }
 
 /// Cargo runs `cargo-worker-build worker-build ARGS...`; drop the subcommand name it repeats.
-pub fn normalize_args<I: IntoIterator<Item = std::ffi::OsString>>(args: I) -> Vec<std::ffi::OsString> {
+pub fn normalize_args<I: IntoIterator<Item = std::ffi::OsString>>(
+    args: I,
+) -> Vec<std::ffi::OsString> {
     let mut args: Vec<_> = args.into_iter().collect();
     if args.get(1).is_some_and(|a| a == "worker-build") {
         args.remove(1);

@@ -95,13 +95,27 @@ pub struct Problem {
     pub code: Code,
     pub what: String,
     pub fix: String,
+    /// What a failing command printed, shown indented below the one-line message.
+    pub detail: Option<String>,
     /// Exit with this code instead of the code's default (cargo's own exit code after a compile error).
     pub exit_code: Option<i32>,
 }
 
 impl Problem {
     pub fn new(code: Code, what: impl Into<String>, fix: impl Into<String>) -> Self {
-        Problem { code, what: what.into(), fix: fix.into(), exit_code: None }
+        Problem {
+            code,
+            what: what.into(),
+            fix: fix.into(),
+            detail: None,
+            exit_code: None,
+        }
+    }
+
+    pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
+        let detail = detail.into();
+        self.detail = (!detail.trim().is_empty()).then(|| detail.trim_end().to_string());
+        self
     }
 
     pub fn with_exit_code(mut self, code: i32) -> Self {

@@ -27,7 +27,9 @@ pub struct Exports {
 pub fn read(wasm: &[u8], glue_js: &str) -> Result<Exports> {
     let mut names = Vec::new();
     for payload in wasmparser::Parser::new(0).parse_all(wasm) {
-        if let wasmparser::Payload::ExportSection(reader) = payload.context("the module wasm-bindgen wrote is not valid WebAssembly")? {
+        if let wasmparser::Payload::ExportSection(reader) =
+            payload.context("the module wasm-bindgen wrote is not valid WebAssembly")?
+        {
             for export in reader {
                 let export = export.context("the module's export section is malformed")?;
                 if export.kind == wasmparser::ExternalKind::Func {
@@ -41,10 +43,16 @@ pub fn read(wasm: &[u8], glue_js: &str) -> Result<Exports> {
 
 /// Sort function export names into handlers, functions and classes.
 pub fn classify(names: &[String], glue_classes: &[String]) -> Exports {
-    let class_keys: BTreeSet<&str> = names.iter().filter_map(|n| n.strip_prefix("__wbg_")?.strip_suffix("_free")).collect();
+    let class_keys: BTreeSet<&str> = names
+        .iter()
+        .filter_map(|n| n.strip_prefix("__wbg_")?.strip_suffix("_free"))
+        .collect();
     let mut exports = Exports::default();
     for key in &class_keys {
-        let spelled = glue_classes.iter().find(|c| c.to_lowercase() == *key).cloned();
+        let spelled = glue_classes
+            .iter()
+            .find(|c| c.to_lowercase() == *key)
+            .cloned();
         // A class the glue does not declare is not reachable from JavaScript; skip it.
         if let Some(name) = spelled {
             exports.classes.push(name);
@@ -52,7 +60,10 @@ pub fn classify(names: &[String], glue_classes: &[String]) -> Exports {
     }
     for name in names {
         let internal = name.starts_with("__") || name == "main";
-        let member = class_keys.iter().any(|k| name.strip_prefix(k).is_some_and(|rest| rest.starts_with('_')));
+        let member = class_keys.iter().any(|k| {
+            name.strip_prefix(k)
+                .is_some_and(|rest| rest.starts_with('_'))
+        });
         if internal || member {
             continue;
         }
@@ -62,7 +73,9 @@ pub fn classify(names: &[String], glue_classes: &[String]) -> Exports {
             exports.functions.push(name.clone());
         }
     }
-    exports.handlers.sort_by_key(|h| HANDLERS.iter().position(|x| x == h));
+    exports
+        .handlers
+        .sort_by_key(|h| HANDLERS.iter().position(|x| x == h));
     exports.functions.sort();
     exports.functions.dedup();
     exports
@@ -74,7 +87,10 @@ fn glue_class_names(glue_js: &str) -> Vec<String> {
         .lines()
         .filter_map(|line| line.strip_prefix("export class "))
         .filter_map(|rest| {
-            let name: String = rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_' || *c == '$').collect();
+            let name: String = rest
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == '$')
+                .collect();
             (!name.is_empty()).then_some(name)
         })
         .collect()
@@ -112,9 +128,15 @@ mod tests {
 
     #[test]
     fn class_spelling_comes_from_the_glue() {
-        let exports = classify(&names(&["__wbg_mydurableobject_free", "mydurableobject_fetch"]), &names(&["MyDurableObject"]));
+        let exports = classify(
+            &names(&["__wbg_mydurableobject_free", "mydurableobject_fetch"]),
+            &names(&["MyDurableObject"]),
+        );
         assert_eq!(exports.classes, ["MyDurableObject"]);
-        assert!(exports.handlers.is_empty(), "a class's fetch method is not the Worker's fetch");
+        assert!(
+            exports.handlers.is_empty(),
+            "a class's fetch method is not the Worker's fetch"
+        );
     }
 
     #[test]
@@ -135,7 +157,14 @@ mod tests {
         )
         .unwrap();
         let exports = read(&wasm, "export class Counter {}\n").unwrap();
-        assert_eq!(exports, Exports { handlers: names(&["fetch"]), functions: vec![], classes: names(&["Counter"]) });
+        assert_eq!(
+            exports,
+            Exports {
+                handlers: names(&["fetch"]),
+                functions: vec![],
+                classes: names(&["Counter"])
+            }
+        );
     }
 
     #[test]

@@ -17,11 +17,13 @@ pub fn write(path: &Path, contents: impl AsRef<[u8]>) -> Result<()> {
 }
 
 pub fn create_dir_all(path: &Path) -> Result<()> {
-    std::fs::create_dir_all(path).with_context(|| format!("could not create directory {}", path.display()))
+    std::fs::create_dir_all(path)
+        .with_context(|| format!("could not create directory {}", path.display()))
 }
 
 pub fn rename(from: &Path, to: &Path) -> Result<()> {
-    std::fs::rename(from, to).with_context(|| format!("could not move {} to {}", from.display(), to.display()))
+    std::fs::rename(from, to)
+        .with_context(|| format!("could not move {} to {}", from.display(), to.display()))
 }
 
 pub fn copy(from: &Path, to: &Path) -> Result<()> {
@@ -43,8 +45,11 @@ pub fn remove_dir_all_if_exists(path: &Path) -> Result<()> {
 /// Copy a directory tree (files and directories only).
 pub fn copy_dir_all(from: &Path, to: &Path) -> Result<()> {
     create_dir_all(to)?;
-    for entry in std::fs::read_dir(from).with_context(|| format!("could not read directory {}", from.display()))? {
-        let entry = entry.with_context(|| format!("could not read directory {}", from.display()))?;
+    for entry in std::fs::read_dir(from)
+        .with_context(|| format!("could not read directory {}", from.display()))?
+    {
+        let entry =
+            entry.with_context(|| format!("could not read directory {}", from.display()))?;
         let target = to.join(entry.file_name());
         if entry.file_type()?.is_dir() {
             copy_dir_all(&entry.path(), &target)?;

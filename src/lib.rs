@@ -19,6 +19,6 @@ pub mod process;
 pub mod scaffold;
 pub mod term;
 pub mod toolcache;
-pub mod tools;
 pub mod toolchain;
+pub mod tools;
 pub mod workspace;

@@ -2,7 +2,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use cargo_worker_build::cli::{BuildArgs, CheckArgs, Cli, Command, MessageFormat};
-use cargo_worker_build::errors::exit_code_of;
+use cargo_worker_build::errors::{exit_code_of, Problem};
 use cargo_worker_build::pipeline::{self, Events};
 use cargo_worker_build::term::{Shell, Verbosity};
 use cargo_worker_build::{check, scaffold, tools, workspace};
@@ -31,6 +31,14 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code as u8),
         Err(err) => {
             shell.error(format!("{err:#}"));
+            if let Some(detail) = err
+                .downcast_ref::<Problem>()
+                .and_then(|p| p.detail.as_deref())
+            {
+                for line in detail.lines() {
+                    eprintln!("  {line}");
+                }
+            }
             ExitCode::from(exit_code_of(&err) as u8)
         }
     }
@@ -43,10 +51,29 @@ fn run_build(args: &BuildArgs, shell: &Shell) -> Result<i32> {
     if args.message_format == MessageFormat::Json {
         println!("{}", serde_json::to_string(&summary)?);
     }
-    let Some(expect) = plan.check.as_ref().filter(|_| !args.dry_run) else { return Ok(0) };
-    let opts = check::CheckOptions { expect: Some(expect.expect), eh: expect.eh, runtime: expect.runtime };
-    shell.status("Checking", format!("{} ({} expected, {})", summary.out_dir.display(), format!("{:?}", expect.expect).to_lowercase(), format!("{:?}", expect.runtime).to_lowercase()));
-    Ok(check::run(&[plan.out_dir.clone()], &opts, args.message_format, shell.color()))
+    let Some(expect) = plan.check.as_ref().filter(|_| !args.dry_run) else {
+        return Ok(0);
+    };
+    let opts = check::CheckOptions {
+        expect: Some(expect.expect),
+        eh: expect.eh,
+        runtime: expect.runtime,
+    };
+    shell.status(
+        "Checking",
+        format!(
+            "{} ({} expected, {})",
+            summary.out_dir.display(),
+            format!("{:?}", expect.expect).to_lowercase(),
+            format!("{:?}", expect.runtime).to_lowercase()
+        ),
+    );
+    Ok(check::run(
+        std::slice::from_ref(&plan.out_dir),
+        &opts,
+        args.message_format,
+        shell.color(),
+    ))
 }
 
 /// `cargo worker-build check [PATH...]`: the package's bundle when no path is given.
@@ -58,6 +85,15 @@ fn run_check(args: &CheckArgs, shell: &Shell) -> Result<i32> {
     } else {
         args.paths.clone()
     };
-    let opts = check::CheckOptions { expect: args.expect, eh: args.eh, runtime: args.runtime };
-    Ok(check::run(&paths, &opts, args.message_format, shell.color()))
+    let opts = check::CheckOptions {
+        expect: args.expect,
+        eh: args.eh,
+        runtime: args.runtime,
+    };
+    Ok(check::run(
+        &paths,
+        &opts,
+        args.message_format,
+        shell.color(),
+    ))
 }

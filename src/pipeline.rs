@@ -50,7 +50,9 @@ pub struct Events {
 
 impl Events {
     pub fn new(format: MessageFormat) -> Self {
-        Events { json: format == MessageFormat::Json }
+        Events {
+            json: format == MessageFormat::Json,
+        }
     }
 
     pub fn emit(&self, value: serde_json::Value) {
@@ -85,8 +87,16 @@ pub fn resolve(args: &BuildArgs, shell: &Shell) -> Result<Plan> {
     if let Some(dir) = &args.target_dir {
         package.target_dir = cwd.join(dir);
     }
-    let project_rustflags = if args.unwind { plan::project_rustflags(&cwd)? } else { Vec::new() };
-    let env = plan::Env { cwd: &cwd, project_rustflags, color: shell.color_arg() };
+    let project_rustflags = if args.unwind {
+        plan::project_rustflags(&cwd)?
+    } else {
+        Vec::new()
+    };
+    let env = plan::Env {
+        cwd: &cwd,
+        project_rustflags,
+        color: shell.color_arg(),
+    };
     plan::resolve(args, package, toolchain, &env)
 }
 
@@ -103,7 +113,12 @@ pub fn build(args: &BuildArgs, shell: &Shell, events: &Events) -> Result<(Plan, 
     }
 
     let step = Instant::now();
-    toolchain::ensure(&plan.toolchain, plan::toolchain_needs(plan.mode), plan.offline, shell)?;
+    toolchain::ensure(
+        &plan.toolchain,
+        plan::toolchain_needs(plan.mode),
+        plan.offline,
+        shell,
+    )?;
     durations.toolchain = step.elapsed().as_millis();
 
     let step = Instant::now();
@@ -123,7 +138,10 @@ pub fn build(args: &BuildArgs, shell: &Shell, events: &Events) -> Result<(Plan, 
     let key = bundle::input_key(&plan, &wasm_bytes, &bindgen.version, &opt_args);
     let (manifest, fresh) = match bundle::is_fresh(&plan.out_dir, &key) {
         Some(manifest) => (manifest, true),
-        None => (write_bundle(&plan, &artifact.wasm, &bindgen, &key, shell)?, false),
+        None => (
+            write_bundle(&plan, &artifact.wasm, &bindgen, &key, shell)?,
+            false,
+        ),
     };
     durations.bundle = step.elapsed().as_millis();
     let sizes = bundle::sizes(&plan.out_dir, &manifest.files)?;
@@ -167,12 +185,27 @@ pub fn build(args: &BuildArgs, shell: &Shell, events: &Events) -> Result<(Plan, 
     Ok((plan, summary))
 }
 
-fn write_bundle(plan: &Plan, wasm: &Path, bindgen: &bindgen::Located, key: &str, shell: &Shell) -> Result<Manifest> {
+fn write_bundle(
+    plan: &Plan,
+    wasm: &Path,
+    bindgen: &bindgen::Located,
+    key: &str,
+    shell: &Shell,
+) -> Result<Manifest> {
     let _lock = bundle::lock_output(&plan.out_dir, &plan.package.target_dir)?;
     let staging = bundle::Staging::create(&plan.out_dir)?;
-    shell.status("Generating", format!("bindings with wasm-bindgen {}", bindgen.version));
+    shell.status(
+        "Generating",
+        format!("bindings with wasm-bindgen {}", bindgen.version),
+    );
     bindgen::run(&bindgen.path, &plan.bindgen_args, wasm, &staging.dir)?;
-    shell.status("Bundling", format!("{} entry with the recovery runtime", if plan.library { "library" } else { "Worker" }));
+    shell.status(
+        "Bundling",
+        format!(
+            "{} entry with the recovery runtime",
+            if plan.library { "library" } else { "Worker" }
+        ),
+    );
     let manifest = bundle::finish(&staging.dir, plan, &bindgen.version, key)?;
     staging.commit(&plan.out_dir)?;
     Ok(manifest)
@@ -180,12 +213,36 @@ fn write_bundle(plan: &Plan, wasm: &Path, bindgen: &bindgen::Located, key: &str,
 
 fn print_plan(plan: &Plan, shell: &Shell, events: &Events) {
     events.emit(serde_json::json!({"reason": "plan", "plan": plan}));
-    shell.verbose("Plan", format!("package {} {} ({})", plan.package.name, plan.package.version, plan.package.manifest_path.display()));
-    shell.verbose("Plan", format!("toolchain {} ({:?})", plan.toolchain.name, plan.toolchain.source));
-    shell.verbose("Plan", format!("mode {:?}, profile {}", plan.mode, plan.profile));
+    shell.verbose(
+        "Plan",
+        format!(
+            "package {} {} ({})",
+            plan.package.name,
+            plan.package.version,
+            plan.package.manifest_path.display()
+        ),
+    );
+    shell.verbose(
+        "Plan",
+        format!(
+            "toolchain {} ({:?})",
+            plan.toolchain.name, plan.toolchain.source
+        ),
+    );
+    shell.verbose(
+        "Plan",
+        format!("mode {:?}, profile {}", plan.mode, plan.profile),
+    );
     shell.verbose("Plan", format!("rustflags {:?}", plan.rustflags));
     shell.verbose("Plan", format!("cargo: {}", plan.cargo));
-    shell.verbose("Plan", format!("wasm-bindgen {} {}", plan.package.wasm_bindgen, plan.bindgen_args.join(" ")));
+    shell.verbose(
+        "Plan",
+        format!(
+            "wasm-bindgen {} {}",
+            plan.package.wasm_bindgen,
+            plan.bindgen_args.join(" ")
+        ),
+    );
     shell.verbose("Plan", format!("output {}", plan.out_dir.display()));
 }
 
@@ -197,14 +254,23 @@ fn dry_run_summary(plan: &Plan) -> Summary {
         out_dir: plan.out_dir.clone(),
         entry: plan.out_dir.join(bundle::ENTRY),
         fresh: false,
-        mode: if plan.mode.is_unwind() { "unwind".into() } else { "abort".into() },
+        mode: if plan.mode.is_unwind() {
+            "unwind".into()
+        } else {
+            "abort".into()
+        },
         eh: plan.mode.eh().map(|e| format!("{e:?}").to_lowercase()),
         profile: plan.profile.clone(),
         toolchain: plan.toolchain.name.clone(),
         wasm_bindgen: plan.package.wasm_bindgen.to_string(),
         wasm_bindgen_path: PathBuf::new(),
         files: Vec::new(),
-        sizes: Sizes { wasm: 0, wasm_gzip: 0, total: 0, total_gzip: 0 },
+        sizes: Sizes {
+            wasm: 0,
+            wasm_gzip: 0,
+            total: 0,
+            total_gzip: 0,
+        },
         durations_ms: Durations::default(),
     }
 }

@@ -100,7 +100,9 @@ pub fn validate_args(args: &BuildArgs) -> Result<()> {
 
 pub fn mode_of(args: &BuildArgs) -> Mode {
     if args.unwind {
-        Mode::Unwind { eh: args.eh.unwrap_or(EhEncoding::Exnref) }
+        Mode::Unwind {
+            eh: args.eh.unwrap_or(EhEncoding::Exnref),
+        }
     } else {
         Mode::Abort
     }
@@ -116,7 +118,12 @@ pub fn profile_of(args: &BuildArgs) -> String {
 }
 
 /// Turn arguments + package + toolchain + environment into the plan.
-pub fn resolve(args: &BuildArgs, package: Selected, toolchain: Toolchain, env: &Env) -> Result<Plan> {
+pub fn resolve(
+    args: &BuildArgs,
+    package: Selected,
+    toolchain: Toolchain,
+    env: &Env,
+) -> Result<Plan> {
     validate_args(args)?;
     let mode = mode_of(args);
     check_bindgen_version(&package, mode)?;
@@ -132,7 +139,15 @@ pub fn resolve(args: &BuildArgs, package: Selected, toolchain: Toolchain, env: &
 
     let cargo = cargo_command(args, &package, &toolchain, mode, &profile, &rustflags, env);
 
-    let mut bindgen_args: Vec<String> = ["--target", "module", "--out-name", "index", "--experimental-reset-state-function"].map(String::from).to_vec();
+    let mut bindgen_args: Vec<String> = [
+        "--target",
+        "module",
+        "--out-name",
+        "index",
+        "--experimental-reset-state-function",
+    ]
+    .map(String::from)
+    .to_vec();
     if !mode.is_unwind() {
         // Without unwinding every panic is an abort; this makes the glue notice it and
         // re-initialise instead of calling into a dead instance.
@@ -150,7 +165,11 @@ pub fn resolve(args: &BuildArgs, package: Selected, toolchain: Toolchain, env: &
     };
 
     let check = args.check_eh.then(|| CheckPlan {
-        expect: args.expect.unwrap_or(if mode.is_unwind() { Expect::Unwind } else { Expect::Abort }),
+        expect: args.expect.unwrap_or(if mode.is_unwind() {
+            Expect::Unwind
+        } else {
+            Expect::Abort
+        }),
         eh: mode.eh(),
         runtime: args.runtime,
     });
@@ -190,9 +209,24 @@ fn check_bindgen_version(package: &Selected, mode: Mode) -> Result<()> {
     Ok(())
 }
 
-fn cargo_command(args: &BuildArgs, package: &Selected, toolchain: &Toolchain, mode: Mode, profile: &str, rustflags: &[String], env: &Env) -> Cmd {
+fn cargo_command(
+    args: &BuildArgs,
+    package: &Selected,
+    toolchain: &Toolchain,
+    mode: Mode,
+    profile: &str,
+    rustflags: &[String],
+    env: &Env,
+) -> Cmd {
     let mut cmd = Cmd::new("cargo")
-        .args(["build", "--lib", "--target", WASM_TARGET, "--message-format", "json-render-diagnostics"])
+        .args([
+            "build",
+            "--lib",
+            "--target",
+            WASM_TARGET,
+            "--message-format",
+            "json-render-diagnostics",
+        ])
         .arg("--manifest-path")
         .arg(package.manifest_path.as_os_str());
     match profile {
@@ -212,7 +246,11 @@ fn cargo_command(args: &BuildArgs, package: &Selected, toolchain: &Toolchain, mo
     if let Some(dir) = &args.target_dir {
         cmd = cmd.arg("--target-dir").arg(env.cwd.join(dir).as_os_str());
     }
-    for (on, flag) in [(args.locked, "--locked"), (args.offline, "--offline"), (args.frozen, "--frozen")] {
+    for (on, flag) in [
+        (args.locked, "--locked"),
+        (args.offline, "--offline"),
+        (args.frozen, "--frozen"),
+    ] {
         if on {
             cmd = cmd.arg(flag);
         }
@@ -234,7 +272,12 @@ fn cargo_command(args: &BuildArgs, package: &Selected, toolchain: &Toolchain, mo
         // Cargo takes exactly one rustflags source; handing it the merged list keeps the
         // project's own flags (config files, RUSTFLAGS) and adds ours. With --target, these
         // reach only target artifacts, never build scripts or proc macros.
-        cmd = cmd.env("CARGO_ENCODED_RUSTFLAGS", OsString::from(rustflags.join("\x1f"))).env_remove("RUSTFLAGS");
+        cmd = cmd
+            .env(
+                "CARGO_ENCODED_RUSTFLAGS",
+                OsString::from(rustflags.join("\x1f")),
+            )
+            .env_remove("RUSTFLAGS");
     }
     cmd
 }
@@ -243,17 +286,23 @@ fn cargo_command(args: &BuildArgs, package: &Selected, toolchain: &Toolchain, mo
 /// first, then `target.<triple>` / `target.<cfg>`, then `build.rustflags`) from the directory
 /// cargo will run in.
 pub fn project_rustflags(cwd: &Path) -> Result<Vec<String>> {
-    let config = cargo_config2::Config::load_with_cwd(cwd)
-        .map_err(|e| anyhow::anyhow!("could not read cargo configuration from {}: {e:#}", cwd.display()))?;
-    let flags = config
-        .rustflags(WASM_TARGET)
-        .map_err(|e| anyhow::anyhow!("could not resolve rustflags from cargo configuration: {e:#}"))?;
+    let config = cargo_config2::Config::load_with_cwd(cwd).map_err(|e| {
+        anyhow::anyhow!(
+            "could not read cargo configuration from {}: {e:#}",
+            cwd.display()
+        )
+    })?;
+    let flags = config.rustflags(WASM_TARGET).map_err(|e| {
+        anyhow::anyhow!("could not resolve rustflags from cargo configuration: {e:#}")
+    })?;
     Ok(flags.map(|f| f.flags).unwrap_or_default())
 }
 
 /// The toolchain needs of a mode.
 pub fn toolchain_needs(mode: Mode) -> toolchain::Needs {
-    toolchain::Needs { rust_src: mode.is_unwind() }
+    toolchain::Needs {
+        rust_src: mode.is_unwind(),
+    }
 }
 
 #[cfg(test)]
@@ -284,8 +333,19 @@ mod tests {
 
     fn plan_with(argv: &[&str], project_rustflags: &[&str]) -> Result<Plan> {
         let a = args(argv);
-        let tc = Toolchain { name: if a.unwind { toolchain::DEFAULT_NIGHTLY.into() } else { "stable".into() }, source: Source::Default };
-        let env = Env { cwd: Path::new("/work"), project_rustflags: project_rustflags.iter().map(|s| s.to_string()).collect(), color: "never" };
+        let tc = Toolchain {
+            name: if a.unwind {
+                toolchain::DEFAULT_NIGHTLY.into()
+            } else {
+                "stable".into()
+            },
+            source: Source::Default,
+        };
+        let env = Env {
+            cwd: Path::new("/work"),
+            project_rustflags: project_rustflags.iter().map(|s| s.to_string()).collect(),
+            color: "never",
+        };
         resolve(&a, package("0.2.130"), tc, &env)
     }
 
@@ -294,11 +354,20 @@ mod tests {
     }
 
     fn cargo_args(p: &Plan) -> Vec<String> {
-        p.cargo.args.iter().map(|a| a.to_string_lossy().into_owned()).collect()
+        p.cargo
+            .args
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect()
     }
 
     fn encoded_rustflags(p: &Plan) -> Option<Vec<String>> {
-        p.cargo.get_env("CARGO_ENCODED_RUSTFLAGS").map(|v| v.to_string_lossy().split('\x1f').map(String::from).collect())
+        p.cargo.get_env("CARGO_ENCODED_RUSTFLAGS").map(|v| {
+            v.to_string_lossy()
+                .split('\x1f')
+                .map(String::from)
+                .collect()
+        })
     }
 
     #[test]
@@ -310,33 +379,65 @@ mod tests {
         let a = cargo_args(&p);
         assert!(a.contains(&"--release".to_string()));
         assert!(!a.iter().any(|x| x.starts_with("-Zbuild-std")));
-        assert_eq!(encoded_rustflags(&p), None, "abort builds leave rustflags to cargo");
-        assert!(p.bindgen_args.contains(&"--force-enable-abort-handler".to_string()));
-        assert!(p.bindgen_args.contains(&"--experimental-reset-state-function".to_string()));
+        assert_eq!(
+            encoded_rustflags(&p),
+            None,
+            "abort builds leave rustflags to cargo"
+        );
+        assert!(p
+            .bindgen_args
+            .contains(&"--force-enable-abort-handler".to_string()));
+        assert!(p
+            .bindgen_args
+            .contains(&"--experimental-reset-state-function".to_string()));
         assert_eq!(p.out_dir, PathBuf::from("/p/hello/build"));
     }
 
     #[test]
     fn unwind_uses_nightly_build_std_and_panic_unwind_exnref() {
         let p = plan(&["--unwind"]);
-        assert_eq!(p.mode, Mode::Unwind { eh: EhEncoding::Exnref });
-        assert_eq!(p.cargo.get_env("RUSTUP_TOOLCHAIN").unwrap(), toolchain::DEFAULT_NIGHTLY);
+        assert_eq!(
+            p.mode,
+            Mode::Unwind {
+                eh: EhEncoding::Exnref
+            }
+        );
+        assert_eq!(
+            p.cargo.get_env("RUSTUP_TOOLCHAIN").unwrap(),
+            toolchain::DEFAULT_NIGHTLY
+        );
         assert!(cargo_args(&p).contains(&BUILD_STD.to_string()));
         assert_eq!(encoded_rustflags(&p).unwrap(), vec!["-Cpanic=unwind"]);
-        assert_eq!(p.cargo.env.iter().find(|(k, _)| k == "RUSTFLAGS").map(|(_, v)| v.is_none()), Some(true), "RUSTFLAGS must not override the merged list");
-        assert!(!p.bindgen_args.contains(&"--force-enable-abort-handler".to_string()));
+        assert_eq!(
+            p.cargo
+                .env
+                .iter()
+                .find(|(k, _)| k == "RUSTFLAGS")
+                .map(|(_, v)| v.is_none()),
+            Some(true),
+            "RUSTFLAGS must not override the merged list"
+        );
+        assert!(!p
+            .bindgen_args
+            .contains(&"--force-enable-abort-handler".to_string()));
     }
 
     #[test]
     fn legacy_eh_adds_the_llvm_flag() {
         let p = plan(&["--unwind", "--eh", "legacy"]);
-        assert_eq!(encoded_rustflags(&p).unwrap(), vec!["-Cpanic=unwind", "-Cllvm-args=-wasm-use-legacy-eh=true"]);
+        assert_eq!(
+            encoded_rustflags(&p).unwrap(),
+            vec!["-Cpanic=unwind", "-Cllvm-args=-wasm-use-legacy-eh=true"]
+        );
     }
 
     #[test]
     fn project_rustflags_are_kept_before_ours() {
         let p = plan_with(&["--unwind"], &["--cfg", "my_flag", "-Copt-level=s"]).unwrap();
-        assert_eq!(encoded_rustflags(&p).unwrap(), vec!["--cfg", "my_flag", "-Copt-level=s", "-Cpanic=unwind"]);
+        assert_eq!(
+            encoded_rustflags(&p).unwrap(),
+            vec!["--cfg", "my_flag", "-Copt-level=s", "-Cpanic=unwind"]
+        );
     }
 
     #[test]
@@ -345,7 +446,9 @@ mod tests {
         let problem = err.downcast_ref::<crate::errors::Problem>().unwrap();
         assert_eq!(problem.code, Code::EhWithoutUnwind);
         assert_eq!(problem.exit_code(), 2);
-        assert!(err.to_string().contains("cargo worker-build --unwind --eh legacy"));
+        assert!(err
+            .to_string()
+            .contains("cargo worker-build --unwind --eh legacy"));
     }
 
     #[test]
@@ -363,9 +466,32 @@ mod tests {
 
     #[test]
     fn cargo_conventions_pass_through() {
-        let p = plan(&["--features", "a,b", "--no-default-features", "--all-features", "--locked", "--offline", "--frozen", "--target-dir", "t", "-q", "--", "--timings", "-j1"]);
+        let p = plan(&[
+            "--features",
+            "a,b",
+            "--no-default-features",
+            "--all-features",
+            "--locked",
+            "--offline",
+            "--frozen",
+            "--target-dir",
+            "t",
+            "-q",
+            "--",
+            "--timings",
+            "-j1",
+        ]);
         let a = cargo_args(&p);
-        for flag in ["--no-default-features", "--all-features", "--locked", "--offline", "--frozen", "-q", "--timings", "-j1"] {
+        for flag in [
+            "--no-default-features",
+            "--all-features",
+            "--locked",
+            "--offline",
+            "--frozen",
+            "-q",
+            "--timings",
+            "-j1",
+        ] {
             assert!(a.contains(&flag.to_string()), "{flag} missing from {a:?}");
         }
         let f = a.iter().position(|x| x == "--features").unwrap();
@@ -380,28 +506,54 @@ mod tests {
     #[test]
     fn cargo_reads_artifacts_as_json_and_builds_only_the_library_for_wasm() {
         let a = cargo_args(&plan(&[]));
-        assert_eq!(&a[..6], ["build", "--lib", "--target", "wasm32-unknown-unknown", "--message-format", "json-render-diagnostics"]);
+        assert_eq!(
+            &a[..6],
+            [
+                "build",
+                "--lib",
+                "--target",
+                "wasm32-unknown-unknown",
+                "--message-format",
+                "json-render-diagnostics"
+            ]
+        );
         let m = a.iter().position(|x| x == "--manifest-path").unwrap();
         assert_eq!(a[m + 1], "/p/hello/Cargo.toml");
     }
 
     #[test]
     fn verbosity_levels() {
-        assert!(!cargo_args(&plan(&["-v"])).contains(&"-v".to_string()), "-v prints our plan only");
+        assert!(
+            !cargo_args(&plan(&["-v"])).contains(&"-v".to_string()),
+            "-v prints our plan only"
+        );
         assert!(cargo_args(&plan(&["-vv"])).contains(&"-v".to_string()));
     }
 
     #[test]
     fn out_dir_is_relative_to_the_current_directory() {
-        assert_eq!(plan(&["--out-dir", "dist"]).out_dir, PathBuf::from("/work/dist"));
-        assert_eq!(plan(&["--out-dir", "/abs/dist"]).out_dir, PathBuf::from("/abs/dist"));
+        assert_eq!(
+            plan(&["--out-dir", "dist"]).out_dir,
+            PathBuf::from("/work/dist")
+        );
+        assert_eq!(
+            plan(&["--out-dir", "/abs/dist"]).out_dir,
+            PathBuf::from("/abs/dist")
+        );
     }
 
     #[test]
     fn old_wasm_bindgen_is_refused_for_unwind_naming_the_line() {
         let a = args(&["--unwind"]);
-        let tc = Toolchain { name: toolchain::DEFAULT_NIGHTLY.into(), source: Source::Default };
-        let env = Env { cwd: Path::new("/work"), project_rustflags: vec![], color: "never" };
+        let tc = Toolchain {
+            name: toolchain::DEFAULT_NIGHTLY.into(),
+            source: Source::Default,
+        };
+        let env = Env {
+            cwd: Path::new("/work"),
+            project_rustflags: vec![],
+            color: "never",
+        };
         let err = resolve(&a, package("0.2.126"), tc.clone(), &env).unwrap_err();
         let msg = err.to_string();
         assert!(msg.contains("wasm-bindgen 0.2.126"), "{msg}");
@@ -411,14 +563,26 @@ mod tests {
         let abort = args(&[]);
         assert!(resolve(&abort, package("0.2.126"), tc.clone(), &env).is_ok());
         let err = resolve(&abort, package("0.2.100"), tc, &env).unwrap_err();
-        assert_eq!(err.downcast_ref::<crate::errors::Problem>().unwrap().code, Code::BindgenTooOld);
+        assert_eq!(
+            err.downcast_ref::<crate::errors::Problem>().unwrap().code,
+            Code::BindgenTooOld
+        );
     }
 
     #[test]
     fn check_eh_expectation_follows_the_mode() {
-        assert_eq!(plan(&["--unwind", "--check-eh"]).check.unwrap().expect, Expect::Unwind);
+        assert_eq!(
+            plan(&["--unwind", "--check-eh"]).check.unwrap().expect,
+            Expect::Unwind
+        );
         assert_eq!(plan(&["--check-eh"]).check.unwrap().expect, Expect::Abort);
-        assert_eq!(plan(&["--check-eh", "--expect", "unwind"]).check.unwrap().expect, Expect::Unwind);
+        assert_eq!(
+            plan(&["--check-eh", "--expect", "unwind"])
+                .check
+                .unwrap()
+                .expect,
+            Expect::Unwind
+        );
         assert!(plan(&[]).check.is_none());
     }
 }

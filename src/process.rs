@@ -20,7 +20,12 @@ pub struct Cmd {
 
 impl Cmd {
     pub fn new(program: impl Into<OsString>) -> Self {
-        Cmd { program: program.into(), args: Vec::new(), env: Vec::new(), cwd: None }
+        Cmd {
+            program: program.into(),
+            args: Vec::new(),
+            env: Vec::new(),
+            cwd: None,
+        }
     }
 
     pub fn arg(mut self, arg: impl Into<OsString>) -> Self {
@@ -55,7 +60,10 @@ impl Cmd {
     }
 
     pub fn get_env(&self, key: &str) -> Option<&OsStr> {
-        self.env.iter().find(|(k, _)| k == key).and_then(|(_, v)| v.as_deref())
+        self.env
+            .iter()
+            .find(|(k, _)| k == key)
+            .and_then(|(_, v)| v.as_deref())
     }
 
     /// The duct expression for this command (stdio inherited unless the caller changes it).
@@ -89,6 +97,35 @@ impl Cmd {
         cmd
     }
 
+    /// Run to completion with captured output; on a non-zero exit, the command's stderr.
+    pub fn read_or_stderr(&self) -> std::result::Result<String, CommandFailed> {
+        let out = match self
+            .to_duct()
+            .stdout_capture()
+            .stderr_capture()
+            .unchecked()
+            .run()
+        {
+            Ok(out) => out,
+            Err(e) => {
+                return Err(CommandFailed {
+                    command: self.to_string(),
+                    status: format!("could not start: {e}"),
+                    stderr: String::new(),
+                })
+            }
+        };
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        } else {
+            Err(CommandFailed {
+                command: self.to_string(),
+                status: out.status.to_string(),
+                stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            })
+        }
+    }
+
     /// Run to completion with captured stdout and stderr; a non-zero exit is an error that
     /// includes the command and its stderr.
     pub fn read(&self) -> Result<String> {
@@ -107,6 +144,20 @@ impl Cmd {
             );
         }
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+}
+
+/// A command that ran and failed: what it was, how it ended, what it said.
+#[derive(Debug)]
+pub struct CommandFailed {
+    pub command: String,
+    pub status: String,
+    pub stderr: String,
+}
+
+impl fmt::Display for CommandFailed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "`{}` failed ({})", self.command, self.status)
     }
 }
 
@@ -137,7 +188,8 @@ impl fmt::Display for Cmd {
 /// Quote a word for a POSIX shell only when it needs it.
 pub fn shell_quote(s: &str) -> String {
     let plain = !s.is_empty()
-        && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%^".contains(c));
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%^".contains(c));
     if plain {
         s.to_string()
     } else {
@@ -148,14 +200,17 @@ pub fn shell_quote(s: &str) -> String {
 /// Find a program on PATH.
 pub fn which(program: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path).map(|dir| dir.join(program)).find(|candidate| is_executable(candidate))
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(program))
+        .find(|candidate| is_executable(candidate))
 }
 
 fn is_executable(path: &Path) -> bool {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        path.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        path.metadata()
+            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
     }
     #[cfg(not(unix))]
     {
@@ -181,9 +236,15 @@ mod tests {
 
     #[test]
     fn failure_names_the_command_and_its_stderr() {
-        let err = Cmd::new("sh").args(["-c", "echo boom >&2; exit 3"]).read().unwrap_err();
+        let err = Cmd::new("sh")
+            .args(["-c", "echo boom >&2; exit 3"])
+            .read()
+            .unwrap_err();
         let msg = format!("{err:#}");
-        assert!(msg.contains("`sh -c 'echo boom >&2; exit 3'` failed"), "{msg}");
+        assert!(
+            msg.contains("`sh -c 'echo boom >&2; exit 3'` failed"),
+            "{msg}"
+        );
         assert!(msg.contains("boom"), "{msg}");
     }
 }

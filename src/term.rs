@@ -33,7 +33,11 @@ pub struct Shell {
 impl Shell {
     pub fn new(choice: Option<ColorChoice>, verbosity: Verbosity) -> Self {
         let stderr_is_tty = std::io::stderr().is_terminal();
-        Shell { color: resolve_color(choice, stderr_is_tty, |k| std::env::var(k).ok()), verbosity, interactive: stderr_is_tty }
+        Shell {
+            color: resolve_color(choice, stderr_is_tty, |k| std::env::var(k).ok()),
+            verbosity,
+            interactive: stderr_is_tty,
+        }
     }
 
     pub fn color(&self) -> bool {
@@ -99,7 +103,11 @@ impl Shell {
             return Spinner(None);
         }
         let bar = ProgressBar::new_spinner();
-        let template = if self.color { "{spinner:.green} {msg} {elapsed:.dim}" } else { "{spinner} {msg} {elapsed}" };
+        let template = if self.color {
+            "{spinner:.green} {msg} {elapsed:.dim}"
+        } else {
+            "{spinner} {msg} {elapsed}"
+        };
         bar.set_style(ProgressStyle::with_template(template).expect("valid spinner template"));
         bar.set_message(message.to_string());
         bar.enable_steady_tick(Duration::from_millis(120));
@@ -119,7 +127,11 @@ impl Drop for Spinner {
 }
 
 /// `--color` wins, then `CARGO_TERM_COLOR`, then `NO_COLOR`, then whether stderr is a terminal.
-pub fn resolve_color(choice: Option<ColorChoice>, is_tty: bool, env: impl Fn(&str) -> Option<String>) -> bool {
+pub fn resolve_color(
+    choice: Option<ColorChoice>,
+    is_tty: bool,
+    env: impl Fn(&str) -> Option<String>,
+) -> bool {
     let choice = choice.or_else(|| match env("CARGO_TERM_COLOR").as_deref() {
         Some("always") => Some(ColorChoice::Always),
         Some("never") => Some(ColorChoice::Never),
@@ -153,19 +165,36 @@ mod tests {
     use super::*;
 
     fn env<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
-        move |k| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())
+        move |k| {
+            pairs
+                .iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        }
     }
 
     #[test]
     fn color_flag_beats_environment() {
-        assert!(resolve_color(Some(ColorChoice::Always), false, env(&[("CARGO_TERM_COLOR", "never")])));
+        assert!(resolve_color(
+            Some(ColorChoice::Always),
+            false,
+            env(&[("CARGO_TERM_COLOR", "never")])
+        ));
         assert!(!resolve_color(Some(ColorChoice::Never), true, env(&[])));
     }
 
     #[test]
     fn cargo_term_color_beats_no_color_and_tty() {
-        assert!(resolve_color(None, false, env(&[("CARGO_TERM_COLOR", "always"), ("NO_COLOR", "1")])));
-        assert!(!resolve_color(None, true, env(&[("CARGO_TERM_COLOR", "never")])));
+        assert!(resolve_color(
+            None,
+            false,
+            env(&[("CARGO_TERM_COLOR", "always"), ("NO_COLOR", "1")])
+        ));
+        assert!(!resolve_color(
+            None,
+            true,
+            env(&[("CARGO_TERM_COLOR", "never")])
+        ));
     }
 
     #[test]

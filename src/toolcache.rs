@@ -27,7 +27,11 @@ pub fn dir(tool: &str, version: &str) -> PathBuf {
 
 /// Install `tool` `version` with `install` (which fills the directory it is given) unless it is
 /// already there. Safe under concurrent runs: one installs, the others wait and reuse it.
-pub fn install_once(tool: &str, version: &str, install: impl FnOnce(&Path) -> Result<()>) -> Result<PathBuf> {
+pub fn install_once(
+    tool: &str,
+    version: &str,
+    install: impl FnOnce(&Path) -> Result<()>,
+) -> Result<PathBuf> {
     let final_dir = dir(tool, version);
     if final_dir.is_dir() {
         return Ok(final_dir);
@@ -35,8 +39,10 @@ pub fn install_once(tool: &str, version: &str, install: impl FnOnce(&Path) -> Re
     let parent = final_dir.parent().expect("tool dir has a parent");
     crate::fs::create_dir_all(parent)?;
     let lock_path = parent.join(format!(".{version}.lock"));
-    let lock = File::create(&lock_path).with_context(|| format!("could not create lock file {}", lock_path.display()))?;
-    lock.lock().with_context(|| format!("could not lock {}", lock_path.display()))?;
+    let lock = File::create(&lock_path)
+        .with_context(|| format!("could not create lock file {}", lock_path.display()))?;
+    lock.lock()
+        .with_context(|| format!("could not lock {}", lock_path.display()))?;
     // Another process may have finished the install while we waited for the lock.
     if final_dir.is_dir() {
         return Ok(final_dir);
@@ -59,13 +65,21 @@ pub fn install_once(tool: &str, version: &str, install: impl FnOnce(&Path) -> Re
 /// Every cached version of every tool: (tool, version, path).
 pub fn list() -> Vec<(String, String, PathBuf)> {
     let mut out = Vec::new();
-    let Ok(tools) = std::fs::read_dir(root()) else { return out };
+    let Ok(tools) = std::fs::read_dir(root()) else {
+        return out;
+    };
     for tool in tools.flatten().filter(|e| e.path().is_dir()) {
-        let Ok(versions) = std::fs::read_dir(tool.path()) else { continue };
+        let Ok(versions) = std::fs::read_dir(tool.path()) else {
+            continue;
+        };
         for version in versions.flatten() {
             let name = version.file_name().to_string_lossy().into_owned();
             if !name.starts_with('.') && version.path().is_dir() {
-                out.push((tool.file_name().to_string_lossy().into_owned(), name, version.path()));
+                out.push((
+                    tool.file_name().to_string_lossy().into_owned(),
+                    name,
+                    version.path(),
+                ));
             }
         }
     }
@@ -98,12 +112,18 @@ mod tests {
             })
             .collect();
         for h in handles {
-            assert_eq!(std::fs::read_to_string(h.join().unwrap().join("tool")).unwrap(), "ok");
+            assert_eq!(
+                std::fs::read_to_string(h.join().unwrap().join("tool")).unwrap(),
+                "ok"
+            );
         }
         assert_eq!(runs.load(std::sync::atomic::Ordering::SeqCst), 1);
         // A failed install leaves nothing behind, and other versions stay.
         assert!(install_once("demo", "9.9.9", |_| anyhow::bail!("no network")).is_err());
-        let listed: Vec<_> = list().into_iter().map(|(t, v, _)| format!("{t}@{v}")).collect();
+        let listed: Vec<_> = list()
+            .into_iter()
+            .map(|(t, v, _)| format!("{t}@{v}"))
+            .collect();
         assert_eq!(listed, ["demo@1.2.3"]);
         std::env::remove_var("CARGO_WORKER_BUILD_CACHE");
     }

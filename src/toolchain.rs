@@ -42,22 +42,42 @@ impl Toolchain {
     /// Whether the toolchain's name says nightly. Custom (linked) toolchains are trusted.
     pub fn looks_nightly(&self) -> bool {
         let name = self.name.as_str();
-        name.starts_with("nightly") || !(name.starts_with("stable") || name.starts_with("beta") || name.starts_with(|c: char| c.is_ascii_digit()))
+        name.starts_with("nightly")
+            || !(name.starts_with("stable")
+                || name.starts_with("beta")
+                || name.starts_with(|c: char| c.is_ascii_digit()))
     }
 }
 
 /// Pick the toolchain: `--toolchain`, then an explicit rustup choice (`cargo +X`, `RUSTUP_TOOLCHAIN`,
 /// an override), then the project's toolchain file, then the default for the mode.
-pub fn select(flag: Option<&str>, unwind: bool, package_dir: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Toolchain> {
+pub fn select(
+    flag: Option<&str>,
+    unwind: bool,
+    package_dir: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Toolchain> {
     let chosen = if let Some(name) = flag {
-        Toolchain { name: name.to_string(), source: Source::Flag }
+        Toolchain {
+            name: name.to_string(),
+            source: Source::Flag,
+        }
     } else if let Some(name) = explicit_rustup_choice(env) {
-        Toolchain { name, source: Source::Rustup }
+        Toolchain {
+            name,
+            source: Source::Rustup,
+        }
     } else if let Some((path, name)) = find_toolchain_file(package_dir)? {
-        Toolchain { name, source: Source::File { path } }
+        Toolchain {
+            name,
+            source: Source::File { path },
+        }
     } else {
         let name = if unwind { DEFAULT_NIGHTLY } else { "stable" };
-        Toolchain { name: name.to_string(), source: Source::Default }
+        Toolchain {
+            name: name.to_string(),
+            source: Source::Default,
+        }
     };
     if unwind && !chosen.looks_nightly() {
         let fix = match &chosen.source {
@@ -67,7 +87,11 @@ pub fn select(flag: Option<&str>, unwind: bool, package_dir: &Path, env: &dyn Fn
         };
         return Err(problem(
             Code::ToolchainNotNightly,
-            format!("--unwind needs a nightly toolchain (for -Zbuild-std), but `{}` was chosen ({})", chosen.name, describe_source(&chosen.source)),
+            format!(
+                "--unwind needs a nightly toolchain (for -Zbuild-std), but `{}` was chosen ({})",
+                chosen.name,
+                describe_source(&chosen.source)
+            ),
             fix,
         ));
     }
@@ -109,7 +133,11 @@ pub fn find_toolchain_file(dir: &Path) -> Result<Option<(PathBuf, String)>> {
 fn parse_toolchain_file(text: &str, path: &Path) -> Result<String> {
     let trimmed = text.trim();
     // The legacy form is a bare channel name on one line.
-    if !trimmed.contains('\n') && !trimmed.contains('=') && !trimmed.starts_with('[') && !trimmed.is_empty() {
+    if !trimmed.contains('\n')
+        && !trimmed.contains('=')
+        && !trimmed.starts_with('[')
+        && !trimmed.is_empty()
+    {
         return Ok(trimmed.to_string());
     }
     let doc: toml_edit::DocumentMut = trimmed
@@ -119,7 +147,12 @@ fn parse_toolchain_file(text: &str, path: &Path) -> Result<String> {
         .and_then(|t| t.get("channel").or_else(|| t.get("path")))
         .and_then(|c| c.as_str())
         .map(str::to_string)
-        .ok_or_else(|| anyhow::anyhow!("{} has no `[toolchain] channel`; add `channel = \"{DEFAULT_NIGHTLY}\"`", path.display()))
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "{} has no `[toolchain] channel`; add `channel = \"{DEFAULT_NIGHTLY}\"`",
+                path.display()
+            )
+        })
 }
 
 /// What the toolchain must contain for this build.
@@ -130,7 +163,8 @@ pub struct Needs {
 
 /// The command that installs what is missing, as the user would run it.
 pub fn install_command(toolchain: &str, needs: Needs) -> Cmd {
-    let mut cmd = Cmd::new("rustup").args(["toolchain", "install", toolchain, "--profile", "minimal"]);
+    let mut cmd =
+        Cmd::new("rustup").args(["toolchain", "install", toolchain, "--profile", "minimal"]);
     if needs.rust_src {
         cmd = cmd.args(["--component", "rust-src"]);
     }
@@ -139,12 +173,20 @@ pub fn install_command(toolchain: &str, needs: Needs) -> Cmd {
 
 /// Make sure the toolchain is installed with the wasm target (and rust-src when needed),
 /// installing what is missing with rustup unless offline. Returns the toolchain's sysroot.
-pub fn ensure(toolchain: &Toolchain, needs: Needs, offline: bool, shell: &Shell) -> Result<PathBuf> {
+pub fn ensure(
+    toolchain: &Toolchain,
+    needs: Needs,
+    offline: bool,
+    shell: &Shell,
+) -> Result<PathBuf> {
     let install = install_command(&toolchain.name, needs);
     let Some(rustup) = which("rustup") else {
         return Err(problem(
             Code::NoRustup,
-            format!("rustup was not found on PATH, and it is needed to use the `{}` toolchain", toolchain.name),
+            format!(
+                "rustup was not found on PATH, and it is needed to use the `{}` toolchain",
+                toolchain.name
+            ),
             format!("install rustup, then run `{install}`"),
         ));
     };
@@ -157,18 +199,49 @@ pub fn ensure(toolchain: &Toolchain, needs: Needs, offline: bool, shell: &Shell)
     if offline {
         return Err(problem(
             Code::OfflineMissingTool,
-            format!("toolchain `{}` (with {}) is not installed, and --offline forbids installing it", toolchain.name, describe_needs(needs)),
+            format!(
+                "toolchain `{}` (with {}) is not installed, and --offline forbids installing it",
+                toolchain.name,
+                describe_needs(needs)
+            ),
             format!("run `{install}` while online"),
         ));
     }
-    let _spinner = shell.spinner("Installing", format!("toolchain {} with {}", toolchain.name, describe_needs(needs)));
+    let _spinner = shell.spinner(
+        "Installing",
+        format!(
+            "toolchain {} with {}",
+            toolchain.name,
+            describe_needs(needs)
+        ),
+    );
     // `toolchain install` also adds missing components and targets to an installed toolchain.
-    install.clone().env("RUSTUP_AUTO_INSTALL", "1").read().map_err(|e| {
-        problem(Code::ToolchainInstallFailed, format!("could not install toolchain `{}`: {e:#}", toolchain.name), format!("run `{install}` and fix what it reports"))
-    })?;
+    install
+        .clone()
+        .env("RUSTUP_AUTO_INSTALL", "1")
+        .read_or_stderr()
+        .map_err(|e| {
+            anyhow::Error::from(
+                crate::errors::Problem::new(
+                    Code::ToolchainInstallFailed,
+                    format!("could not install toolchain `{}`: {e}", toolchain.name),
+                    format!("run `{install}` and fix what it reports"),
+                )
+                .with_detail(e.stderr),
+            )
+        })?;
     sysroot_of(&rustup, &toolchain.name)
         .filter(|s| missing_parts(s, needs).is_empty())
-        .ok_or_else(|| problem(Code::ToolchainInstallFailed, format!("toolchain `{}` is still incomplete after installing", toolchain.name), format!("run `{install}`")))
+        .ok_or_else(|| {
+            problem(
+                Code::ToolchainInstallFailed,
+                format!(
+                    "toolchain `{}` is still incomplete after installing",
+                    toolchain.name
+                ),
+                format!("run `{install}`"),
+            )
+        })
 }
 
 fn describe_needs(needs: Needs) -> String {
@@ -197,7 +270,11 @@ fn sysroot_of(rustup: &Path, name: &str) -> Option<PathBuf> {
             return Some(with_host);
         }
     }
-    let out = Cmd::new(rustup).args(["run", name, "rustc", "--print", "sysroot"]).env("RUSTUP_AUTO_INSTALL", "0").read().ok()?;
+    let out = Cmd::new(rustup)
+        .args(["run", name, "rustc", "--print", "sysroot"])
+        .env("RUSTUP_AUTO_INSTALL", "0")
+        .read()
+        .ok()?;
     Some(PathBuf::from(out.trim()))
 }
 
@@ -213,7 +290,9 @@ fn missing_parts(sysroot: &Path, needs: Needs) -> Vec<&'static str> {
 }
 
 fn rustup_home() -> Option<PathBuf> {
-    std::env::var_os("RUSTUP_HOME").map(PathBuf::from).or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".rustup")))
+    std::env::var_os("RUSTUP_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".rustup")))
 }
 
 /// The triple rustup appends to channel names on this machine.
@@ -241,7 +320,13 @@ mod tests {
     fn defaults_follow_the_mode() {
         let dir = tempfile::tempdir().unwrap();
         let unwind = select(None, true, dir.path(), &no_env).unwrap();
-        assert_eq!(unwind, Toolchain { name: DEFAULT_NIGHTLY.into(), source: Source::Default });
+        assert_eq!(
+            unwind,
+            Toolchain {
+                name: DEFAULT_NIGHTLY.into(),
+                source: Source::Default
+            }
+        );
         let abort = select(None, false, dir.path(), &no_env).unwrap();
         assert_eq!(abort.name, "stable");
     }
@@ -249,7 +334,11 @@ mod tests {
     #[test]
     fn flag_beats_rustup_and_file() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("rust-toolchain.toml"), "[toolchain]\nchannel = \"nightly-2026-01-01\"\n").unwrap();
+        std::fs::write(
+            dir.path().join("rust-toolchain.toml"),
+            "[toolchain]\nchannel = \"nightly-2026-01-01\"\n",
+        )
+        .unwrap();
         let env = |k: &str| (k == "RUSTUP_TOOLCHAIN").then(|| "nightly-2026-02-02".to_string());
         let tc = select(Some("nightly-2026-03-03"), true, dir.path(), &env).unwrap();
         assert_eq!(tc.name, "nightly-2026-03-03");
@@ -265,38 +354,63 @@ mod tests {
             "RUSTUP_TOOLCHAIN_SOURCE" => Some("default".to_string()),
             _ => None,
         };
-        assert_eq!(select(None, true, dir.path(), &env).unwrap().name, DEFAULT_NIGHTLY);
+        assert_eq!(
+            select(None, true, dir.path(), &env).unwrap().name,
+            DEFAULT_NIGHTLY
+        );
     }
 
     #[test]
     fn toolchain_file_is_found_above_the_package() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("rust-toolchain.toml"), "[toolchain]\nchannel = \"nightly-2026-09-01\"\ncomponents = [\"rust-src\"]\n").unwrap();
+        std::fs::write(
+            dir.path().join("rust-toolchain.toml"),
+            "[toolchain]\nchannel = \"nightly-2026-09-01\"\ncomponents = [\"rust-src\"]\n",
+        )
+        .unwrap();
         let member = dir.path().join("crates/worker");
         std::fs::create_dir_all(&member).unwrap();
         let tc = select(None, true, &member, &no_env).unwrap();
         assert_eq!(tc.name, "nightly-2026-09-01");
-        assert_eq!(tc.source, Source::File { path: dir.path().join("rust-toolchain.toml") });
+        assert_eq!(
+            tc.source,
+            Source::File {
+                path: dir.path().join("rust-toolchain.toml")
+            }
+        );
     }
 
     #[test]
     fn legacy_toolchain_file_is_a_bare_channel() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("rust-toolchain"), "nightly-2026-08-08\n").unwrap();
-        assert_eq!(select(None, true, dir.path(), &no_env).unwrap().name, "nightly-2026-08-08");
+        assert_eq!(
+            select(None, true, dir.path(), &no_env).unwrap().name,
+            "nightly-2026-08-08"
+        );
     }
 
     #[test]
     fn stable_pinned_by_file_is_refused_for_unwind_naming_the_file() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("rust-toolchain.toml"), "[toolchain]\nchannel = \"1.95.0\"\n").unwrap();
+        std::fs::write(
+            dir.path().join("rust-toolchain.toml"),
+            "[toolchain]\nchannel = \"1.95.0\"\n",
+        )
+        .unwrap();
         let err = select(None, true, dir.path(), &no_env).unwrap_err();
         let msg = err.to_string();
         assert!(msg.contains("needs a nightly"), "{msg}");
         assert!(msg.contains("rust-toolchain.toml"), "{msg}");
-        assert!(msg.contains(&format!("channel = \"{DEFAULT_NIGHTLY}\"")), "{msg}");
+        assert!(
+            msg.contains(&format!("channel = \"{DEFAULT_NIGHTLY}\"")),
+            "{msg}"
+        );
         // Without --unwind a stable pin is fine.
-        assert_eq!(select(None, false, dir.path(), &no_env).unwrap().name, "1.95.0");
+        assert_eq!(
+            select(None, false, dir.path(), &no_env).unwrap().name,
+            "1.95.0"
+        );
     }
 
     #[test]

@@ -22,7 +22,10 @@ pub struct ToolRow {
 pub fn run(args: &ToolsArgs, shell: &Shell) -> Result<i32> {
     let cwd = std::env::current_dir()?;
     let manifest = workspace::locate_manifest(args.manifest_path.as_deref(), &cwd)?;
-    let query = workspace::Query { manifest_path: Some(&manifest), ..Default::default() };
+    let query = workspace::Query {
+        manifest_path: Some(&manifest),
+        ..Default::default()
+    };
     let meta = workspace::metadata(&manifest, &query)?;
     let package = workspace::select(&meta, &manifest, None)?;
     let var = |k: &str| std::env::var(k).ok();
@@ -30,7 +33,10 @@ pub fn run(args: &ToolsArgs, shell: &Shell) -> Result<i32> {
     let abort_tc = toolchain::select(None, false, &package.dir, &var)?;
 
     let mut rows = Vec::new();
-    for (label, tc) in [("toolchain (--unwind)", unwind_tc.as_ref()), ("toolchain", Some(&abort_tc))] {
+    for (label, tc) in [
+        ("toolchain (--unwind)", unwind_tc.as_ref()),
+        ("toolchain", Some(&abort_tc)),
+    ] {
         if let Some(tc) = tc {
             let installed = toolchain::installed_sysroot(&tc.name);
             rows.push(ToolRow {
@@ -45,21 +51,38 @@ pub fn run(args: &ToolsArgs, shell: &Shell) -> Result<i32> {
     let wanted = package.wasm_bindgen.clone();
     let cached = bindgen::cached_binary(&wanted);
     let (installed, origin, path) = if cached.is_file() {
-        (Some(wanted.to_string()), "tool cache".to_string(), Some(cached))
+        (
+            Some(wanted.to_string()),
+            "tool cache".to_string(),
+            Some(cached),
+        )
     } else if let Some(env) = std::env::var_os("WASM_BINDGEN").map(PathBuf::from) {
-        (bindgen::version_of(&env), "WASM_BINDGEN".to_string(), Some(env))
+        (
+            bindgen::version_of(&env),
+            "WASM_BINDGEN".to_string(),
+            Some(env),
+        )
     } else {
         match crate::process::which("wasm-bindgen") {
             Some(p) => (bindgen::version_of(&p), "PATH".to_string(), Some(p)),
             None => (None, "installed on first build".to_string(), None),
         }
     };
-    rows.push(ToolRow { tool: "wasm-bindgen".into(), needed: wanted.to_string(), installed, origin, path });
+    rows.push(ToolRow {
+        tool: "wasm-bindgen".into(),
+        needed: wanted.to_string(),
+        installed,
+        origin,
+        path,
+    });
     let node = crate::process::which("node");
     rows.push(ToolRow {
         tool: "node".into(),
         needed: "any (runs Binaryen from npm)".into(),
-        installed: node.as_ref().and_then(|n| crate::process::Cmd::new(n).arg("--version").read().ok()).map(|v| v.trim().to_string()),
+        installed: node
+            .as_ref()
+            .and_then(|n| crate::process::Cmd::new(n).arg("--version").read().ok())
+            .map(|v| v.trim().to_string()),
         origin: "PATH".into(),
         path: node,
     });
@@ -76,11 +99,17 @@ pub fn run(args: &ToolsArgs, shell: &Shell) -> Result<i32> {
     }
 
     if args.message_format == MessageFormat::Json {
-        let cache: Vec<_> = toolcache::list().into_iter().map(|(t, v, p)| serde_json::json!({"tool": t, "version": v, "path": p})).collect();
-        println!("{}", serde_json::json!({"tools": rows, "cache": {"root": toolcache::root(), "entries": cache}, "removed": removed}));
+        let cache: Vec<_> = toolcache::list()
+            .into_iter()
+            .map(|(t, v, p)| serde_json::json!({"tool": t, "version": v, "path": p}))
+            .collect();
+        println!(
+            "{}",
+            serde_json::json!({"tools": rows, "cache": {"root": toolcache::root(), "entries": cache}, "removed": removed})
+        );
         return Ok(0);
     }
-    println!("{:<22} {:<20} {:<20} {}", "TOOL", "NEEDED", "INSTALLED", "FROM");
+    println!("{:<22} {:<20} {:<20} FROM", "TOOL", "NEEDED", "INSTALLED");
     for r in &rows {
         println!(
             "{:<22} {:<20} {:<20} {}{}",
@@ -88,12 +117,19 @@ pub fn run(args: &ToolsArgs, shell: &Shell) -> Result<i32> {
             r.needed,
             r.installed.as_deref().unwrap_or("-"),
             r.origin,
-            r.path.as_ref().map(|p| format!(" ({})", p.display())).unwrap_or_default()
+            r.path
+                .as_ref()
+                .map(|p| format!(" ({})", p.display()))
+                .unwrap_or_default()
         );
     }
     println!("\ntool cache: {}", toolcache::root().display());
     for (tool, version, _) in toolcache::list() {
-        let used = if keep(&tool, &version) { "used by this project" } else { "not used by this project" };
+        let used = if keep(&tool, &version) {
+            "used by this project"
+        } else {
+            "not used by this project"
+        };
         println!("  {tool} {version} ({used})");
     }
     for r in &removed {

@@ -4,7 +4,9 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
-use cargo_metadata::{semver::Version, DependencyKind, Metadata, MetadataCommand, Package, PackageId};
+use cargo_metadata::{
+    semver::Version, DependencyKind, Metadata, MetadataCommand, Package, PackageId,
+};
 
 use crate::errors::{problem, Code};
 
@@ -42,7 +44,11 @@ pub struct Query<'a> {
 /// Find the Cargo.toml `cargo` would use: `--manifest-path`, else the nearest one at or above `cwd`.
 pub fn locate_manifest(manifest_path: Option<&Path>, cwd: &Path) -> Result<PathBuf> {
     if let Some(path) = manifest_path {
-        let path = if path.is_absolute() { path.to_path_buf() } else { cwd.join(path) };
+        let path = if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            cwd.join(path)
+        };
         if path.is_file() {
             return Ok(path);
         }
@@ -71,8 +77,15 @@ pub fn metadata(manifest: &Path, query: &Query) -> Result<Metadata> {
     if let Some(tc) = query.toolchain {
         cmd.env("RUSTUP_TOOLCHAIN", tc);
     }
-    let mut other = vec!["--filter-platform".to_string(), crate::toolchain::WASM_TARGET.to_string()];
-    for (on, flag) in [(query.locked, "--locked"), (query.offline, "--offline"), (query.frozen, "--frozen")] {
+    let mut other = vec![
+        "--filter-platform".to_string(),
+        crate::toolchain::WASM_TARGET.to_string(),
+    ];
+    for (on, flag) in [
+        (query.locked, "--locked"),
+        (query.offline, "--offline"),
+        (query.frozen, "--frozen"),
+    ] {
         if on {
             other.push(flag.to_string());
         }
@@ -83,7 +96,14 @@ pub fn metadata(manifest: &Path, query: &Query) -> Result<Metadata> {
             cargo_metadata::Error::CargoMetadata { stderr } => stderr.trim().to_string(),
             other => other.to_string(),
         };
-        problem(Code::CargoMetadataFailed, format!("`cargo metadata` failed for {}: {detail}", manifest.display()), "fix the error cargo reports above, then run the build again")
+        problem(
+            Code::CargoMetadataFailed,
+            format!(
+                "`cargo metadata` failed for {}: {detail}",
+                manifest.display()
+            ),
+            "fix the error cargo reports above, then run the build again",
+        )
     })
 }
 
@@ -108,7 +128,10 @@ pub fn select(meta: &Metadata, manifest: &Path, package: Option<&str>) -> Result
     Ok(Selected {
         name: pkg.name.to_string(),
         version: pkg.version.to_string(),
-        dir: manifest_path.parent().map(Path::to_path_buf).unwrap_or_default(),
+        dir: manifest_path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default(),
         manifest_path,
         lib_name: lib.name.replace('-', "_"),
         workspace_root: meta.workspace_root.clone().into_std_path_buf(),
@@ -118,10 +141,16 @@ pub fn select(meta: &Metadata, manifest: &Path, package: Option<&str>) -> Result
     })
 }
 
-fn choose_package<'m>(meta: &'m Metadata, manifest: &Path, spec: Option<&str>) -> Result<&'m Package> {
+fn choose_package<'m>(
+    meta: &'m Metadata,
+    manifest: &Path,
+    spec: Option<&str>,
+) -> Result<&'m Package> {
     let members: Vec<&Package> = meta.workspace_packages();
     if let Some(spec) = spec {
-        let (name, version) = spec.split_once('@').map_or((spec, None), |(n, v)| (n, Some(v)));
+        let (name, version) = spec
+            .split_once('@')
+            .map_or((spec, None), |(n, v)| (n, Some(v)));
         return members
             .iter()
             .copied()
@@ -129,31 +158,49 @@ fn choose_package<'m>(meta: &'m Metadata, manifest: &Path, spec: Option<&str>) -
             .ok_or_else(|| {
                 problem(
                     Code::PackageNotFound,
-                    format!("package `{spec}` is not a member of the workspace at {}", meta.workspace_root),
+                    format!(
+                        "package `{spec}` is not a member of the workspace at {}",
+                        meta.workspace_root
+                    ),
                     format!("choose one of: {}", member_list(&members, false)),
                 )
             });
     }
-    let manifest = manifest.canonicalize().unwrap_or_else(|_| manifest.to_path_buf());
-    if let Some(pkg) = members.iter().copied().find(|p| p.manifest_path.as_std_path().canonicalize().is_ok_and(|m| m == manifest)) {
+    let manifest = manifest
+        .canonicalize()
+        .unwrap_or_else(|_| manifest.to_path_buf());
+    if let Some(pkg) = members.iter().copied().find(|p| {
+        p.manifest_path
+            .as_std_path()
+            .canonicalize()
+            .is_ok_and(|m| m == manifest)
+    }) {
         return Ok(pkg);
     }
     // A virtual manifest: say which members could be built.
     let cdylibs: Vec<&Package> = members.iter().copied().filter(|p| is_cdylib(p)).collect();
-    let first = cdylibs.first().map_or("NAME".to_string(), |p| p.name.to_string());
+    let first = cdylibs
+        .first()
+        .map_or("NAME".to_string(), |p| p.name.to_string());
     Err(problem(
         Code::VirtualWorkspace,
         format!(
             "{} is a virtual workspace manifest; choose a package to build (cdylib members: {})",
             manifest.display(),
-            if cdylibs.is_empty() { "none".to_string() } else { member_list(&cdylibs, false) }
+            if cdylibs.is_empty() {
+                "none".to_string()
+            } else {
+                member_list(&cdylibs, false)
+            }
         ),
         format!("run `cargo worker-build -p {first}`"),
     ))
 }
 
 fn is_cdylib(pkg: &Package) -> bool {
-    pkg.targets.iter().any(|t| t.crate_types.iter().any(|c| c.to_string() == "cdylib"))
+    pkg.targets
+        .iter()
+        .any(|t| t.crate_types.iter().any(|c| c.to_string() == "cdylib"))
 }
 
 fn member_list(members: &[&Package], _with_versions: bool) -> String {
@@ -172,7 +219,9 @@ pub fn resolve_wasm_bindgen(meta: &Metadata, root: &PackageId) -> Option<Version
     let mut seen = std::collections::HashSet::from([root.clone()]);
     while let Some(id) = queue.pop_front() {
         let node = node_of(&id)?;
-        let normal = node.deps.iter().filter(|d| d.dep_kinds.is_empty() || d.dep_kinds.iter().any(|k| k.kind == DependencyKind::Normal));
+        let normal = node.deps.iter().filter(|d| {
+            d.dep_kinds.is_empty() || d.dep_kinds.iter().any(|k| k.kind == DependencyKind::Normal)
+        });
         // Breadth-first: every direct dependency is looked at before anything deeper.
         for dep in normal.clone() {
             if let Some(pkg) = meta.packages.iter().find(|p| p.id == dep.pkg) {

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Sets up everything cargo-worker-build builds and tests with, then builds the bundled example.
+# Idempotent: run it again at any time; what is already there is kept.
+#
+#   ./install.sh            toolchains, npm packages, `cargo install --path .`, example build
+#   ./install.sh --no-example   the same without building examples/hello
+set -euo pipefail
+cd "$(dirname "$0")"
+
+build_example=1
+for arg in "$@"; do
+  case "$arg" in
+    --no-example) build_example=0 ;;
+    -h|--help) sed -n '2,7p' "$0"; exit 0 ;;
+    *) echo "install.sh: unknown argument '$arg' (try --help)" >&2; exit 2 ;;
+  esac
+done
+
+step() { printf '\033[1;32m%12s\033[0m %s\n' "$1" "$2" >&2; }
+
+command -v rustup >/dev/null || { echo "install.sh: rustup is required; install it, then run ./install.sh again" >&2; exit 1; }
+command -v npm >/dev/null || { echo "install.sh: npm (Node.js) is required for the test runtimes; install Node.js 20 or newer, then run ./install.sh again" >&2; exit 1; }
+
+# The nightly `--unwind` pins by default (read from the source so the two never drift).
+nightly=$(sed -n 's/^pub const DEFAULT_NIGHTLY: &str = "\(.*\)";$/\1/p' src/toolchain.rs)
+[ -n "$nightly" ] || { echo "install.sh: could not read DEFAULT_NIGHTLY from src/toolchain.rs" >&2; exit 1; }
+
+step Installing "toolchain $nightly with rust-src and wasm32-unknown-unknown"
+rustup toolchain install "$nightly" --profile minimal --component rust-src --target wasm32-unknown-unknown --no-self-update
+
+step Installing "wasm32-unknown-unknown for stable (panic=abort builds)"
+if ! rustup target add wasm32-unknown-unknown --toolchain stable 2>/dev/null; then
+  rustup toolchain install stable --profile minimal --target wasm32-unknown-unknown --no-self-update
+fi
+
+step Installing "npm packages from package-lock.json (workerd, Binaryen, wrangler)"
+npm ci --no-audit --no-fund --loglevel=error
+
+step Installing "cargo-worker-build from this checkout"
+cargo install --path . --locked --quiet
+
+if [ "$build_example" = 1 ]; then
+  step Building "examples/hello with --unwind"
+  cargo worker-build --unwind --check-eh --manifest-path examples/hello/Cargo.toml
+fi
