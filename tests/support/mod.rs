@@ -265,6 +265,22 @@ impl Workerd {
         fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// Waits until workerd's output contains `needle` (output is written asynchronously);
+    /// panics with the output so far when it does not appear within `timeout`.
+    pub fn wait_for_log(&self, needle: &str, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let log = self.log_contents();
+            if log.contains(needle) {
+                return;
+            }
+            if Instant::now() > deadline {
+                panic!("workerd's output has no {needle:?} after {timeout:?}:\n{log}");
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// The directory holding the generated config and the bundle snapshot.
     pub fn dir(&self) -> &Path {
         self.dir.path()
