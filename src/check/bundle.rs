@@ -16,6 +16,11 @@ use crate::cli::{EhEncoding, Expect};
 
 /// The manifest our build writes next to the bundle.
 pub const MANIFEST_FILE: &str = ".worker-build.json";
+/// Our recovery runtime; the entry must import it before the glue, because it observes the
+/// glue's instantiation of the module to find wasm-bindgen's terminated flag.
+pub const RUNTIME_FILE: &str = "runtime.js";
+/// What our manifest's `tool` field says.
+pub const TOOL_NAME: &str = "cargo-worker-build";
 
 /// What the build recorded about itself. Every field is optional: the manifest is parsed
 /// tolerantly so that an older or newer tool's manifest still informs the check.
@@ -23,6 +28,7 @@ pub const MANIFEST_FILE: &str = ".worker-build.json";
 pub struct Manifest {
     /// The manifest as written, reproduced in the JSON report.
     pub raw: Value,
+    pub tool: Option<String>,
     pub mode: Option<Expect>,
     pub eh: Option<EhEncoding>,
     pub wasm_bindgen: Option<String>,
@@ -30,6 +36,8 @@ pub struct Manifest {
     pub entry: Option<String>,
     pub glue: Option<String>,
     pub wasm: Option<String>,
+    /// Every file of the bundle, relative to its directory.
+    pub files: Vec<String>,
 }
 
 impl Manifest {
@@ -41,7 +49,20 @@ impl Manifest {
         let string = |key: &str| raw.get(key).and_then(Value::as_str).map(str::to_string);
         // File names must stay inside the bundle directory.
         let file = |key: &str| string(key).filter(|f| is_plain_relative(f));
+        let files = raw
+            .get("files")
+            .and_then(Value::as_array)
+            .map(|list| {
+                list.iter()
+                    .filter_map(Value::as_str)
+                    .filter(|f| is_plain_relative(f))
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default();
         Ok(Manifest {
+            tool: string("tool"),
+            files,
             mode: match raw.get("mode").and_then(Value::as_str) {
                 Some("unwind") => Some(Expect::Unwind),
                 Some("abort") => Some(Expect::Abort),
@@ -85,6 +106,11 @@ pub struct BundleInfo {
     /// `None` when the file is missing or unreadable.
     pub entry: Option<ModuleSyntax>,
     pub glue: Option<ModuleSyntax>,
+    /// The bundle was written by cargo-worker-build, so it must contain our recovery runtime.
+    pub ours: bool,
+    pub runtime_present: bool,
+    /// Files the manifest lists that are not in the directory.
+    pub missing_files: Vec<String>,
 }
 
 impl BundleInfo {
@@ -122,6 +148,13 @@ impl BundleInfo {
         {
             glue_name = entry_name.clone();
         }
+        let ours = manifest.as_ref().and_then(|m| m.tool.as_deref()) == Some(TOOL_NAME);
+        let missing_files = manifest
+            .iter()
+            .flat_map(|m| &m.files)
+            .filter(|f| !dir.join(f).is_file())
+            .cloned()
+            .collect();
         let read_js = |name: &str| {
             std::fs::read(dir.join(name))
                 .ok()
@@ -131,6 +164,9 @@ impl BundleInfo {
             dir: dir.to_path_buf(),
             entry: read_js(&entry_name),
             glue: read_js(&glue_name),
+            ours,
+            runtime_present: dir.join(RUNTIME_FILE).is_file(),
+            missing_files,
             manifest,
             manifest_error,
             entry_name,
@@ -191,6 +227,7 @@ mod tests {
         assert_eq!(m.eh, Some(EhEncoding::Legacy));
         assert_eq!(m.wasm_bindgen.as_deref(), Some("0.2.130"));
         assert_eq!(m.glue.as_deref(), Some("glue.js"));
+        assert_eq!(m.tool.as_deref(), Some(TOOL_NAME));
 
         let odd = Manifest::from_json(
             r#"{"mode":"sideways","eh":null,"wasm":"../../etc/passwd","entry":7}"#,

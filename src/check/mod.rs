@@ -19,7 +19,7 @@
 //! | `eh-encoding` | the module does not mix legacy and exnref instructions, and matches `--eh` (or the manifest's `eh`) when the module has any |
 //! | `unwinding` | the module unwinds exactly when unwinding is expected: a locally defined tag with a single `i32` parameter, and `+exception-handling` in `target_features` when that section exists |
 //! | `recovery` | the module exports the globals `__instance_terminated` and `__abort_handler` and imports wasm-bindgen's `__wbindgen_jstag` tag (abort detection was generated) |
-//! | `bundle` | (bundles only) the entry imports the glue, the glue exports `__wbg_reset_state` and imports the module |
+//! | `bundle` | (bundles only) every file the manifest lists exists; the entry imports our recovery runtime (bundles we built) before the glue; the glue exports `__wbg_reset_state` and imports the module |
 //! | `wasm-bindgen` | the producers section names wasm-bindgen at or above the minimum (0.2.127 for unwind, 0.2.125 for abort) |
 //! | `load` | the module uses only features the target runtime has, does not mix EH encodings, and validates with wasmparser under that runtime's features |
 //!
@@ -64,7 +64,10 @@
 //!       "entry_imports_reset": bool,       // names __wbg_reset_state or imports the namespace
 //!       "glue_exports_reset": bool,
 //!       "glue_imports_wasm": bool,
-//!       "wasm_import_phase": string | null // "source" for `import source m from "./x.wasm"`
+//!       "wasm_import_phase": string | null, // "source" for `import source m from "./x.wasm"`
+//!       "runtime_imported": bool | null,   // entry imports ./runtime.js; null: bundle has none
+//!       "runtime_before_glue": bool | null,
+//!       "missing_files": [string]          // listed in the manifest, absent from the directory
 //!     },
 //!     "wasm_bindgen": { "version": string | null, "minimum": string },
 //!     "load": { "runtime": string, "loads": bool,
@@ -240,6 +243,11 @@ pub struct BundleWiring {
     pub glue_exports_reset: bool,
     pub glue_imports_wasm: bool,
     pub wasm_import_phase: Option<String>,
+    /// Whether the entry imports our recovery runtime; `None` for bundles that have none.
+    pub runtime_imported: Option<bool>,
+    /// Whether that import comes before the glue's, as the runtime needs.
+    pub runtime_before_glue: Option<bool>,
+    pub missing_files: Vec<String>,
 }
 
 /// The report for one module.

@@ -202,6 +202,9 @@ fn module_json(m: &ModuleReport) -> Value {
             "glue_exports_reset": w.glue_exports_reset,
             "glue_imports_wasm": w.glue_imports_wasm,
             "wasm_import_phase": w.wasm_import_phase,
+            "runtime_imported": w.runtime_imported,
+            "runtime_before_glue": w.runtime_before_glue,
+            "missing_files": w.missing_files,
         })
     });
     let load = m.load.as_ref().map(|l| {

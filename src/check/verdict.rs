@@ -3,6 +3,7 @@
 
 use wasmparser::{Validator, WasmFeatures};
 
+use super::bundle::{MANIFEST_FILE, RUNTIME_FILE};
 use super::features::{self, runtime_name, Feature};
 use super::scan::{self, ModuleFacts};
 use super::{
@@ -304,8 +305,8 @@ fn unwinding_check(facts: &ModuleFacts, unwinds: bool, expect: Expect, source: S
         .enumerate()
         .find(|(_, t)| t.import.is_none() && t.i32_payload);
     let target_feature = facts.target_feature("exception-handling");
-    if unwinds {
-        let (index, tag) = rust_tag.expect("unwinds implies a local i32 tag");
+    // `unwinds` implies a local i32 tag; matching both keeps this free of panics regardless.
+    if let (true, Some((index, tag))) = (unwinds, rust_tag) {
         let exported = tag
             .exports
             .first()
@@ -453,7 +454,27 @@ fn wiring(bundle: &BundleInfo) -> BundleWiring {
         .glue
         .as_ref()
         .and_then(|g| g.imports_from(&wasm_spec).next());
+    let runtime_spec = format!("./{RUNTIME_FILE}");
+    let position = |spec: &str| {
+        let entry = bundle.entry.as_ref()?;
+        entry.imports.iter().position(|d| d.specifier == spec)
+    };
+    let (runtime_imported, runtime_before_glue) = if bundle.ours || bundle.runtime_present {
+        let runtime_at = position(&runtime_spec);
+        // Module evaluation follows import order: the runtime must be evaluated before the glue.
+        let before = match (runtime_at, position(&glue_spec)) {
+            (Some(r), Some(g)) => r < g,
+            (Some(_), None) => entry_is_glue,
+            (None, _) => false,
+        };
+        (Some(runtime_at.is_some()), Some(before))
+    } else {
+        (None, None)
+    };
     BundleWiring {
+        runtime_imported,
+        runtime_before_glue,
+        missing_files: bundle.missing_files.clone(),
         entry_found: bundle.entry.is_some(),
         glue_found: bundle.glue.is_some(),
         entry_imports_glue,
@@ -466,20 +487,34 @@ fn wiring(bundle: &BundleInfo) -> BundleWiring {
 
 fn bundle_check(bundle: &BundleInfo, w: &BundleWiring) -> Check {
     let (entry, glue, wasm) = (&bundle.entry_name, &bundle.glue_name, &bundle.wasm_name);
-    let summary = if entry == glue {
-        format!("{entry} (glue and entry in one) loads {wasm}")
-    } else {
-        format!("{entry} -> {glue} -> {wasm}")
+    let summary = match (entry == glue, w.runtime_imported) {
+        (true, _) => format!("{entry} (glue and entry in one) loads {wasm}"),
+        (false, Some(true)) => format!("{entry} -> {RUNTIME_FILE}, {glue} -> {wasm}"),
+        (false, _) => format!("{entry} -> {glue} -> {wasm}"),
     };
     let rebuild =
         "rebuild with `cargo worker-build`; do not edit or replace files of the bundle".to_string();
-    let problem = if !w.entry_found {
+    let problem = if !w.missing_files.is_empty() {
+        Some(format!(
+            "files listed in {MANIFEST_FILE} are missing: {}",
+            w.missing_files.join(", ")
+        ))
+    } else if !w.entry_found {
         Some(format!("{entry} is missing or unreadable"))
     } else if !w.glue_found {
         Some(format!("{glue} is missing or unreadable"))
     } else if !w.entry_imports_glue {
         Some(format!(
             "{entry} does not import ./{glue}: the entry bypasses the glue and its abort recovery"
+        ))
+    } else if w.runtime_imported == Some(false) {
+        Some(format!(
+            "{entry} does not import ./{RUNTIME_FILE}: no abort recovery around the exports"
+        ))
+    } else if w.runtime_before_glue == Some(false) {
+        Some(format!(
+            "{entry} imports ./{RUNTIME_FILE} after ./{glue}: the runtime cannot observe the glue instantiating the \
+             module, so it never sees the terminated flag"
         ))
     } else if !w.glue_exports_reset {
         Some(format!(
