@@ -678,3 +678,27 @@ fn human_table_puts_failures_first_with_cause_and_fix() {
     report.render_human(&mut colored, true).unwrap();
     assert!(String::from_utf8(colored).unwrap().contains("\x1b["));
 }
+
+#[test]
+fn malformed_custom_sections_are_ignored_like_engines_do() {
+    // A producers section with an invalid field name, and a truncated target_features section.
+    let fixture = Fixture {
+        wasm_bindgen: None,
+        target_features: None,
+        extra: "  (@custom \"producers\" \"\\01\\04proc\\00\")\n  (@custom \"target_features\" \"\\05\\2b\")\n",
+        ..Fixture::unwind_exnref()
+    };
+    let report = check_unwind(&fixture);
+    assert!(report.error.is_none(), "{report:#?}");
+    let facts = report.facts.as_ref().unwrap();
+    assert_eq!(
+        facts.malformed_custom_sections.len(),
+        2,
+        "{:?}",
+        facts.malformed_custom_sections
+    );
+    assert_eq!(facts.target_features, None);
+    assert_eq!(status(&report, CheckId::WasmBindgen), Status::Warn);
+    assert!(cause(&report, CheckId::WasmBindgen).contains("producers section is malformed"));
+    assert_eq!(report.unwinds, Some(true));
+}

@@ -7,8 +7,8 @@
 //! per instruction; only `try_table`, whose catch list wasmparser collects into a `Vec`, allocates.
 
 use wasmparser::{
-    AbstractHeapType, BinaryReader, BlockType, CompositeInnerType, ExternalKind, HeapType,
-    KnownCustom, Parser, Payload, RefType, TypeRef, ValType, VisitOperator, VisitSimdOperator,
+    AbstractHeapType, BinaryReader, BlockType, CompositeInnerType, ExternalKind, HeapType, Parser,
+    Payload, RefType, TypeRef, ValType, VisitOperator, VisitSimdOperator,
 };
 
 use super::features::{Feature, FeatureSet};
@@ -80,6 +80,9 @@ pub struct ModuleFacts {
     /// The `target_features` custom section, `None` when the module has none (wasm-opt and some
     /// tools drop it). Entries keep their prefix: `+exception-handling`, `-simd128`.
     pub target_features: Option<Vec<String>>,
+    /// Custom sections the check reads that could not be parsed (`"name: error"`); they are
+    /// treated as absent.
+    pub malformed_custom_sections: Vec<String>,
     pub features: FeatureSet,
     pub functions: u64,
     pub instructions: u64,
@@ -302,24 +305,21 @@ pub fn scan(wasm: &[u8]) -> Result<ModuleFacts, DecodeError> {
                 }
                 ops.finish()?;
             }
-            Payload::CustomSection(section) => match section.as_known() {
-                KnownCustom::Producers(reader) => {
-                    for field in reader {
-                        let field = field?;
-                        if field.name != "processed-by" {
-                            continue;
-                        }
-                        for value in field.values {
-                            let value = value?;
-                            facts
-                                .processed_by
-                                .push((value.name.to_string(), value.version.to_string()));
-                        }
-                    }
-                }
-                _ if section.name() == "target_features" => {
-                    facts.target_features = Some(read_target_features(section.data_reader())?);
-                }
+            // Engines ignore the contents of custom sections, so a malformed one must not make
+            // the module unreadable: it is noted and otherwise treated as absent.
+            Payload::CustomSection(section) => match section.name() {
+                "producers" => match read_processed_by(section.data_reader()) {
+                    Ok(tools) => facts.processed_by.extend(tools),
+                    Err(e) => facts
+                        .malformed_custom_sections
+                        .push(format!("producers: {}", e.message)),
+                },
+                "target_features" => match read_target_features(section.data_reader()) {
+                    Ok(list) => facts.target_features = Some(list),
+                    Err(e) => facts
+                        .malformed_custom_sections
+                        .push(format!("target_features: {}", e.message)),
+                },
                 _ => {}
             },
             _ => {}
@@ -343,6 +343,21 @@ pub fn scan(wasm: &[u8]) -> Result<ModuleFacts, DecodeError> {
         facts.features.insert(Feature::Exnref);
     }
     Ok(facts)
+}
+
+/// The `processed-by` field of the producers section, `(tool, version)` pairs.
+fn read_processed_by(reader: BinaryReader<'_>) -> Result<Vec<(String, String)>, DecodeError> {
+    let mut out = Vec::new();
+    for field in wasmparser::ProducersSectionReader::new(reader)? {
+        let field = field?;
+        if field.name == "processed-by" {
+            for value in field.values {
+                let value = value?;
+                out.push((value.name.to_string(), value.version.to_string()));
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// The `target_features` section: a vector of (prefix byte, feature name) pairs, as written by

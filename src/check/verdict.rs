@@ -577,12 +577,22 @@ fn wasm_bindgen_check(
     let Some(version) = facts.wasm_bindgen_version() else {
         let looks_processed = facts.tag_imports.iter().any(|(_, n)| n == JS_TAG);
         let summary = format!("no wasm-bindgen in the producers section; minimum {minimum}");
+        let malformed = facts
+            .malformed_custom_sections
+            .iter()
+            .find(|m| m.starts_with("producers"));
         return if looks_processed {
+            let cause = match malformed {
+                Some(error) => format!(
+                    "the producers section is malformed ({error}), so the wasm-bindgen version cannot be checked"
+                ),
+                None => "the producers section was stripped, so the wasm-bindgen version cannot be checked"
+                    .into(),
+            };
             warn(
                 CheckId::WasmBindgen,
                 summary,
-                "the producers section was stripped, so the wasm-bindgen version cannot be checked"
-                    .into(),
+                cause,
                 "keep the producers section when optimising (no `--strip-producers`)".into(),
             )
         } else {
