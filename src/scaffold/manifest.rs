@@ -22,9 +22,14 @@ pub struct Merged {
 /// Adds to `existing` (a crate's Cargo.toml) what `template` (the filled template's
 /// Cargo.toml) has and `existing` lacks.
 pub fn merge(existing: &str, template: &str) -> Result<Merged> {
-    let mut doc: DocumentMut = existing.parse().context(
-        "cannot parse the existing Cargo.toml: fix the TOML error above, then run init again",
-    )?;
+    let mut doc: DocumentMut = match existing.parse() {
+        Ok(doc) => doc,
+        Err(err) => bail!(
+            "cannot parse the existing Cargo.toml{}: {}; fix it, then run init again",
+            line_of(existing, &err),
+            err.message().trim()
+        ),
+    };
     let template: DocumentMut = template
         .parse()
         .context("the template's Cargo.toml is not valid TOML")?;
@@ -48,6 +53,16 @@ pub fn merge(existing: &str, template: &str) -> Result<Merged> {
         added,
         warnings,
     })
+}
+
+/// ` (line N)` for a parse error, when it has a position.
+fn line_of(text: &str, err: &toml_edit::TomlError) -> String {
+    err.span()
+        .map(|span| {
+            let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+            format!(" (line {line})")
+        })
+        .unwrap_or_default()
 }
 
 /// Makes sure `[lib] crate-type` contains `cdylib`, creating `[lib]` right after `[package]`.
@@ -281,6 +296,14 @@ codegen-units = 1
         assert_eq!(merged.warnings.len(), 1);
         assert!(merged.warnings[0].contains("[profile.release]"));
         assert!(merged.text.contains("panic = \"abort\""));
+    }
+
+    #[test]
+    fn a_parse_error_is_one_line_with_the_line_number() {
+        let err = merge("[package]\nname = \"x\"\nbroken =\n", TEMPLATE).unwrap_err();
+        let message = format!("{err:#}");
+        assert!(!message.contains('\n'), "{message}");
+        assert!(message.contains("(line 3)"), "{message}");
     }
 
     #[test]

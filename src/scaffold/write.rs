@@ -68,6 +68,9 @@ fn nearest_existing_dir(start: &Path) -> PathBuf {
 
 /// One line: what could not be written and what to do about it.
 fn write_error(path: &Path, err: io::Error) -> anyhow::Error {
+    // `.` says little in an error; the absolute path says where.
+    let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let path = path.as_path();
     match err.kind() {
         io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem => anyhow::anyhow!(
             "no permission to write in `{}`: choose a directory you can write to, or change its permissions",

@@ -1,0 +1,366 @@
+//! The proof for the templates (issue 5): for every template, generate a project with the real
+//! binary, run the exact `cargo worker-build` commands its CI workflow runs (build with
+//! `--unwind`, then `--check-eh`), serve the result in workerd the way its wrangler.toml
+//! describes it (entry module, Durable Object bindings, compatibility date), and assert the
+//! routes its README documents: the panic route answers 500 and the state is kept afterwards.
+//!
+//! Needs `npm ci` in the repository root (workerd) and the toolchain the templates pin.
+
+mod support;
+
+use std::fmt::Write as _;
+use std::fs;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use cargo_worker_build::cli::NewArgs;
+use toml_edit::DocumentMut;
+
+/// Builds share one target dir; one at a time keeps them from fighting over the cores and the
+/// cargo lock.
+static BUILD_LOCK: Mutex<()> = Mutex::new(());
+
+/// Generates `template` into a temp dir as `cargo worker-build new` does, then runs the workflow's
+/// build and check commands in it. Returns the temp dir and the project directory.
+fn generate_and_build(template: &str) -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::Builder::new()
+        .prefix("cwb-scaffold-e2e-")
+        .tempdir()
+        .unwrap();
+    let project = tmp.path().join(format!("e2e-{template}"));
+    // The same function `cargo worker-build new` calls (tests/scaffold_cli.rs runs the binary).
+    cargo_worker_build::scaffold::new_project(&NewArgs {
+        name: Some(project.to_string_lossy().into_owned()),
+        template: template.to_string(),
+        list_templates: false,
+    })
+    .unwrap();
+
+    let _serial = BUILD_LOCK
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let commands = workflow_commands(&project);
+    assert_eq!(
+        commands.len(),
+        2,
+        "{template}: the workflow should build and check: {commands:?}"
+    );
+    assert!(
+        commands[0].contains(&"--unwind".to_string()),
+        "{commands:?}"
+    );
+    assert!(
+        commands[1].contains(&"--check-eh".to_string()),
+        "{commands:?}"
+    );
+    for args in &commands {
+        let mut cmd = support::tool();
+        cmd.args(args)
+            .arg("--target-dir")
+            .arg(support::fixtures_target_dir())
+            .current_dir(&project);
+        let started = Instant::now();
+        support::run_ok(&mut cmd);
+        eprintln!(
+            "{template}: `cargo worker-build {}` took {:.1?}",
+            args.join(" "),
+            started.elapsed()
+        );
+    }
+    // Independently of the tool's own check: Rust's unwinder tag is defined in the module and
+    // the code uses the default (exnref) encoding only.
+    let wasm = project.join("build/index_bg.wasm");
+    let eh = support::eh_instructions(&wasm);
+    assert!(
+        eh.local_tags > 0 && eh.exnref > 0 && eh.legacy == 0,
+        "{}: not an unwinding exnref module: {eh:?}",
+        wasm.display()
+    );
+    (tmp, project)
+}
+
+/// The arguments of every `cargo worker-build` step in the project's CI workflow, in order.
+fn workflow_commands(project: &Path) -> Vec<Vec<String>> {
+    let workflow = fs::read_to_string(project.join(".github/workflows/worker.yml")).unwrap();
+    workflow
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix("run: cargo worker-build "))
+        .map(|rest| rest.split_whitespace().map(String::from).collect())
+        .collect()
+}
+
+fn wrangler(project: &Path) -> DocumentMut {
+    fs::read_to_string(project.join("wrangler.toml"))
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+/// workerd serving a generated project as its wrangler.toml describes it.
+struct Served {
+    child: Child,
+    port: u16,
+    log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Served {
+    fn start(project: &Path) -> Served {
+        let dir = tempfile::Builder::new()
+            .prefix("cwb-scaffold-workerd-")
+            .tempdir()
+            .unwrap();
+        let config = dir.path().join("config.capnp");
+        let log = dir.path().join("workerd.log");
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        // workerd embeds files by paths relative to the config, so the modules are copied
+        // next to it (which also keeps a rebuild from changing the running server).
+        let (config_text, modules) = workerd_config(project, port);
+        for module in &modules {
+            let copy = dir.path().join("project").join(module);
+            fs::create_dir_all(copy.parent().unwrap()).unwrap();
+            fs::copy(project.join(module), &copy).unwrap();
+        }
+        fs::write(&config, config_text).unwrap();
+        let out = fs::File::create(&log).unwrap();
+        let err = out.try_clone().unwrap();
+        let child = Command::new(support::workerd_bin())
+            .arg("serve")
+            .arg(&config)
+            .arg("--verbose")
+            .current_dir(dir.path())
+            .env("PWD", dir.path())
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .expect("cannot start workerd");
+        let mut served = Served {
+            child,
+            port,
+            log,
+            _dir: dir,
+        };
+        served.wait_until_listening(&config);
+        served
+    }
+
+    fn wait_until_listening(&mut self, config: &Path) {
+        let addr = SocketAddr::from(([127, 0, 0, 1], self.port));
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!(
+                    "workerd exited with {status}\n--- config ---\n{}\n--- log ---\n{}",
+                    fs::read_to_string(config).unwrap_or_default(),
+                    self.log_contents()
+                );
+            }
+            if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "workerd not listening on {addr} after 30 s\n{}",
+                self.log_contents()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn get(&self, path: &str) -> (u16, String) {
+        support::try_http(self.port, "GET", path, support::HTTP_TIMEOUT)
+            .unwrap_or_else(|why| panic!("{why}\n--- workerd log ---\n{}", self.log_contents()))
+    }
+
+    fn log_contents(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A workerd config for `project`: the entry module named in wrangler.toml's `main`, every
+/// module of the bundle in `build/`, and the Durable Object bindings wrangler.toml declares.
+/// Modules are named by their path in the project, so imports resolve as they do under wrangler
+/// (`../build/index.js` from `src/index.js` is `build/index.js`); they are embedded from a copy
+/// under `project/` next to the config. Returns the config and the module paths.
+fn workerd_config(project: &Path, port: u16) -> (String, Vec<String>) {
+    let wrangler = wrangler(project);
+    let main = wrangler["main"].as_str().expect("wrangler.toml main");
+    let date = wrangler["compatibility_date"].as_str().unwrap();
+    let mut modules = vec![main.to_string()];
+    for module in support::bundle_modules(&project.join("build")) {
+        let name = format!("build/{module}");
+        if name != main {
+            modules.push(name);
+        }
+    }
+    let mut module_list = String::new();
+    for name in &modules {
+        let kind = if name.ends_with(".wasm") {
+            "wasm"
+        } else {
+            "esModule"
+        };
+        writeln!(
+            module_list,
+            "      (name = {name:?}, {kind} = embed {:?}),",
+            format!("project/{name}")
+        )
+        .unwrap();
+    }
+
+    let mut bindings = String::new();
+    let mut namespaces = String::new();
+    let sqlite_classes: Vec<String> = wrangler
+        .get("migrations")
+        .and_then(|m| m.as_array_of_tables())
+        .into_iter()
+        .flat_map(|migrations| migrations.iter())
+        .filter_map(|m| m.get("new_sqlite_classes").and_then(|c| c.as_array()))
+        .flat_map(|classes| classes.iter().filter_map(|c| c.as_str().map(String::from)))
+        .collect();
+    if let Some(dos) = wrangler
+        .get("durable_objects")
+        .and_then(|d| d.get("bindings"))
+        .and_then(|b| b.as_array_of_tables())
+    {
+        for binding in dos.iter() {
+            let name = binding["name"].as_str().unwrap();
+            let class = binding["class_name"].as_str().unwrap();
+            writeln!(
+                bindings,
+                "    (name = {name:?}, durableObjectNamespace = {class:?}),"
+            )
+            .unwrap();
+            let sql = sqlite_classes.iter().any(|c| c == class);
+            writeln!(
+                namespaces,
+                "    (className = {class:?}, uniqueKey = \"scaffold-e2e-{class}\", enableSql = {sql}),"
+            )
+            .unwrap();
+        }
+    }
+    let durable = if namespaces.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "  durableObjectNamespaces = [\n{namespaces}  ],\n  durableObjectStorage = (inMemory = void),\n"
+        )
+    };
+    let config = format!(
+        r#"using Workerd = import "/workerd/workerd.capnp";
+
+const config :Workerd.Config = (
+  services = [ (name = "main", worker = .worker) ],
+  sockets = [ (name = "http", address = "127.0.0.1:{port}", http = (), service = "main") ],
+);
+
+const worker :Workerd.Worker = (
+  modules = [
+{module_list}  ],
+  bindings = [
+{bindings}  ],
+{durable}  compatibilityDate = {date:?},
+);
+"#
+    );
+    (config, modules)
+}
+
+/// The README's story for every template: count twice, look, panic (500), look again (same
+/// count), count once more.
+fn assert_recovers(
+    served: &Served,
+    first: &str,
+    count_line: impl Fn(u32) -> String,
+    state_line: impl Fn(u32) -> String,
+) {
+    for n in 1..=2 {
+        assert_eq!(served.get(first), (200, count_line(n)), "visit {n}");
+    }
+    assert_eq!(served.get("/state"), (200, state_line(2)));
+    let (status, body) = served.get("/panic");
+    assert_eq!(status, 500, "the panic route answers 500, body: {body}");
+    assert_eq!(
+        served.get("/state"),
+        (200, state_line(2)),
+        "the state is kept after the panic"
+    );
+    assert_eq!(
+        served.get(first),
+        (200, count_line(3)),
+        "and the Worker goes on"
+    );
+    let log = served.log_contents();
+    assert!(
+        !log.contains("Module terminated"),
+        "a panic must not terminate the instance under --unwind:\n{log}"
+    );
+}
+
+#[test]
+fn hello_template_builds_unwinds_and_keeps_serving_after_a_panic() {
+    let (_tmp, project) = generate_and_build("hello");
+    let served = Served::start(&project);
+    assert_recovers(
+        &served,
+        "/",
+        |n| format!("Hello from Rust! Visits: {n}\n"),
+        |n| format!("Visits: {n}\n"),
+    );
+}
+
+#[test]
+fn plain_template_builds_unwinds_and_keeps_serving_after_a_panic() {
+    let (_tmp, project) = generate_and_build("plain");
+    let served = Served::start(&project);
+    assert_recovers(
+        &served,
+        "/",
+        |n| format!("Hello from Rust! Visits: {n}\n"),
+        |n| format!("Visits: {n}\n"),
+    );
+    assert_eq!(served.get("/nowhere").0, 404);
+}
+
+#[test]
+fn durable_object_keeps_its_count_after_a_panic() {
+    let (_tmp, project) = generate_and_build("durable-object");
+    let served = Served::start(&project);
+    assert_recovers(
+        &served,
+        "/",
+        |n| format!("Count: {n}\n"),
+        |n| format!("Count: {n}\n"),
+    );
+}
+
+#[test]
+fn library_template_is_imported_by_its_javascript_worker_and_recovers() {
+    let (_tmp, project) = generate_and_build("library");
+    let served = Served::start(&project);
+    assert_recovers(
+        &served,
+        "/?name=Ferris",
+        |n| format!("Hello, Ferris, from Rust! Visits: {n}\n"),
+        |n| format!("Visits: {n}\n"),
+    );
+    let (status, body) = served.get("/panic");
+    assert_eq!(status, 500);
+    assert!(body.starts_with("Rust panicked: "), "{body}");
+    assert!(body.contains("panics on purpose"), "{body}");
+}
