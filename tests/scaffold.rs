@@ -6,13 +6,14 @@
 
 use std::collections::BTreeSet;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use cargo_worker_build::cli::{InitArgs, NewArgs};
 use cargo_worker_build::scaffold::{self, templates};
 use toml_edit::DocumentMut;
 
-const NIGHTLY: &str = "nightly-2026-10-30";
+/// The nightly the tool builds `--unwind` with; every template's rust-toolchain.toml pins it.
+const NIGHTLY: &str = cargo_worker_build::toolchain::DEFAULT_NIGHTLY;
 
 fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -583,18 +584,33 @@ fn toolchain_file_matches_the_pinned_nightly_everywhere() {
 }
 
 #[test]
-fn cargo_package_would_ship_the_templates() {
-    // `cargo package` skips any directory that holds a Cargo.toml, so a template's manifest must
-    // be Cargo.toml.liquid (cargo-generate strips the suffix, and so do we).
-    let templates_dir: PathBuf = repo().join("templates");
+fn cargo_package_ships_every_template_file() {
+    // `cargo package` leaves out any directory holding a Cargo.toml (that is why the templates
+    // have Cargo.toml.liquid); a file missing from the package would break `include_str!` for
+    // everyone who runs `cargo install cargo-worker-build`.
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let output = std::process::Command::new(cargo)
+        .args(["package", "--list", "--allow-dirty", "--offline"])
+        .current_dir(repo())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "cargo package --list failed: {stderr}"
+    );
+    let listed: BTreeSet<String> = String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
     for template in templates::TEMPLATES {
-        assert!(
-            !templates_dir
-                .join(template.name)
-                .join("Cargo.toml")
-                .exists(),
-            "templates/{}/Cargo.toml would be left out of the published crate",
-            template.name
-        );
+        for file in template.files {
+            let path = format!("templates/{}/{}", template.name, file.path);
+            assert!(
+                listed.contains(&path),
+                "`cargo package` would leave out {path}"
+            );
+        }
     }
 }
