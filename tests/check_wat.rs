@@ -1,7 +1,7 @@
 //! The `--check-eh` analyser on small hand-written modules, compiled here with the `wat` crate.
 //!
 //! The fixtures imitate what the toolchain really emits (see the real modules in
-//! `check_bundles.rs`): rustc's panic=unwind code defines a `(param i32)` tag and uses
+//! `check_real.rs`): rustc's panic=unwind code defines a `(param i32)` tag and uses
 //! `try_table`/`throw_ref` (or legacy `try`/`catch`), wasm-bindgen imports `__wbindgen_jstag` and
 //! wraps JS imports in catch handlers in every build, and wasm-bindgen's runtime exports the
 //! `__instance_terminated` and `__abort_handler` globals.
