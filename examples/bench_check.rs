@@ -156,9 +156,8 @@ fn generate(size: usize, legacy: bool) -> Vec<u8> {
 
     let mut funcs = Vec::new();
     leb(&mut funcs, functions as u64);
-    for _ in 0..functions {
-        funcs.push(0x00);
-    }
+    // Every function has type 0.
+    funcs.resize(funcs.len() + functions, 0x00);
     let mut code = Vec::new();
     leb(&mut code, functions as u64);
     for _ in 0..functions {

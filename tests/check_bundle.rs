@@ -165,9 +165,12 @@ fn manifest_mode_and_encoding_set_the_expectation_and_options_override_them() {
     );
 }
 
+/// Changes a bundle's files before the check reads them.
+type Edit = Box<dyn Fn(&Path)>;
+
 #[test]
 fn broken_wiring_fails_the_bundle_check_with_the_reason() {
-    let cases: Vec<(&str, Box<dyn Fn(&Path)>, &str)> = vec![
+    let cases: Vec<(&str, Edit, &str)> = vec![
         (
             "entry skips the glue",
             Box::new(|d| {
