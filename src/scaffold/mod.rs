@@ -64,7 +64,7 @@ pub fn new_project(args: &NewArgs) -> Result<()> {
     }
     let plan = plan_new(args)?;
     write::write_plan(&plan)?;
-    report(&plan, true);
+    report(&plan, true, Some(&plan.root));
     Ok(())
 }
 
@@ -77,7 +77,7 @@ pub fn init_project(args: &InitArgs) -> Result<()> {
     let cwd = std::env::current_dir().context("cannot read the current directory")?;
     let plan = plan_init(args, &cwd)?;
     write::write_plan(&plan)?;
-    report(&plan, false);
+    report(&plan, false, args.path.as_deref());
     Ok(())
 }
 
@@ -292,20 +292,27 @@ fn directory_name(dir: &Path) -> Option<String> {
 }
 
 /// Tells the user what happened and what to run next (on stderr, like cargo's status lines).
-fn report(plan: &Plan, created_directory: bool) {
-    let shown = plan.root.display();
+/// `cd_into` is the directory to enter first, as the user named it.
+fn report(plan: &Plan, created_directory: bool, cd_into: Option<&Path>) {
+    let count = plan.files.len();
     if created_directory {
         eprintln!(
-            "     Created Worker `{}` from template `{}` in {shown}/",
-            plan.name, plan.template.name
+            "     Created Worker `{}` from template `{}` in {}/",
+            plan.name,
+            plan.template.name,
+            plan.root.display()
+        );
+    } else if count == 0 {
+        eprintln!(
+            "  Up to date: the project already has everything template `{}` adds",
+            plan.template.name
         );
     } else {
         eprintln!(
-            "     Created Worker `{}` from template `{}` ({} file{} written)",
+            "     Created Worker `{}` from template `{}` ({count} file{} written)",
             plan.name,
             plan.template.name,
-            plan.files.len(),
-            if plan.files.len() == 1 { "" } else { "s" }
+            if count == 1 { "" } else { "s" }
         );
     }
     if !plan.merged.is_empty() {
@@ -319,10 +326,9 @@ fn report(plan: &Plan, created_directory: bool) {
     } else {
         "cargo worker-build --release --unwind"
     };
-    let cd = if created_directory {
-        format!("cd {shown} && ")
-    } else {
-        String::new()
-    };
+    let cd = cd_into
+        .filter(|dir| *dir != Path::new("."))
+        .map(|dir| format!("cd {} && ", dir.display()))
+        .unwrap_or_default();
     eprintln!("        Next: {cd}npx wrangler dev   (runs `{build}`; see README.md)");
 }
