@@ -22,6 +22,18 @@
 //! | `bundle` | (bundles only) every file the manifest lists exists; the entry imports our recovery runtime (bundles we built) before the glue; the glue exports `__wbg_reset_state` and imports the module |
 //! | `wasm-bindgen` | the producers section names wasm-bindgen at or above the minimum (0.2.127 for unwind, 0.2.125 for abort) |
 //! | `load` | the module uses only features the target runtime has, does not mix EH encodings, and validates with wasmparser under that runtime's features |
+//! | `decode` | never: it appears alone, instead of the others, when the module cannot be decoded |
+//!
+//! A `warn` (an unreadable manifest, a stripped producers section, an entry that never imports
+//! the reset function) is shown but does not fail the check.
+//!
+//! # Runtimes
+//!
+//! `--runtime` picks the feature set the module must stay within ([`features::supported`]):
+//! `node20` has legacy exception handling, reference types, bulk memory, multi-value, SIMD,
+//! threads and tail calls but no exnref; `node22` adds exnref, relaxed SIMD, extended-const, GC,
+//! typed function references and multiple memories; `node24` and `workerd` add 64-bit memories.
+//! Every V8 refuses a module that mixes the two exception-handling encodings.
 //!
 //! Exit codes of [`run`]: 0 every module passed, 1 a check failed, 2 an input could not be read
 //! or is not a WebAssembly module.
@@ -74,7 +86,7 @@
 //!               "features": [string],      // post-MVP features used, LLVM names
 //!               "unsupported": [string],   // the subset the runtime lacks
 //!               "validation_error": string | null },
-//!     "checks": [ { "id": string, "status": "pass" | "fail" | "warn" | "skip",
+//!     "checks": [ { "id": string, "status": "pass" | "fail" | "warn",
 //!                   "summary": string, "cause": string | null, "fix": string | null } ]
 //!   } ],
 //!   "errors": [ { "path": string, "message": string } ]  // inputs that could not be read
@@ -192,7 +204,6 @@ pub enum Status {
     Fail,
     Warn,
     Pass,
-    Skip,
 }
 
 impl Status {
@@ -201,7 +212,6 @@ impl Status {
             Status::Fail => "fail",
             Status::Warn => "warn",
             Status::Pass => "pass",
-            Status::Skip => "skip",
         }
     }
 }

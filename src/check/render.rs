@@ -32,7 +32,6 @@ fn status_word(status: Status) -> (&'static str, Style) {
         Status::Fail => ("FAIL", FAIL),
         Status::Warn => ("warn", WARN),
         Status::Pass => ("ok", PASS),
-        Status::Skip => ("skip", DIM),
     }
 }
 
