@@ -86,6 +86,8 @@ fn tokenize(src: &str) -> Vec<(Tok<'_>, u32)> {
     let mut depth: u32 = 0;
     // Brace depths at which a template literal's `${` was opened, to resume the template at `}`.
     let mut template_stack: Vec<u32> = Vec::new();
+    // A `/` before this offset is a division: a regular expression was already ruled out there.
+    let mut no_regex_before = 0;
     while i < bytes.len() {
         let c = bytes[i];
         match c {
@@ -94,16 +96,21 @@ fn tokenize(src: &str) -> Vec<(Tok<'_>, u32)> {
             b'/' if bytes.get(i + 1) == Some(&b'*') => {
                 i = find(bytes, i + 2, b"*/").map_or(bytes.len(), |end| end + 2);
             }
-            b'/' if regex_allowed(out.last().map(|(t, _)| t)) => match scan_regex(bytes, i) {
-                Some(end) => {
-                    out.push((Tok::Opaque, depth));
-                    i = end;
+            b'/' if i >= no_regex_before && regex_allowed(out.last().map(|(t, _)| t)) => {
+                match scan_regex(bytes, i) {
+                    Ok(end) => {
+                        out.push((Tok::Opaque, depth));
+                        i = end;
+                    }
+                    Err(line_end) => {
+                        // No regular expression ends on this line: rescanning from every later
+                        // `/` on it would be quadratic on a long line.
+                        no_regex_before = line_end;
+                        out.push((Tok::Punct('/'), depth));
+                        i += 1;
+                    }
                 }
-                None => {
-                    out.push((Tok::Punct('/'), depth));
-                    i += 1;
-                }
-            },
+            }
             b'"' | b'\'' => {
                 let end = scan_string(bytes, i);
                 let content_end = end.saturating_sub(1).max(i + 1);
@@ -194,14 +201,14 @@ fn regex_allowed(prev: Option<&Tok<'_>>) -> bool {
     }
 }
 
-/// The end (exclusive) of a regular expression literal starting at `start`, or `None` when the
-/// line ends first (then the `/` was a division after all).
-fn scan_regex(bytes: &[u8], start: usize) -> Option<usize> {
+/// The end (exclusive) of a regular expression literal starting at `start`, or `Err` with the
+/// end of the line when the line ends first (then the `/` was a division after all).
+fn scan_regex(bytes: &[u8], start: usize) -> Result<usize, usize> {
     let mut i = start + 1;
     let mut in_class = false;
     while i < bytes.len() {
         match bytes[i] {
-            b'\n' | b'\r' => return None,
+            b'\n' | b'\r' => return Err(i),
             b'\\' => i += 1,
             b'[' => in_class = true,
             b']' => in_class = false,
@@ -210,13 +217,13 @@ fn scan_regex(bytes: &[u8], start: usize) -> Option<usize> {
                 while i < bytes.len() && bytes[i].is_ascii_alphabetic() {
                     i += 1;
                 }
-                return Some(i);
+                return Ok(i);
             }
             _ => {}
         }
         i += 1;
     }
-    None
+    Err(bytes.len())
 }
 
 /// The end (exclusive) of a string literal; an unterminated string ends at the line's end.
@@ -405,14 +412,12 @@ impl<'a> Parser<'a> {
     }
 
     fn export(&mut self, syntax: &mut ModuleSyntax) {
+        // `export async function f`: the modifier changes nothing here.
+        self.eat_ident("async");
         match self.peek().cloned() {
             Some(Tok::Ident("default")) => {
                 self.pos += 1;
                 syntax.exports.push("default".to_string());
-            }
-            Some(Tok::Ident("async")) => {
-                self.pos += 1;
-                self.export(syntax);
             }
             Some(Tok::Ident("function")) => {
                 self.pos += 1;
@@ -548,6 +553,22 @@ const later = import("./dynamic.js");
         );
         assert_eq!(m.imports_from("./dynamic.js").count(), 0);
         assert_eq!(m.exports, ["ns", "fetch", "lib", "default"]);
+    }
+
+    #[test]
+    fn pathological_input_stays_linear_and_shallow() {
+        // Many unterminated regular-expression starts on one line, and a long modifier chain.
+        let started = std::time::Instant::now();
+        let line = "=/[".repeat(200_000);
+        assert!(ModuleSyntax::parse(&line).exports.is_empty());
+        let chain = format!("export {}function f() {{}}", "async ".repeat(200_000));
+        assert!(ModuleSyntax::parse(&chain).exports.is_empty());
+        // A hang guard, not a benchmark: linear takes milliseconds, quadratic takes minutes.
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "{:?}",
+            started.elapsed()
+        );
     }
 
     #[test]
