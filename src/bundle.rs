@@ -42,6 +42,8 @@ pub struct Manifest {
     pub exports: Exports,
     /// Every file of the bundle, relative to its directory.
     pub files: Vec<String>,
+    /// Raw and gzip sizes, measured when the bundle was written.
+    pub sizes: Sizes,
     /// A digest of every input of the steps after cargo; equal means the bundle is up to date.
     pub input_key: String,
 }
@@ -213,6 +215,7 @@ pub fn finish(staging: &Path, plan: &Plan, bindgen_version: &str, key: &str) -> 
 
     let mut files = list_files(staging)?;
     files.retain(|f| f != MANIFEST);
+    let sizes = sizes(staging, &files)?;
     let manifest = Manifest {
         tool: env!("CARGO_PKG_NAME").into(),
         tool_version: env!("CARGO_PKG_VERSION").into(),
@@ -229,6 +232,7 @@ pub fn finish(staging: &Path, plan: &Plan, bindgen_version: &str, key: &str) -> 
         wasm: WASM.into(),
         exports,
         files,
+        sizes,
         input_key: key.into(),
     };
     let mut json = serde_json::to_vec_pretty(&manifest)?;
@@ -307,7 +311,7 @@ pub fn list_files(dir: &Path) -> Result<Vec<String>> {
 }
 
 /// Raw and gzip sizes of the module and of the whole bundle (JavaScript and Wasm).
-#[derive(Debug, Clone, Copy, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Sizes {
     pub wasm: u64,
     pub wasm_gzip: u64,

@@ -3,8 +3,10 @@
 //!
 //! wasm-bindgen exports free functions under their JavaScript names, and a class `Foo` as
 //! `__wbg_foo_free` plus `foo_<method>` members: the module has every name, but a class's name
-//! only in lower case. Its exact spelling is taken from the glue's `export class` declaration
-//! that lower-cases to it; the module stays the authority on which classes exist.
+//! only in lower case. The module also exports functions only the glue calls (closure
+//! trampolines, start functions). So the module says what exists, and the glue's top-level
+//! `export function` / `export class` declarations say what JavaScript can see and how a
+//! class is spelled; a name must be in both.
 
 use std::collections::BTreeSet;
 
@@ -38,11 +40,12 @@ pub fn read(wasm: &[u8], glue_js: &str) -> Result<Exports> {
             }
         }
     }
-    Ok(classify(&names, &glue_class_names(glue_js)))
+    let glue = glue_declarations(glue_js);
+    Ok(classify(&names, &glue.classes, &glue.functions))
 }
 
 /// Sort function export names into handlers, functions and classes.
-pub fn classify(names: &[String], glue_classes: &[String]) -> Exports {
+pub fn classify(names: &[String], glue_classes: &[String], glue_functions: &[String]) -> Exports {
     let class_keys: BTreeSet<&str> = names
         .iter()
         .filter_map(|n| n.strip_prefix("__wbg_")?.strip_suffix("_free"))
@@ -59,7 +62,7 @@ pub fn classify(names: &[String], glue_classes: &[String]) -> Exports {
         }
     }
     for name in names {
-        let internal = name.starts_with("__") || name == "main";
+        let internal = name.starts_with("__") || !glue_functions.contains(name);
         let member = class_keys.iter().any(|k| {
             name.strip_prefix(k)
                 .is_some_and(|rest| rest.starts_with('_'))
@@ -81,19 +84,34 @@ pub fn classify(names: &[String], glue_classes: &[String]) -> Exports {
     exports
 }
 
-/// Names declared by top-level `export class Name` statements in wasm-bindgen's glue.
-fn glue_class_names(glue_js: &str) -> Vec<String> {
-    glue_js
-        .lines()
-        .filter_map(|line| line.strip_prefix("export class "))
-        .filter_map(|rest| {
-            let name: String = rest
-                .chars()
-                .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == '$')
-                .collect();
-            (!name.is_empty()).then_some(name)
-        })
-        .collect()
+#[derive(Debug, Default, PartialEq, Eq)]
+struct GlueDeclarations {
+    classes: Vec<String>,
+    functions: Vec<String>,
+}
+
+/// Names declared by top-level `export class Name` and `export function name` statements in
+/// wasm-bindgen's glue (it writes each at the start of a line).
+fn glue_declarations(glue_js: &str) -> GlueDeclarations {
+    let ident = |rest: &str| -> Option<String> {
+        let name: String = rest
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == '$')
+            .collect();
+        (!name.is_empty()).then_some(name)
+    };
+    let mut out = GlueDeclarations::default();
+    for line in glue_js.lines() {
+        if let Some(rest) = line.strip_prefix("export class ") {
+            out.classes.extend(ident(rest));
+        } else if let Some(rest) = line
+            .strip_prefix("export function ")
+            .or_else(|| line.strip_prefix("export async function "))
+        {
+            out.functions.extend(ident(rest));
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -118,8 +136,11 @@ mod tests {
                 "__wbindgen_start",
                 "__wbg_reset_state",
                 "__instance_terminated",
+                "init",
+                "wasm_bindgen__convert__closures_____invoke__h0123",
             ]),
             &names(&["Counter"]),
+            &names(&["fetch", "scheduled", "greet", "__wbg_reset_state"]),
         );
         assert_eq!(exports.handlers, ["fetch", "scheduled"]);
         assert_eq!(exports.functions, ["greet"]);
@@ -131,6 +152,7 @@ mod tests {
         let exports = classify(
             &names(&["__wbg_mydurableobject_free", "mydurableobject_fetch"]),
             &names(&["MyDurableObject"]),
+            &[],
         );
         assert_eq!(exports.classes, ["MyDurableObject"]);
         assert!(
@@ -140,9 +162,11 @@ mod tests {
     }
 
     #[test]
-    fn glue_class_declarations_are_read_from_top_level_lines_only() {
-        let glue = "export class Counter {\n  static __wrap(ptr) {}\n}\n// export class NotThis\nexport function fetch(a) {}\nexport class $Weird_1 {}\n";
-        assert_eq!(glue_class_names(glue), ["Counter", "$Weird_1"]);
+    fn glue_declarations_are_read_from_top_level_lines_only() {
+        let glue = "export class Counter {\n  static __wrap(ptr) {}\n}\n// export class NotThis\nexport function fetch(a) {}\n  export function nested() {}\nexport class $Weird_1 {}\n";
+        let d = glue_declarations(glue);
+        assert_eq!(d.classes, ["Counter", "$Weird_1"]);
+        assert_eq!(d.functions, ["fetch"]);
     }
 
     #[test]
@@ -156,7 +180,11 @@ mod tests {
                 (global (export "__instance_terminated") i32 (i32.const 0)))"#,
         )
         .unwrap();
-        let exports = read(&wasm, "export class Counter {}\n").unwrap();
+        let exports = read(
+            &wasm,
+            "export class Counter {}\nexport function fetch() {}\n",
+        )
+        .unwrap();
         assert_eq!(
             exports,
             Exports {

@@ -82,8 +82,23 @@ pub fn resolve(args: &BuildArgs, shell: &Shell) -> Result<Plan> {
         cargo: outer_cargo.as_deref(),
         toolchain: None,
     };
-    let meta = workspace::metadata(&manifest, &query)?;
-    let mut package = workspace::select(&meta, &manifest, args.package.as_deref())?;
+    let cache_key = workspace::cache::key(&[
+        &cwd.to_string_lossy(),
+        &manifest.to_string_lossy(),
+        args.package.as_deref().unwrap_or(""),
+        &std::env::var("CARGO_TARGET_DIR").unwrap_or_default(),
+    ]);
+    let config_files = workspace::cache::config_files(&cwd);
+    let mut package = match workspace::cache::load(&cache_key, &config_files) {
+        Some(selected) => selected,
+        None => {
+            let meta = workspace::metadata(&manifest, &query)?;
+            let lock = workspace::ensure_lock_current(&meta, &manifest, &query)?;
+            let selected = workspace::select(&meta, &manifest, args.package.as_deref(), &lock)?;
+            workspace::cache::store(&cache_key, &selected, &config_files);
+            selected
+        }
+    };
     if let Some(dir) = &args.target_dir {
         package.target_dir = cwd.join(dir);
     }
@@ -104,7 +119,7 @@ pub fn resolve(args: &BuildArgs, shell: &Shell) -> Result<Plan> {
 pub fn build(args: &BuildArgs, shell: &Shell, events: &Events) -> Result<(Plan, Summary)> {
     let start = Instant::now();
     let mut durations = Durations::default();
-    let plan = resolve(args, shell)?;
+    let mut plan = resolve(args, shell)?;
     durations.plan = start.elapsed().as_millis();
     print_plan(&plan, shell, events);
     if args.dry_run {
@@ -122,14 +137,23 @@ pub fn build(args: &BuildArgs, shell: &Shell, events: &Events) -> Result<(Plan, 
     durations.toolchain = step.elapsed().as_millis();
 
     let step = Instant::now();
-    let bindgen = bindgen::locate_or_install(&plan.package.wasm_bindgen, plan.offline, shell)?;
+    let mut bindgen = bindgen::locate_or_install(&plan.package.wasm_bindgen, plan.offline, shell)?;
     durations.tools = step.elapsed().as_millis();
-    events.emit(serde_json::json!({"reason": "tool", "name": "wasm-bindgen", "version": bindgen.version, "path": bindgen.path, "origin": bindgen.origin}));
 
     let step = Instant::now();
     shell.verbose("Running", &plan.cargo);
     let artifact = cargo::build(&plan.cargo, &plan.package.name, &plan.package.manifest_path)?;
     durations.cargo = step.elapsed().as_millis();
+    // cargo may have updated Cargo.lock (a changed Cargo.toml); the CLI must match what it built.
+    let built_with = workspace::lock::Lock::read(&plan.package.lock)?
+        .wasm_bindgen_of(&plan.package.name, &plan.package.version.parse()?)
+        .unwrap_or_else(|| plan.package.wasm_bindgen.clone());
+    if built_with != plan.package.wasm_bindgen {
+        plan.package.wasm_bindgen = built_with;
+        plan::check_bindgen_version(&plan.package, plan.mode)?;
+        bindgen = bindgen::locate_or_install(&plan.package.wasm_bindgen, plan.offline, shell)?;
+    }
+    events.emit(serde_json::json!({"reason": "tool", "name": "wasm-bindgen", "version": bindgen.version, "path": bindgen.path, "origin": bindgen.origin}));
     events.emit(serde_json::json!({"reason": "cargo-artifact", "wasm": artifact.wasm, "fresh": artifact.fresh}));
 
     let step = Instant::now();
@@ -144,7 +168,7 @@ pub fn build(args: &BuildArgs, shell: &Shell, events: &Events) -> Result<(Plan, 
         ),
     };
     durations.bundle = step.elapsed().as_millis();
-    let sizes = bundle::sizes(&plan.out_dir, &manifest.files)?;
+    let sizes = manifest.sizes;
     events.emit(serde_json::json!({"reason": "bundle", "out_dir": plan.out_dir, "fresh": fresh, "files": manifest.files, "exports": manifest.exports}));
 
     durations.total = start.elapsed().as_millis();

@@ -189,7 +189,7 @@ pub fn resolve(
     })
 }
 
-fn check_bindgen_version(package: &Selected, mode: Mode) -> Result<()> {
+pub fn check_bindgen_version(package: &Selected, mode: Mode) -> Result<()> {
     let v = &package.wasm_bindgen;
     let line = format!("wasm-bindgen = \"=0.2.130\"` under [dependencies] in {} (then `cargo update -p wasm-bindgen`)", package.manifest_path.display());
     if mode.is_unwind() && *v < MIN_BINDGEN_UNWIND {
@@ -327,7 +327,9 @@ mod tests {
             workspace_root: "/p/hello".into(),
             target_dir: "/p/hello/target".into(),
             wasm_bindgen: Version::parse(bindgen).unwrap(),
+            lock: "/p/hello/Cargo.lock".into(),
             metadata: serde_json::Value::Null,
+            inputs: vec![],
         }
     }
 
