@@ -444,3 +444,55 @@ fn loads_verdict_agrees_with_workerd() {
         }
     }
 }
+
+/// Compiles a module with the system Node.js (20, which has legacy EH only) and returns
+/// `Err(message)` when it refuses.
+fn node20_compiles(wasm: &Path) -> Result<(), String> {
+    let version = Command::new("node")
+        .arg("--version")
+        .output()
+        .expect("node (20) must be on PATH");
+    let version = String::from_utf8_lossy(&version.stdout).trim().to_string();
+    assert!(
+        version.starts_with("v20."),
+        "this cross-check needs Node.js 20 as `node`, found {version}"
+    );
+    let script = "try { new WebAssembly.Module(require('fs').readFileSync(process.argv[1])); console.log('ok'); } \
+                  catch (e) { console.log(e.message); }";
+    let output = Command::new("node")
+        .args(["-e", script])
+        .arg(wasm)
+        .output()
+        .expect("cannot run node");
+    let said = String::from_utf8_lossy(&output.stdout).trim().to_string();
+    if said == "ok" {
+        Ok(())
+    } else {
+        Err(said)
+    }
+}
+
+#[test]
+fn node20_verdict_agrees_with_node20() {
+    let bundles: Vec<(&str, &Path)> = vec![
+        ("abort", &bundle(Mode::Abort).out),
+        ("unwind exnref", &bundle(Mode::Unwind).out),
+        ("unwind legacy", &bundle(Mode::UnwindLegacy).out),
+        ("mixed", mixed_bundle()),
+    ];
+    let mut refused = 0;
+    for (what, dir) in bundles {
+        let (_, report) = check_json(&[path_str(dir), "--runtime", "node20"]);
+        let loads = module(&report)["load"]["loads"].as_bool().unwrap();
+        let compiled = node20_compiles(&dir.join("index_bg.wasm"));
+        eprintln!("{what}: check says loads={loads}, node 20: {compiled:?}");
+        assert_eq!(
+            loads,
+            compiled.is_ok(),
+            "{what}: check and Node 20 disagree ({compiled:?})"
+        );
+        refused += usize::from(compiled.is_err());
+    }
+    // Both verdicts occur, so the agreement means something.
+    assert!(refused > 0 && refused < 4, "{refused} of 4 refused");
+}

@@ -407,7 +407,11 @@ fn note_val_type(ty: &ValType, features: &mut FeatureSet) {
 }
 
 fn note_ref_type(r: &RefType, features: &mut FeatureSet) {
-    match r.heap_type() {
+    note_heap_type(r.heap_type(), r.is_nullable(), features);
+}
+
+fn note_heap_type(heap: HeapType, nullable: bool, features: &mut FeatureSet) {
+    match heap {
         HeapType::Abstract { shared, ty } => {
             if shared {
                 features.insert(Feature::SharedEverythingThreads);
@@ -415,7 +419,7 @@ fn note_ref_type(r: &RefType, features: &mut FeatureSet) {
             match ty {
                 AbstractHeapType::Func | AbstractHeapType::Extern => {
                     features.insert(Feature::ReferenceTypes);
-                    if !r.is_nullable() {
+                    if !nullable {
                         features.insert(Feature::FunctionReferences);
                     }
                 }
@@ -423,6 +427,8 @@ fn note_ref_type(r: &RefType, features: &mut FeatureSet) {
                 AbstractHeapType::Cont | AbstractHeapType::NoCont => {
                     features.insert(Feature::StackSwitching)
                 }
+                // The bottom types too (`ref.null noextern`, which wasm-bindgen's exnref catch
+                // wrappers use): V8 before 11.9 (Node 20) rejects them as GC types.
                 AbstractHeapType::Any
                 | AbstractHeapType::None
                 | AbstractHeapType::NoExtern
@@ -448,7 +454,8 @@ fn note_const_expr(reader: BinaryReader<'_>, features: &mut FeatureSet) -> Resul
                 features.insert(Feature::ExtendedConst)
             }
             Op::V128Const { .. } => features.insert(Feature::Simd128),
-            Op::RefNull { .. } | Op::RefFunc { .. } => features.insert(Feature::ReferenceTypes),
+            Op::RefNull { hty } => note_heap_type(hty, true, features),
+            Op::RefFunc { .. } => features.insert(Feature::ReferenceTypes),
             _ => {}
         }
     }
@@ -603,6 +610,18 @@ macro_rules! define_visit {
         fn $visit(&mut self, _type_index: u32, table_index: u32) {
             // Indirect calls through any table but the first need reference-types.
             if table_index != 0 { self.uses(Feature::ReferenceTypes) } else { self.op() }
+        }
+    };
+    (one @$p:ident RefNull { $($arg:ident: $argty:ty),* } => $visit:ident) => {
+        fn $visit(&mut self, hty: wasmparser::HeapType) {
+            self.uses(Feature::ReferenceTypes);
+            note_heap_type(hty, true, &mut self.features);
+        }
+    };
+    (one @$p:ident TypedSelect { $($arg:ident: $argty:ty),* } => $visit:ident) => {
+        fn $visit(&mut self, ty: ValType) {
+            self.uses(Feature::ReferenceTypes);
+            note_val_type(&ty, &mut self.features);
         }
     };
     (one @mvp $op:ident $({ $($arg:ident: $argty:ty),* })? => $visit:ident) => {
