@@ -134,6 +134,10 @@ fn bad_inputs_exit_non_zero_with_one_line_and_write_nothing() {
         ),
         (&["new"], &["cargo worker-build new NAME"]),
         (
+            &["new", "."],
+            &["does not name a new directory", "cargo worker-build init ."],
+        ),
+        (
             &["init", "crate"],
             &["would overwrite 1 existing file", "src/lib.rs", "--force"],
         ),

@@ -92,10 +92,11 @@ pub fn plan_new(args: &NewArgs) -> Result<Plan> {
         bail!("missing the project name: run `cargo worker-build new NAME`");
     };
     let root = PathBuf::from(name);
-    let package = root
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let Some(package) = root.file_name().map(|n| n.to_string_lossy().into_owned()) else {
+        bail!(
+            "`{name}` does not name a new directory: to fill an existing directory, run `cargo worker-build init {name}`"
+        );
+    };
     if let Some(problem) = crate_name::problem(&package) {
         let suggestion = crate_name::suggest(&package);
         let parent = root.parent().filter(|p| !p.as_os_str().is_empty());
