@@ -162,6 +162,10 @@ pub struct BuildArgs {
     #[arg(long, help_heading = "Optimisation")]
     pub no_opt: bool,
 
+    /// wasm-opt optimisation level: 0-4, s or z [default: z for release profiles, none for dev]
+    #[arg(long, value_name = "LEVEL", conflicts_with = "no_opt", value_parser = ["0", "1", "2", "3", "4", "s", "z"], help_heading = "Optimisation")]
+    pub opt_level: Option<String>,
+
     /// Fail when the bundle's gzip size is above SIZE (e.g. 3MiB, 900KiB, 1048576)
     #[arg(long, value_name = "SIZE", help_heading = "Optimisation")]
     pub max_size: Option<String>,

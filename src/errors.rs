@@ -29,6 +29,10 @@ pub enum Code {
     OutDirUnwritable,
     CargoMetadataFailed,
     NotUnwindSafe,
+    InvalidOptConfig,
+    WasmOptTooOld,
+    WasmOptFailed,
+    WasmOptUnavailable,
 }
 
 impl Code {
@@ -53,6 +57,10 @@ impl Code {
         Code::OutDirUnwritable,
         Code::CargoMetadataFailed,
         Code::NotUnwindSafe,
+        Code::InvalidOptConfig,
+        Code::WasmOptTooOld,
+        Code::WasmOptFailed,
+        Code::WasmOptUnavailable,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -77,6 +85,10 @@ impl Code {
             Code::OutDirUnwritable => "out-dir-unwritable",
             Code::CargoMetadataFailed => "cargo-metadata-failed",
             Code::NotUnwindSafe => "not-unwind-safe",
+            Code::InvalidOptConfig => "invalid-wasm-opt-config",
+            Code::WasmOptTooOld => "wasm-opt-too-old",
+            Code::WasmOptFailed => "wasm-opt-failed",
+            Code::WasmOptUnavailable => "wasm-opt-unavailable",
         }
     }
 

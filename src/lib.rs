@@ -13,6 +13,7 @@ pub mod cli;
 pub mod errors;
 pub mod exports;
 pub mod fs;
+pub mod opt;
 pub mod pipeline;
 pub mod plan;
 pub mod process;

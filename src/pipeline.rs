@@ -144,6 +144,7 @@ pub fn build(args: &BuildArgs, shell: &Shell, events: &Events) -> Result<(Plan, 
     shell.verbose("Running", &plan.cargo);
     let artifact = cargo::build(&plan.cargo, &plan.package.name, &plan.package.manifest_path)?;
     durations.cargo = step.elapsed().as_millis();
+    events.emit(serde_json::json!({"reason": "cargo-artifact", "wasm": artifact.wasm, "fresh": artifact.fresh}));
     // cargo may have updated Cargo.lock (a changed Cargo.toml); the CLI must match what it built.
     let built_with = workspace::lock::Lock::read(&plan.package.lock)?
         .wasm_bindgen_of(&plan.package.name, &plan.package.version.parse()?)
@@ -154,11 +155,10 @@ pub fn build(args: &BuildArgs, shell: &Shell, events: &Events) -> Result<(Plan, 
         bindgen = bindgen::locate_or_install(&plan.package.wasm_bindgen, plan.offline, shell)?;
     }
     events.emit(serde_json::json!({"reason": "tool", "name": "wasm-bindgen", "version": bindgen.version, "path": bindgen.path, "origin": bindgen.origin}));
-    events.emit(serde_json::json!({"reason": "cargo-artifact", "wasm": artifact.wasm, "fresh": artifact.fresh}));
 
     let step = Instant::now();
     let wasm_bytes = crate::fs::read(&artifact.wasm)?;
-    let opt_args: Vec<String> = Vec::new();
+    let opt_args = plan.opt.args.clone().unwrap_or_default();
     let key = bundle::input_key(&plan, &wasm_bytes, &bindgen.version, &opt_args);
     let (manifest, fresh) = match bundle::is_fresh(&plan.out_dir, &key) {
         Some(manifest) => (manifest, true),
@@ -223,6 +223,9 @@ fn write_bundle(
         format!("bindings with wasm-bindgen {}", bindgen.version),
     );
     bindgen::run(&bindgen.path, &plan.bindgen_args, wasm, &staging.dir)?;
+    if let Some(args) = &plan.opt.args {
+        optimise(plan, args, &staging.dir.join(bundle::WASM), shell)?;
+    }
     shell.status(
         "Bundling",
         format!(
@@ -233,6 +236,30 @@ fn write_bundle(
     let manifest = bundle::finish(&staging.dir, plan, &bindgen.version, key)?;
     staging.commit(&plan.out_dir)?;
     Ok(manifest)
+}
+
+/// Run wasm-opt on the staged module. Without a usable wasm-opt the bundle stays unoptimised
+/// with a warning, unless optimisation was asked for explicitly.
+fn optimise(plan: &Plan, args: &[String], wasm: &Path, shell: &Shell) -> Result<()> {
+    match crate::opt::locate(plan.offline, shell)? {
+        Some(wasm_opt) => {
+            let _spinner = shell.spinner("Optimizing", format!("with wasm-opt {} {} ({})", wasm_opt.version, args.join(" "), wasm_opt.origin));
+            crate::opt::run(&wasm_opt, args, wasm)
+        }
+        None if plan.opt.required => Err(crate::errors::problem(
+            crate::errors::Code::WasmOptUnavailable,
+            format!("optimisation was asked for ({}), but no wasm-opt {}+ is available and npm binaryen cannot be installed here", plan.opt.source, crate::opt::MIN_WASM_OPT),
+            format!("install Node.js (the tool then installs binaryen@{} once), set WASM_OPT to a Binaryen {}+ wasm-opt, or pass --no-opt", crate::opt::BINARYEN_VERSION, crate::opt::MIN_WASM_OPT),
+        )),
+        None => {
+            shell.warn(format!(
+                "the bundle is not optimised: no wasm-opt {}+ and no node to run npm binaryen{}; install Node.js or set WASM_OPT, or pass --no-opt to silence this",
+                crate::opt::MIN_WASM_OPT,
+                if plan.offline { " (and --offline forbids installing it)" } else { "" }
+            ));
+            Ok(())
+        }
+    }
 }
 
 fn print_plan(plan: &Plan, shell: &Shell, events: &Events) {
@@ -265,6 +292,17 @@ fn print_plan(plan: &Plan, shell: &Shell, events: &Events) {
             "wasm-bindgen {} {}",
             plan.package.wasm_bindgen,
             plan.bindgen_args.join(" ")
+        ),
+    );
+    shell.verbose(
+        "Plan",
+        format!(
+            "wasm-opt {} ({})",
+            plan.opt
+                .args
+                .as_ref()
+                .map_or("off".to_string(), |a| a.join(" ")),
+            plan.opt.source
         ),
     );
     shell.verbose("Plan", format!("output {}", plan.out_dir.display()));

@@ -73,6 +73,8 @@ pub struct Plan {
     pub cargo: Cmd,
     /// wasm-bindgen's arguments besides the input and output directory.
     pub bindgen_args: Vec<String>,
+    /// wasm-opt's level and arguments (besides the feature flags), or none.
+    pub opt: crate::opt::OptPlan,
     pub out_dir: PathBuf,
     pub check: Option<CheckPlan>,
     pub offline: bool,
@@ -137,6 +139,12 @@ pub fn resolve(
         }
     }
 
+    let opt = crate::opt::plan(
+        args.no_opt,
+        args.opt_level.as_deref(),
+        &profile,
+        &package.metadata,
+    )?;
     let cargo = cargo_command(args, &package, &toolchain, mode, &profile, &rustflags, env);
 
     let mut bindgen_args: Vec<String> = [
@@ -183,6 +191,7 @@ pub fn resolve(
         rustflags,
         cargo,
         bindgen_args,
+        opt,
         out_dir,
         check,
         offline: args.offline || args.frozen,

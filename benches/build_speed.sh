@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Build speed and bundle size: cargo-worker-build against workers-rs `worker-build` 0.8.7 on the
+# same workers-rs crate (tests/fixtures/workers-rs), same machine, one run, printed side by side.
+#
+#   benches/build_speed.sh            (BENCHMARKS.md records its output)
+#
+# Needs: `cargo build --release` of this repo, `cargo install worker-build --version 0.8.7`
+# (or WORKER_BUILD=/path/to/worker-build), the pinned nightly (./install.sh), node and npm.
+# Both tools get the same nightly, the same wasm-bindgen CLI (0.2.130, from our tool cache),
+# the same Binaryen (npm binaryen@132) and each a cold target directory of its own.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+nightly=$(sed -n 's/^pub const DEFAULT_NIGHTLY: &str = "\(.*\)";$/\1/p' "$root/src/toolchain.rs")
+ours=${CWB:-$root/target/release/cargo-worker-build}
+peer=${WORKER_BUILD:-$(command -v worker-build || true)}
+work=$(mktemp -d "${TMPDIR:-/tmp}/cwb-bench.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+
+[ -x "$ours" ] || { echo "build the tool first: cargo build --release" >&2; exit 1; }
+[ -n "$peer" ] && [ -x "$peer" ] || { echo "install the peer first: cargo install worker-build --version 0.8.7 (or set WORKER_BUILD)" >&2; exit 1; }
+
+cache=${CARGO_WORKER_BUILD_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/cargo-worker-build}
+bindgen="$cache/wasm-bindgen/0.2.130/bin/wasm-bindgen"
+wasm_opt="$cache/binaryen/132.0.0/node_modules/.bin/wasm-opt"
+if [ ! -x "$bindgen" ] || [ ! -x "$wasm_opt" ]; then
+  # One build with our tool installs both into the tool cache.
+  cp -r "$root/tests/fixtures/workers-rs" "$work/warmup"
+  "$ours" --unwind -q --manifest-path "$work/warmup/Cargo.toml" --target-dir "$work/warmup-target" >/dev/null
+fi
+npm install --prefix "$work/npm" esbuild@0.28.2 --no-save --no-audit --no-fund --loglevel=error >/dev/null
+
+now() { date +%s.%N; }
+elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
+median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+gz() { gzip -c "$1" | wc -c; }
+
+# build TOOL DIR MODE: one build, quietly; MODE is unwind or abort.
+build() {
+  local tool=$1 dir=$2 mode=$3
+  if [ "$tool" = ours ]; then
+    local flags=(); [ "$mode" = unwind ] && flags=(--unwind)
+    (cd "$dir" && CARGO_TARGET_DIR="$dir/target" "$ours" --release "${flags[@]}" -q >/dev/null 2>&1)
+  else
+    local flags=(--release); [ "$mode" = unwind ] && flags+=(--panic-unwind)
+    (cd "$dir" && CARGO_TARGET_DIR="$dir/target" RUSTUP_TOOLCHAIN=$([ "$mode" = unwind ] && echo "$nightly" || echo stable) \
+      WASM_BINDGEN_BIN="$bindgen" WASM_OPT_BIN="$wasm_opt" ESBUILD_BIN="$work/npm/node_modules/.bin/esbuild" \
+      "$peer" "${flags[@]}" >/dev/null 2>&1)
+  fi
+}
+
+printf '%-22s %-7s %9s %11s %10s %12s %12s %12s\n' tool mode cold_s nochange_s oneline_s wasm_bytes wasm_gzip bundle_gzip
+for mode in unwind abort; do
+  for tool in ours peer; do
+    dir="$work/$tool-$mode"
+    cp -r "$root/tests/fixtures/workers-rs" "$dir"
+    t0=$(now); build "$tool" "$dir" "$mode"; cold=$(elapsed "$t0" "$(now)")
+    nochange=$(for _ in 1 2 3 4 5; do t0=$(now); build "$tool" "$dir" "$mode"; elapsed "$t0" "$(now)"; echo; done | median)
+    sed -i 's/panic requested by \/panic/panic requested by the \/panic route/' "$dir/src/lib.rs"
+    t0=$(now); build "$tool" "$dir" "$mode"; oneline=$(elapsed "$t0" "$(now)")
+    wasm=$(find "$dir/build" -name '*.wasm' | head -n 1)
+    bundle_gz=0
+    for f in $(find "$dir/build" -name '*.js' -o -name '*.mjs' -o -name '*.wasm'); do bundle_gz=$((bundle_gz + $(gz "$f"))); done
+    name=$([ "$tool" = ours ] && echo "cargo-worker-build" || echo "worker-build 0.8.7")
+    printf '%-22s %-7s %9s %11s %10s %12s %12s %12s\n' "$name" "$mode" "$cold" "$nochange" "$oneline" "$(wc -c < "$wasm")" "$(gz "$wasm")" "$bundle_gz"
+  done
+done

@@ -1,0 +1,330 @@
+//! Optimisation with Binaryen's `wasm-opt`, which understands both exception-handling encodings
+//! from version 119 on (older ones reject exnref or corrupt legacy EH). It comes from
+//! `WASM_OPT`, PATH (when new enough), or npm's `binaryen` package installed once into the tool
+//! cache and run with node. Without node or a usable `wasm-opt` the bundle is written
+//! unoptimised with one warning, unless the user asked for optimisation explicitly.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use serde_json::Value;
+
+use crate::errors::{problem, Code, Problem};
+use crate::process::{which, Cmd};
+use crate::term::Shell;
+
+/// The npm `binaryen` release installed when nothing usable is found (verified with exnref
+/// and legacy modules, recovery intact after `-Oz`).
+pub const BINARYEN_VERSION: &str = "132.0.0";
+/// The first Binaryen that reads and writes exnref (`try_table`, `throw_ref`).
+pub const MIN_WASM_OPT: u32 = 119;
+/// Every feature a Rust Worker module may use, named one by one: `--all-features` can emit
+/// encodings workerd rejects.
+pub const FEATURES: &[&str] = &[
+    "--enable-exception-handling",
+    "--enable-reference-types",
+    "--enable-multivalue",
+    "--enable-bulk-memory",
+    "--enable-sign-ext",
+    "--enable-nontrapping-float-to-int",
+    "--enable-mutable-globals",
+];
+
+/// What the plan says about optimisation.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct OptPlan {
+    /// `None`: no optimisation.
+    pub args: Option<Vec<String>>,
+    /// Where the decision came from (`--no-opt`, a Cargo.toml key, the profile default).
+    pub source: String,
+    /// The user asked for it explicitly: failing to optimise is then an error, not a warning.
+    pub required: bool,
+}
+
+/// Decide optimisation for a profile: `--no-opt`/`--opt-level` win, then
+/// `[package.metadata.worker-build.profile.<p>] wasm-opt`, then wasm-pack's key of the same
+/// shape (for existing workers-rs projects), then `-Oz` for release-like profiles and none for dev.
+pub fn plan(
+    no_opt: bool,
+    opt_level: Option<&str>,
+    profile: &str,
+    metadata: &Value,
+) -> Result<OptPlan> {
+    if no_opt {
+        return Ok(OptPlan {
+            args: None,
+            source: "--no-opt".into(),
+            required: false,
+        });
+    }
+    if let Some(level) = opt_level {
+        let flag = level_flag(level)?;
+        return Ok(OptPlan {
+            args: Some(vec![flag]),
+            source: "--opt-level".into(),
+            required: true,
+        });
+    }
+    let wasm_pack_profile = match profile {
+        "dev" => "dev",
+        "release" => "release",
+        other => other,
+    };
+    for (tool, prof) in [("worker-build", profile), ("wasm-pack", wasm_pack_profile)] {
+        let key = format!("package.metadata.{tool}.profile.{prof}.wasm-opt");
+        let Some(value) = metadata
+            .get(tool)
+            .and_then(|t| t.get("profile"))
+            .and_then(|p| p.get(prof))
+            .and_then(|p| p.get("wasm-opt"))
+        else {
+            continue;
+        };
+        return match value {
+            Value::Bool(false) => Ok(OptPlan { args: None, source: key, required: false }),
+            Value::Bool(true) => Ok(OptPlan { args: Some(default_args()), source: key, required: true }),
+            Value::Array(items) if items.iter().all(Value::is_string) => Ok(OptPlan {
+                args: Some(items.iter().filter_map(|v| v.as_str().map(str::to_string)).collect()),
+                source: key,
+                required: true,
+            }),
+            other => Err(problem(
+                Code::InvalidOptConfig,
+                format!("`{key}` in Cargo.toml must be false or a list of wasm-opt arguments, not `{other}`"),
+                format!("write `wasm-opt = [\"-Oz\"]` or `wasm-opt = false` under [package.metadata.{tool}.profile.{prof}]"),
+            )),
+        };
+    }
+    if profile == "dev" {
+        Ok(OptPlan {
+            args: None,
+            source: "dev profile default".into(),
+            required: false,
+        })
+    } else {
+        Ok(OptPlan {
+            args: Some(default_args()),
+            source: format!("{profile} profile default"),
+            required: false,
+        })
+    }
+}
+
+fn default_args() -> Vec<String> {
+    vec!["-Oz".to_string()]
+}
+
+fn level_flag(level: &str) -> Result<String> {
+    let level = level.trim_start_matches("-O").trim_start_matches('O');
+    match level {
+        "0" | "1" | "2" | "3" | "4" | "s" | "z" => Ok(format!("-O{level}")),
+        _ => Err(problem(
+            Code::InvalidOptConfig,
+            format!("`--opt-level {level}` is not a wasm-opt level"),
+            "use one of 0, 1, 2, 3, 4, s, z (e.g. `--opt-level z`)",
+        )),
+    }
+}
+
+/// A runnable `wasm-opt`: a native binary, or Binaryen's JavaScript build run by node.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct WasmOpt {
+    pub program: PathBuf,
+    /// The script node runs, for the npm build.
+    pub script: Option<PathBuf>,
+    pub version: u32,
+    pub origin: String,
+}
+
+impl WasmOpt {
+    fn command(&self) -> Cmd {
+        match &self.script {
+            Some(script) => Cmd::new(&self.program).arg(script.as_os_str()),
+            None => Cmd::new(&self.program),
+        }
+    }
+}
+
+/// `wasm-opt version 132 (version_132)` -> 132.
+pub fn parse_version(output: &str) -> Option<u32> {
+    let rest = output.trim().strip_prefix("wasm-opt version ")?;
+    rest.split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()
+}
+
+fn version_of(cmd: &Cmd) -> Option<u32> {
+    parse_version(&cmd.clone().arg("--version").read().ok()?)
+}
+
+/// Find (or install) a `wasm-opt` that can handle Wasm exception handling. `Ok(None)` when
+/// none can be had here; the caller decides whether that is a warning or an error.
+pub fn locate(offline: bool, shell: &Shell) -> Result<Option<WasmOpt>> {
+    if let Some(path) = std::env::var_os("WASM_OPT")
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from)
+    {
+        let cmd = Cmd::new(&path);
+        return match version_of(&cmd) {
+            Some(v) if v >= MIN_WASM_OPT => Ok(Some(WasmOpt { program: path, script: None, version: v, origin: "WASM_OPT".into() })),
+            found => Err(problem(
+                Code::WasmOptTooOld,
+                format!(
+                    "WASM_OPT={} is {}; Binaryen {MIN_WASM_OPT} or newer is needed, older versions reject or corrupt modules with exception handling",
+                    path.display(),
+                    found.map_or("not a runnable wasm-opt".to_string(), |v| format!("wasm-opt version {v}"))
+                ),
+                format!("point WASM_OPT at Binaryen {MIN_WASM_OPT}+ or unset it (the tool then installs npm binaryen@{BINARYEN_VERSION}), or pass --no-opt"),
+            )),
+        };
+    }
+    if let Some(path) = which("wasm-opt") {
+        match version_of(&Cmd::new(&path)) {
+            Some(v) if v >= MIN_WASM_OPT => return Ok(Some(WasmOpt { program: path, script: None, version: v, origin: "PATH".into() })),
+            found => shell.warn(format!(
+                "ignoring {} ({}): Binaryen {MIN_WASM_OPT} or newer is needed for exception handling; using npm binaryen@{BINARYEN_VERSION} instead",
+                path.display(),
+                found.map_or("unknown version".to_string(), |v| format!("version {v}"))
+            )),
+        }
+    }
+    let Some(node) = which("node") else {
+        return Ok(None);
+    };
+    let script = npm_script(&crate::toolcache::dir("binaryen", BINARYEN_VERSION));
+    if !script.is_file() {
+        if offline {
+            return Ok(None);
+        }
+        let Some(npm) = which("npm") else {
+            return Ok(None);
+        };
+        crate::toolcache::install_once("binaryen", BINARYEN_VERSION, |staging| {
+            let _spinner = shell.spinner(
+                "Installing",
+                format!("binaryen@{BINARYEN_VERSION} from npm (once)"),
+            );
+            let install = Cmd::new(&npm)
+                .args(["install", "--prefix"])
+                .arg(staging.as_os_str())
+                .arg(format!("binaryen@{BINARYEN_VERSION}"))
+                .args(["--no-save", "--no-audit", "--no-fund", "--loglevel=error"]);
+            install.read_or_stderr().map(drop).map_err(|e| {
+                anyhow::Error::from(
+                    Problem::new(Code::WasmOptFailed, format!("could not install binaryen@{BINARYEN_VERSION}: {e}"), "fix what npm reports below, set WASM_OPT to a Binaryen 119+ wasm-opt, or pass --no-opt")
+                        .with_detail(e.stderr),
+                )
+            })
+        })?;
+    }
+    Ok(Some(WasmOpt {
+        program: node,
+        script: Some(script),
+        version: BINARYEN_VERSION
+            .split('.')
+            .next()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0),
+        origin: "npm binaryen (tool cache)".into(),
+    }))
+}
+
+fn npm_script(dir: &Path) -> PathBuf {
+    dir.join("node_modules")
+        .join("binaryen")
+        .join("bin")
+        .join("wasm-opt")
+}
+
+/// Optimise `wasm` in place. On failure the file is left as it was.
+pub fn run(wasm_opt: &WasmOpt, args: &[String], wasm: &Path) -> Result<()> {
+    let output = wasm.with_extension("opt.wasm");
+    let cmd = wasm_opt
+        .command()
+        .args(FEATURES.iter().copied())
+        .args(args)
+        .arg(wasm.as_os_str())
+        .arg("-o")
+        .arg(output.as_os_str());
+    match cmd.read_or_stderr() {
+        Ok(_) => crate::fs::rename(&output, wasm),
+        Err(e) => {
+            let _ = std::fs::remove_file(&output);
+            Err(Problem::new(
+                Code::WasmOptFailed,
+                format!("wasm-opt failed ({})", e.status),
+                "rebuild with --no-opt to skip optimisation, and report wasm-opt's output (below)",
+            )
+            .with_detail(format!("command: {}\n{}", e.command, e.stderr))
+            .into())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn release_defaults_to_oz_and_dev_to_none() {
+        let p = plan(false, None, "release", &Value::Null).unwrap();
+        assert_eq!(p.args, Some(vec!["-Oz".to_string()]));
+        assert!(!p.required);
+        assert_eq!(plan(false, None, "dev", &Value::Null).unwrap().args, None);
+    }
+
+    #[test]
+    fn command_line_wins_over_cargo_toml() {
+        let meta = json!({"worker-build": {"profile": {"release": {"wasm-opt": ["-O2"]}}}});
+        assert_eq!(plan(true, None, "release", &meta).unwrap().args, None);
+        let p = plan(false, Some("s"), "release", &meta).unwrap();
+        assert_eq!(p.args, Some(vec!["-Os".to_string()]));
+        assert!(p.required);
+    }
+
+    #[test]
+    fn our_key_then_wasm_pack_key() {
+        let ours = json!({"worker-build": {"profile": {"release": {"wasm-opt": ["-O3", "--strip-debug"]}}}, "wasm-pack": {"profile": {"release": {"wasm-opt": false}}}});
+        let p = plan(false, None, "release", &ours).unwrap();
+        assert_eq!(
+            p.args,
+            Some(vec!["-O3".to_string(), "--strip-debug".to_string()])
+        );
+        assert_eq!(
+            p.source,
+            "package.metadata.worker-build.profile.release.wasm-opt"
+        );
+        let theirs = json!({"wasm-pack": {"profile": {"release": {"wasm-opt": false}}}});
+        let p = plan(false, None, "release", &theirs).unwrap();
+        assert_eq!(p.args, None);
+        assert_eq!(
+            p.source,
+            "package.metadata.wasm-pack.profile.release.wasm-opt"
+        );
+    }
+
+    #[test]
+    fn an_invalid_setting_names_the_key() {
+        let bad = json!({"worker-build": {"profile": {"release": {"wasm-opt": "-Oz"}}}});
+        let err = plan(false, None, "release", &bad).unwrap_err().to_string();
+        assert!(
+            err.contains("package.metadata.worker-build.profile.release.wasm-opt"),
+            "{err}"
+        );
+        assert!(err.contains("wasm-opt = [\"-Oz\"]"), "{err}");
+        let bad = json!({"worker-build": {"profile": {"release": {"wasm-opt": ["-Oz", 3]}}}});
+        assert!(plan(false, None, "release", &bad).is_err());
+    }
+
+    #[test]
+    fn versions_are_parsed() {
+        assert_eq!(
+            parse_version("wasm-opt version 132 (version_132)\n"),
+            Some(132)
+        );
+        assert_eq!(parse_version("wasm-opt version 108"), Some(108));
+        assert_eq!(parse_version("wasm-bindgen 0.2.130"), None);
+    }
+}

@@ -1,0 +1,188 @@
+//! The command as users drive it: through cargo, with JSON messages, with -v, twice in a row,
+//! and twice at the same time. Real builds of the plain fixture (panic=abort, stable).
+
+mod support;
+
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+
+use support::{copy_fixture, fixtures_target_dir, run, tool};
+
+fn tool_in(dir: &Path) -> Command {
+    let mut cmd = tool();
+    cmd.current_dir(dir)
+        .arg("--target-dir")
+        .arg(fixtures_target_dir());
+    cmd
+}
+
+fn json_lines(stdout: &[u8]) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect()
+}
+
+#[test]
+fn runs_as_a_cargo_subcommand() {
+    let bin_dir = Path::new(env!("CARGO_BIN_EXE_cargo-worker-build"))
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let path = std::env::join_paths(
+        std::iter::once(bin_dir).chain(std::env::split_paths(&std::env::var_os("PATH").unwrap())),
+    )
+    .unwrap();
+    let out = run(Command::new("cargo")
+        .args(["worker-build", "--version"])
+        .env("PATH", &path));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("cargo-worker-build {}", env!("CARGO_PKG_VERSION"))
+    );
+    let out = run(Command::new("cargo")
+        .args(["worker-build", "--help"])
+        .env("PATH", &path));
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        help.contains("Usage: cargo worker-build [OPTIONS]") && help.contains("--unwind"),
+        "{help}"
+    );
+}
+
+#[test]
+fn json_messages_describe_each_step_then_a_summary_and_a_rebuild_is_fresh() {
+    let dir = copy_fixture("plain");
+    let out = run(tool_in(dir.path()).args(["--message-format", "json"]));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines = json_lines(&out.stdout);
+    let reasons: Vec<&str> = lines
+        .iter()
+        .map(|l| l["reason"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        reasons,
+        ["plan", "cargo-artifact", "tool", "bundle", "build-finished"]
+    );
+    let summary = lines.last().unwrap();
+    assert_eq!(summary["success"], true);
+    assert_eq!(summary["mode"], "abort");
+    assert_eq!(summary["wasm_bindgen"], "0.2.130");
+    assert_eq!(
+        summary["out_dir"],
+        dir.path().join("build").display().to_string()
+    );
+    let files: Vec<&str> = summary["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap())
+        .collect();
+    for f in [
+        "index.js",
+        "glue.js",
+        "index_bg.wasm",
+        "runtime.js",
+        ".gitignore",
+    ] {
+        assert!(files.contains(&f), "{f} missing from {files:?}");
+    }
+    let wasm_len = fs::metadata(dir.path().join("build/index_bg.wasm"))
+        .unwrap()
+        .len();
+    assert_eq!(summary["sizes"]["wasm"], wasm_len);
+    assert!(summary["sizes"]["wasm_gzip"].as_u64().unwrap() < wasm_len);
+    assert_eq!(summary["fresh"], false);
+    // Nothing changed: cargo's no-op, and the steps after it are skipped.
+    let before = fs::metadata(dir.path().join("build/index_bg.wasm"))
+        .unwrap()
+        .modified()
+        .unwrap();
+    let out = run(tool_in(dir.path()).args(["--message-format", "json"]));
+    let again = json_lines(&out.stdout);
+    assert_eq!(again.last().unwrap()["fresh"], true);
+    assert_eq!(
+        fs::metadata(dir.path().join("build/index_bg.wasm"))
+            .unwrap()
+            .modified()
+            .unwrap(),
+        before,
+        "the bundle was rewritten"
+    );
+    // The human summary goes to stderr; stdout stays JSON only.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("Finished release [abort] bundle in"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn verbose_prints_the_plan_and_dry_run_builds_nothing() {
+    let dir = copy_fixture("plain");
+    let out = run(tool_in(dir.path()).args(["--unwind", "--eh", "legacy", "-v", "--dry-run"]));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for expected in [
+        "toolchain nightly-2026-10-30",
+        "-Cpanic=unwind",
+        "-Cllvm-args=-wasm-use-legacy-eh=true",
+        "-Zbuild-std=std,panic_unwind",
+        "--experimental-reset-state-function",
+        "wasm-opt -Oz",
+    ] {
+        assert!(
+            stderr.contains(expected),
+            "plan lacks {expected:?}:\n{stderr}"
+        );
+    }
+    assert!(
+        !dir.path().join("build").exists(),
+        "--dry-run wrote a bundle"
+    );
+}
+
+#[test]
+fn concurrent_builds_of_one_package_both_finish_with_a_whole_bundle() {
+    let dir = copy_fixture("plain");
+    let spawn = || {
+        tool_in(dir.path())
+            .args(["-q", "--no-opt"])
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (spawn(), spawn());
+    for child in [a, b] {
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success());
+    }
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&fs::read(dir.path().join("build/.worker-build.json")).unwrap())
+            .unwrap();
+    for f in manifest["files"].as_array().unwrap() {
+        assert!(
+            dir.path().join("build").join(f.as_str().unwrap()).is_file(),
+            "{f} listed but missing"
+        );
+    }
+    let leftovers: Vec<_> = fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".build."))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}

@@ -1,0 +1,227 @@
+//! Optimisation: where its settings come from, which wasm-opt is trusted with exception
+//! handling, and what a failing wasm-opt leaves behind. Real builds of the plain fixture.
+
+mod support;
+
+use std::fs;
+use std::path::Path;
+use std::process::{Command, Output};
+
+use support::{copy_fixture, fixtures_target_dir, run, tool};
+
+fn tool_in(dir: &Path) -> Command {
+    let mut cmd = tool();
+    cmd.current_dir(dir)
+        .env_remove("WASM_OPT")
+        .arg("--target-dir")
+        .arg(fixtures_target_dir());
+    cmd
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn fake_wasm_opt(dir: &Path, name: &str, script: &str) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join(name);
+    fs::write(&path, script).unwrap();
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
+/// The plan as `--dry-run --message-format json` prints it.
+fn plan_of(dir: &Path, args: &[&str]) -> serde_json::Value {
+    let out = run(tool_in(dir)
+        .args(["--dry-run", "--message-format", "json"])
+        .args(args));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let first = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .next()
+        .unwrap()
+        .to_string();
+    serde_json::from_str::<serde_json::Value>(&first).unwrap()["plan"].clone()
+}
+
+fn append_to_manifest(dir: &Path, text: &str) {
+    let path = dir.join("Cargo.toml");
+    let mut manifest = fs::read_to_string(&path).unwrap();
+    manifest.push_str(text);
+    fs::write(path, manifest).unwrap();
+}
+
+#[test]
+fn settings_come_from_flags_then_cargo_toml_then_the_profile() {
+    let dir = copy_fixture("plain");
+    let p = plan_of(dir.path(), &[]);
+    assert_eq!(p["opt"]["args"], serde_json::json!(["-Oz"]));
+    assert_eq!(
+        plan_of(dir.path(), &["--dev"])["opt"]["args"],
+        serde_json::Value::Null
+    );
+    assert_eq!(
+        plan_of(dir.path(), &["--no-opt"])["opt"]["args"],
+        serde_json::Value::Null
+    );
+    assert_eq!(
+        plan_of(dir.path(), &["--opt-level", "s"])["opt"]["args"],
+        serde_json::json!(["-Os"])
+    );
+
+    append_to_manifest(
+        dir.path(),
+        "\n[package.metadata.wasm-pack.profile.release]\nwasm-opt = [\"-O2\"]\n",
+    );
+    let p = plan_of(dir.path(), &[]);
+    assert_eq!(p["opt"]["args"], serde_json::json!(["-O2"]));
+    assert_eq!(
+        p["opt"]["source"],
+        "package.metadata.wasm-pack.profile.release.wasm-opt"
+    );
+
+    append_to_manifest(
+        dir.path(),
+        "\n[package.metadata.worker-build.profile.release]\nwasm-opt = false\n",
+    );
+    let p = plan_of(dir.path(), &[]);
+    assert_eq!(
+        p["opt"]["args"],
+        serde_json::Value::Null,
+        "our key wins over wasm-pack's"
+    );
+    assert_eq!(
+        plan_of(dir.path(), &["--opt-level", "z"])["opt"]["args"],
+        serde_json::json!(["-Oz"]),
+        "the command line wins"
+    );
+}
+
+#[test]
+fn an_invalid_cargo_toml_setting_names_the_key() {
+    let dir = copy_fixture("plain");
+    append_to_manifest(
+        dir.path(),
+        "\n[package.metadata.worker-build.profile.release]\nwasm-opt = \"-Oz\"\n",
+    );
+    let out = run(&mut tool_in(dir.path()));
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("error: `package.metadata.worker-build.profile.release.wasm-opt` in Cargo.toml must be false or a list"), "{err}");
+    let out = run(tool_in(dir.path()).args(["--opt-level", "fast"]));
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+}
+
+#[test]
+fn a_too_old_wasm_opt_from_the_environment_is_refused() {
+    let dir = copy_fixture("plain");
+    let old = fake_wasm_opt(
+        dir.path(),
+        "wasm-opt-108",
+        "#!/bin/sh\necho 'wasm-opt version 108'\n",
+    );
+    let out = run(tool_in(dir.path()).env("WASM_OPT", &old));
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    let line = err
+        .lines()
+        .find(|l| l.starts_with("error:"))
+        .unwrap_or_default();
+    assert!(
+        line.contains("wasm-opt version 108")
+            && line.contains("Binaryen 119")
+            && line.contains("exception handling"),
+        "{err}"
+    );
+    assert!(line.contains("--no-opt"), "{err}");
+    assert!(
+        !dir.path().join("build").exists(),
+        "no bundle from a refused optimiser"
+    );
+}
+
+#[test]
+fn a_too_old_wasm_opt_on_path_is_passed_over_for_npm_binaryen() {
+    let dir = copy_fixture("plain");
+    let bin = tempfile::tempdir().unwrap();
+    fake_wasm_opt(
+        bin.path(),
+        "wasm-opt",
+        "#!/bin/sh\necho 'wasm-opt version 108'\nexit 0\n",
+    );
+    let path = std::env::join_paths(
+        std::iter::once(bin.path().to_path_buf())
+            .chain(std::env::split_paths(&std::env::var_os("PATH").unwrap())),
+    )
+    .unwrap();
+    let out = run(tool_in(dir.path()).env("PATH", path));
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("warning: ignoring") && err.contains("version 108"),
+        "{err}"
+    );
+    assert!(err.contains("Optimizing with wasm-opt 132"), "{err}");
+}
+
+#[test]
+fn a_crashing_wasm_opt_reports_its_output_and_keeps_the_previous_bundle() {
+    let dir = copy_fixture("plain");
+    // A first, good build: the bundle a failed one must not touch.
+    let out = run(&mut tool_in(dir.path()));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let build = dir.path().join("build");
+    let before = fs::read(build.join("index_bg.wasm")).unwrap();
+
+    let crash = fake_wasm_opt(dir.path(), "wasm-opt-crash", "#!/bin/sh\nif [ \"$1\" = --version ]; then echo 'wasm-opt version 132'; exit 0; fi\necho 'Fatal: simulated crash' >&2\nexit 134\n");
+    // A different level changes the bundle's inputs, so the optimiser really runs.
+    let out = run(tool_in(dir.path())
+        .env("WASM_OPT", &crash)
+        .args(["--opt-level", "3"]));
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("error: wasm-opt failed") && err.contains("--no-opt"),
+        "{err}"
+    );
+    assert!(
+        err.contains("  Fatal: simulated crash"),
+        "wasm-opt's stderr is shown:\n{err}"
+    );
+    assert!(err.contains("command: "), "the command is shown:\n{err}");
+    assert_eq!(
+        fs::read(build.join("index_bg.wasm")).unwrap(),
+        before,
+        "the previous bundle was touched"
+    );
+}
+
+#[test]
+fn optimisation_shrinks_the_module_and_keeps_the_bundle_valid() {
+    let dir = copy_fixture("plain");
+    let size = |args: &[&str], out: &str| -> u64 {
+        let o = run(tool_in(dir.path())
+            .args(args)
+            .arg("--out-dir")
+            .arg(dir.path().join(out)));
+        assert!(o.status.success(), "{}", stderr(&o));
+        fs::metadata(dir.path().join(out).join("index_bg.wasm"))
+            .unwrap()
+            .len()
+    };
+    let plain = size(&["--no-opt"], "unopt");
+    let optimised = size(&[], "opt");
+    assert!(
+        optimised < plain,
+        "wasm-opt -Oz did not shrink the module: {optimised} >= {plain}"
+    );
+    let check = run(tool()
+        .args(["check", "--expect", "abort"])
+        .arg(dir.path().join("opt")));
+    assert!(
+        check.status.success(),
+        "the optimised bundle fails check:\n{}{}",
+        String::from_utf8_lossy(&check.stdout),
+        stderr(&check)
+    );
+}
