@@ -33,6 +33,8 @@ pub enum Code {
     WasmOptTooOld,
     WasmOptFailed,
     WasmOptUnavailable,
+    InvalidMaxSize,
+    OverMaxSize,
 }
 
 impl Code {
@@ -61,6 +63,8 @@ impl Code {
         Code::WasmOptTooOld,
         Code::WasmOptFailed,
         Code::WasmOptUnavailable,
+        Code::InvalidMaxSize,
+        Code::OverMaxSize,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -89,6 +93,8 @@ impl Code {
             Code::WasmOptTooOld => "wasm-opt-too-old",
             Code::WasmOptFailed => "wasm-opt-failed",
             Code::WasmOptUnavailable => "wasm-opt-unavailable",
+            Code::InvalidMaxSize => "invalid-max-size",
+            Code::OverMaxSize => "over-max-size",
         }
     }
 

@@ -18,6 +18,7 @@ pub mod pipeline;
 pub mod plan;
 pub mod process;
 pub mod scaffold;
+pub mod size;
 pub mod term;
 pub mod toolcache;
 pub mod toolchain;

@@ -161,7 +161,10 @@ pub fn build(args: &BuildArgs, shell: &Shell, events: &Events) -> Result<(Plan, 
     let opt_args = plan.opt.args.clone().unwrap_or_default();
     let key = bundle::input_key(&plan, &wasm_bytes, &bindgen.version, &opt_args);
     let (manifest, fresh) = match bundle::is_fresh(&plan.out_dir, &key) {
-        Some(manifest) => (manifest, true),
+        Some(manifest) => {
+            check_budget(&plan, &manifest.sizes, &artifact.wasm)?;
+            (manifest, true)
+        }
         None => (
             write_bundle(&plan, &artifact.wasm, &bindgen, &key, shell)?,
             false,
@@ -194,16 +197,23 @@ pub fn build(args: &BuildArgs, shell: &Shell, events: &Events) -> Result<(Plan, 
         None => format!("{} [abort]", summary.profile),
     };
     shell.status(
-        "Finished",
+        "Size",
         format!(
-            "{what} bundle in {} in {}: {} {} (gzip {}), total {} (gzip {})",
-            display_relative(&plan.out_dir),
-            seconds(start.elapsed()),
+            "{} {} (gzip {}), bundle {} (gzip {}): {}",
             bundle::WASM,
             human_size(sizes.wasm),
             human_size(sizes.wasm_gzip),
             human_size(sizes.total),
-            human_size(sizes.total_gzip)
+            human_size(sizes.total_gzip),
+            crate::size::share_of_limits(sizes.total_gzip)
+        ),
+    );
+    shell.status(
+        "Finished",
+        format!(
+            "{what} bundle in {} in {}",
+            display_relative(&plan.out_dir),
+            seconds(start.elapsed())
         ),
     );
     Ok((plan, summary))
@@ -234,8 +244,36 @@ fn write_bundle(
         ),
     );
     let manifest = bundle::finish(&staging.dir, plan, &bindgen.version, key)?;
+    check_budget(plan, &manifest.sizes, wasm)?;
     staging.commit(&plan.out_dir)?;
     Ok(manifest)
+}
+
+/// Fail when the bundle's gzip size is over the budget, naming what makes it big (from the
+/// module cargo built, whose name section is still there).
+fn check_budget(plan: &Plan, sizes: &Sizes, built_wasm: &Path) -> Result<()> {
+    let Some((limit, origin)) = &plan.max_size else {
+        return Ok(());
+    };
+    if sizes.total_gzip <= *limit {
+        return Ok(());
+    }
+    let wasm = crate::fs::read(built_wasm)?;
+    let top = crate::size::contributors(&wasm, 10);
+    let mut detail = format!(
+        "biggest contributors in {} (before wasm-opt):",
+        built_wasm.display()
+    );
+    for (name, bytes) in &top {
+        detail.push_str(&format!("\n  {:>10}  {name}", human_size(*bytes)));
+    }
+    Err(crate::errors::Problem::new(
+        crate::errors::Code::OverMaxSize,
+        format!("the bundle is {} gzip, over the budget of {} set by {origin}", human_size(sizes.total_gzip), human_size(*limit)),
+        "shrink it (its biggest parts are listed below) or raise the budget; the previous bundle is kept",
+    )
+    .with_detail(detail)
+    .into())
 }
 
 /// Run wasm-opt on the staged module. Without a usable wasm-opt the bundle stays unoptimised

@@ -75,6 +75,8 @@ pub struct Plan {
     pub bindgen_args: Vec<String>,
     /// wasm-opt's level and arguments (besides the feature flags), or none.
     pub opt: crate::opt::OptPlan,
+    /// The budget for the bundle's gzip size, and where it was set.
+    pub max_size: Option<(u64, String)>,
     pub out_dir: PathBuf,
     pub check: Option<CheckPlan>,
     pub offline: bool,
@@ -139,6 +141,28 @@ pub fn resolve(
         }
     }
 
+    let max_size = match (
+        &args.max_size,
+        package
+            .metadata
+            .get("worker-build")
+            .and_then(|w| w.get("max-size")),
+    ) {
+        (Some(text), _) => Some((
+            crate::size::parse(text, "--max-size")?,
+            "--max-size".to_string(),
+        )),
+        (None, Some(value)) => {
+            let origin = "`package.metadata.worker-build.max-size` in Cargo.toml";
+            let text = value
+                .as_str()
+                .map(str::to_string)
+                .or_else(|| value.as_u64().map(|n| n.to_string()))
+                .unwrap_or_else(|| value.to_string());
+            Some((crate::size::parse(&text, origin)?, origin.to_string()))
+        }
+        (None, None) => None,
+    };
     let opt = crate::opt::plan(
         args.no_opt,
         args.opt_level.as_deref(),
@@ -192,6 +216,7 @@ pub fn resolve(
         cargo,
         bindgen_args,
         opt,
+        max_size,
         out_dir,
         check,
         offline: args.offline || args.frozen,

@@ -225,3 +225,58 @@ fn optimisation_shrinks_the_module_and_keeps_the_bundle_valid() {
         stderr(&check)
     );
 }
+
+#[test]
+fn over_max_size_fails_listing_the_biggest_contributors_and_keeps_the_previous_bundle() {
+    let dir = copy_fixture("plain");
+    let out = run(&mut tool_in(dir.path()));
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("of the free plan's 3 MiB"),
+        "the size report names the plan limits:\n{err}"
+    );
+    let before = fs::read(dir.path().join("build/index_bg.wasm")).unwrap();
+
+    // Over a budget set in Cargo.toml: the build fails and says what is big.
+    append_to_manifest(
+        dir.path(),
+        "\n[package.metadata.worker-build]\nmax-size = \"2KiB\"\n",
+    );
+    let out = run(tool_in(dir.path()).args(["--opt-level", "s"]));
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    let line = err
+        .lines()
+        .find(|l| l.starts_with("error:"))
+        .unwrap_or_default();
+    assert!(
+        line.contains("over the budget of 2.0 KiB set by `package.metadata.worker-build.max-size`"),
+        "{err}"
+    );
+    let listed: Vec<&str> = err
+        .lines()
+        .filter(|l| l.starts_with("    ") && (l.contains(" B  ") || l.contains("KiB  ")))
+        .collect();
+    assert_eq!(listed.len(), 10, "ten contributors:\n{err}");
+    assert!(
+        err.contains("dlmalloc"),
+        "names are demangled from the name section:\n{err}"
+    );
+    assert_eq!(
+        fs::read(dir.path().join("build/index_bg.wasm")).unwrap(),
+        before,
+        "the previous bundle was touched"
+    );
+
+    // The command line wins over Cargo.toml; a generous budget passes.
+    let out = run(tool_in(dir.path()).args(["--max-size", "3MiB"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = run(tool_in(dir.path()).args(["--max-size", "3 parsecs"]));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("error: --max-size `3 parsecs` is not a size"),
+        "{}",
+        stderr(&out)
+    );
+}
