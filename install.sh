@@ -36,6 +36,26 @@ fi
 step Installing "npm packages from package-lock.json (workerd, Binaryen, wrangler)"
 npm ci --no-audit --no-fund --loglevel=error
 
+# mdbook for the user guide in book/ (tests/book.rs builds it): the pinned version, built once
+# into the tool cache (resolved as cargo-worker-build resolves it), without the serve/watch
+# features the tests do not need.
+mdbook_version=$(tr -d '[:space:]' <book/MDBOOK_VERSION)
+tool_cache=${CARGO_WORKER_BUILD_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/cargo-worker-build}
+mdbook_root="$tool_cache/mdbook/$mdbook_version"
+if [ -x "$mdbook_root/bin/mdbook" ]; then
+  step Found "mdbook $mdbook_version in $mdbook_root"
+else
+  step Installing "mdbook $mdbook_version into $mdbook_root (once)"
+  mdbook_staging="$tool_cache/mdbook/.$mdbook_version.partial"
+  rm -rf "$mdbook_staging"
+  mdbook_args=(mdbook --version "=$mdbook_version" --no-default-features --features search --root "$mdbook_staging" --quiet)
+  if ! cargo install "${mdbook_args[@]}" --locked; then
+    echo "install.sh: \`cargo install mdbook --locked\` failed; retrying without --locked" >&2
+    cargo install "${mdbook_args[@]}"
+  fi
+  mv "$mdbook_staging" "$mdbook_root"
+fi
+
 step Installing "cargo-worker-build from this checkout"
 cargo install --path . --locked --quiet
 
