@@ -65,12 +65,8 @@ pub fn plan(
             required: true,
         });
     }
-    let wasm_pack_profile = match profile {
-        "dev" => "dev",
-        "release" => "release",
-        other => other,
-    };
-    for (tool, prof) in [("worker-build", profile), ("wasm-pack", wasm_pack_profile)] {
+    for tool in ["worker-build", "wasm-pack"] {
+        let prof = profile;
         let key = format!("package.metadata.{tool}.profile.{prof}.wasm-opt");
         let Some(value) = metadata
             .get(tool)

@@ -71,7 +71,7 @@ pub fn contributors(wasm: &[u8], top: usize) -> Vec<(String, u64)> {
             Payload::CodeSectionEntry(body) => {
                 let index = imported_funcs + bodies.len() as u32;
                 let range = body.range();
-                bodies.push((index, (range.end - range.start) as u64));
+                bodies.push((index, range.end - range.start));
             }
             Payload::DataSection(reader) => {
                 for (i, segment) in reader.into_iter().enumerate() {
