@@ -515,3 +515,42 @@ fn the_json_report_has_exactly_the_documented_fields() {
          documented fields the report does not have: {stale:?}"
     );
 }
+
+#[test]
+fn the_build_summary_fields_are_documented() {
+    let page = read(&book_src().join("reference/build.md"));
+    let row = page
+        .lines()
+        .find(|l| l.starts_with("| `build-finished` |"))
+        .expect("build.md documents the build-finished object");
+    let output = Command::new(env!("CARGO_BIN_EXE_cargo-worker-build"))
+        .args(["--dry-run", "--message-format", "json", "--manifest-path"])
+        .arg(repo_root().join("tests/fixtures/plain/Cargo.toml"))
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let objects: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect();
+    let reasons: Vec<&str> = objects
+        .iter()
+        .filter_map(|o| o["reason"].as_str())
+        .collect();
+    assert_eq!(reasons, ["plan", "dry-run"], "{stdout}");
+    assert!(page.contains("| `plan` |") && page.contains("`dry-run`"));
+    let summary = objects[1].as_object().unwrap();
+    let undocumented: Vec<&String> = summary
+        .keys()
+        .filter(|k| k.as_str() != "reason" && !row.contains(&format!("`{k}`")))
+        .collect();
+    assert!(
+        undocumented.is_empty(),
+        "fields of the build summary missing from the build-finished row of build.md: {undocumented:?}"
+    );
+}
