@@ -98,6 +98,19 @@ pub fn lock_output(out_dir: &Path, target_dir: &Path) -> Result<OutputLock> {
     Ok(OutputLock { _file: file })
 }
 
+/// Take the lock that serialises cargo runs of this tool on one target directory until each
+/// has read its module.
+pub fn lock_target(target_dir: &Path) -> Result<OutputLock> {
+    let dir = target_dir.join("worker-build");
+    crate::fs::create_dir_all(&dir)?;
+    let path = dir.join("build.lock");
+    let file = File::create(&path)
+        .with_context(|| format!("could not create lock file {}", path.display()))?;
+    file.lock()
+        .with_context(|| format!("could not lock {}", path.display()))?;
+    Ok(OutputLock { _file: file })
+}
+
 /// A staging directory next to the output (same filesystem, so the final rename is one step).
 pub struct Staging {
     pub dir: PathBuf,

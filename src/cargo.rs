@@ -19,6 +19,23 @@ pub struct Artifact {
     pub fresh: bool,
 }
 
+/// rustc's E0277 for a missing `UnwindSafe`/`RefUnwindSafe`: wasm-bindgen wraps exports in
+/// `catch_unwind` under panic=unwind, so `&self` methods of a struct with `Cell`/`RefCell`
+/// fields stop compiling.
+fn is_not_unwind_safe(diagnostic: &cargo_metadata::diagnostic::Diagnostic) -> bool {
+    let code = diagnostic.code.as_ref().map(|c| c.code.as_str());
+    // rustc words the message by type ("may contain interior mutability ... across a
+    // catch_unwind boundary"); the bound it names is always some `*UnwindSafe`.
+    let text = diagnostic
+        .rendered
+        .as_deref()
+        .unwrap_or(&diagnostic.message);
+    code == Some("E0277")
+        && (text.contains("UnwindSafe")
+            || text.contains("unwind_safe")
+            || text.contains("catch_unwind"))
+}
+
 /// Run the build and return the package's `.wasm`. A compile error exits with cargo's code.
 pub fn build(cmd: &Cmd, package_name: &str, manifest_path: &Path) -> Result<Artifact> {
     let mut child = cmd
@@ -29,6 +46,7 @@ pub fn build(cmd: &Cmd, package_name: &str, manifest_path: &Path) -> Result<Arti
         .with_context(|| format!("could not run `{cmd}`"))?;
     let stdout = child.stdout.take().expect("stdout is piped");
     let mut found = None;
+    let mut not_unwind_safe = None;
     for message in Message::parse_stream(BufReader::new(stdout)) {
         let message = message.with_context(|| format!("could not read the output of `{cmd}`"))?;
         match message {
@@ -50,6 +68,14 @@ pub fn build(cmd: &Cmd, package_name: &str, manifest_path: &Path) -> Result<Arti
                     });
                 }
             }
+            Message::CompilerMessage(msg) => {
+                if let Some(rendered) = &msg.message.rendered {
+                    eprint!("{rendered}");
+                }
+                if not_unwind_safe.is_none() && is_not_unwind_safe(&msg.message) {
+                    not_unwind_safe = Some(msg.message.message.clone());
+                }
+            }
             // A build script or `--` argument may print plain lines; they are the user's.
             Message::TextLine(line) => eprintln!("{line}"),
             _ => {}
@@ -60,6 +86,15 @@ pub fn build(cmd: &Cmd, package_name: &str, manifest_path: &Path) -> Result<Arti
         .with_context(|| format!("could not wait for `{cmd}`"))?;
     if !status.success() {
         let code = status.code().unwrap_or(101);
+        if let Some(message) = not_unwind_safe {
+            return Err(Problem::new(
+                Code::NotUnwindSafe,
+                format!("`{package_name}` does not compile with panic=unwind: {message}"),
+                "types reachable from exported functions or classes must be UnwindSafe: wrap the field as `std::panic::AssertUnwindSafe<RefCell<T>>`, or add `impl std::panic::RefUnwindSafe for MyType {}` if a panic cannot leave it half-updated",
+            )
+            .with_exit_code(code)
+            .into());
+        }
         return Err(Problem::new(
             Code::CompileFailed,
             format!("could not compile `{package_name}` for the wasm32 target (cargo exited with {code})"),

@@ -32,6 +32,10 @@ pub fn copy(from: &Path, to: &Path) -> Result<()> {
         .with_context(|| format!("could not copy {} to {}", from.display(), to.display()))
 }
 
+pub fn remove_file(path: &Path) -> Result<()> {
+    std::fs::remove_file(path).with_context(|| format!("could not remove {}", path.display()))
+}
+
 /// Remove a directory tree if it exists.
 pub fn remove_dir_all_if_exists(path: &Path) -> Result<()> {
     match std::fs::remove_dir_all(path) {

@@ -107,6 +107,17 @@ pub fn resolve(args: &BuildArgs, shell: &Shell) -> Result<Plan> {
     } else {
         Vec::new()
     };
+    if args.unwind {
+        let profile = plan::profile_of(args);
+        if plan::manifest_profile_panic(&package.workspace_root, &profile).as_deref()
+            == Some("abort")
+        {
+            shell.note(format!(
+                "{} sets `panic = \"abort\"` in [profile.{profile}]; --unwind builds this profile with panic=unwind (Cargo.toml is not changed)",
+                package.workspace_root.join("Cargo.toml").display()
+            ));
+        }
+    }
     let env = plan::Env {
         cwd: &cwd,
         project_rustflags,
@@ -142,7 +153,12 @@ pub fn build(args: &BuildArgs, shell: &Shell, events: &Events) -> Result<(Plan, 
 
     let step = Instant::now();
     shell.verbose("Running", &plan.cargo);
+    // Builds of the same crate name share one output file in a target directory; holding this
+    // lock until the module is read keeps another run from replacing it in between.
+    let target_lock = bundle::lock_target(&plan.package.target_dir)?;
     let artifact = cargo::build(&plan.cargo, &plan.package.name, &plan.package.manifest_path)?;
+    let wasm_bytes = crate::fs::read(&artifact.wasm)?;
+    drop(target_lock);
     durations.cargo = step.elapsed().as_millis();
     events.emit(serde_json::json!({"reason": "cargo-artifact", "wasm": artifact.wasm, "fresh": artifact.fresh}));
     // cargo may have updated Cargo.lock (a changed Cargo.toml); the CLI must match what it built.
@@ -157,16 +173,15 @@ pub fn build(args: &BuildArgs, shell: &Shell, events: &Events) -> Result<(Plan, 
     events.emit(serde_json::json!({"reason": "tool", "name": "wasm-bindgen", "version": bindgen.version, "path": bindgen.path, "origin": bindgen.origin}));
 
     let step = Instant::now();
-    let wasm_bytes = crate::fs::read(&artifact.wasm)?;
     let opt_args = plan.opt.args.clone().unwrap_or_default();
     let key = bundle::input_key(&plan, &wasm_bytes, &bindgen.version, &opt_args);
     let (manifest, fresh) = match bundle::is_fresh(&plan.out_dir, &key) {
         Some(manifest) => {
-            check_budget(&plan, &manifest.sizes, &artifact.wasm)?;
+            check_budget(&plan, &manifest.sizes, &wasm_bytes, &artifact.wasm)?;
             (manifest, true)
         }
         None => (
-            write_bundle(&plan, &artifact.wasm, &bindgen, &key, shell)?,
+            write_bundle(&plan, &wasm_bytes, &artifact.wasm, &bindgen, &key, shell)?,
             false,
         ),
     };
@@ -221,7 +236,8 @@ pub fn build(args: &BuildArgs, shell: &Shell, events: &Events) -> Result<(Plan, 
 
 fn write_bundle(
     plan: &Plan,
-    wasm: &Path,
+    wasm: &[u8],
+    built: &Path,
     bindgen: &bindgen::Located,
     key: &str,
     shell: &Shell,
@@ -232,7 +248,11 @@ fn write_bundle(
         "Generating",
         format!("bindings with wasm-bindgen {}", bindgen.version),
     );
-    bindgen::run(&bindgen.path, &plan.bindgen_args, wasm, &staging.dir)?;
+    // wasm-bindgen reads the module as it was when cargo finished, from the staging directory.
+    let input = staging.dir.join(".cargo-output.wasm");
+    crate::fs::write(&input, wasm)?;
+    bindgen::run(&bindgen.path, &plan.bindgen_args, &input, &staging.dir)?;
+    crate::fs::remove_file(&input)?;
     if let Some(args) = &plan.opt.args {
         optimise(plan, args, &staging.dir.join(bundle::WASM), shell)?;
     }
@@ -244,22 +264,21 @@ fn write_bundle(
         ),
     );
     let manifest = bundle::finish(&staging.dir, plan, &bindgen.version, key)?;
-    check_budget(plan, &manifest.sizes, wasm)?;
+    check_budget(plan, &manifest.sizes, wasm, built)?;
     staging.commit(&plan.out_dir)?;
     Ok(manifest)
 }
 
 /// Fail when the bundle's gzip size is over the budget, naming what makes it big (from the
 /// module cargo built, whose name section is still there).
-fn check_budget(plan: &Plan, sizes: &Sizes, built_wasm: &Path) -> Result<()> {
+fn check_budget(plan: &Plan, sizes: &Sizes, wasm: &[u8], built_wasm: &Path) -> Result<()> {
     let Some((limit, origin)) = &plan.max_size else {
         return Ok(());
     };
     if sizes.total_gzip <= *limit {
         return Ok(());
     }
-    let wasm = crate::fs::read(built_wasm)?;
-    let top = crate::size::contributors(&wasm, 10);
+    let top = crate::size::contributors(wasm, 10);
     let mut detail = format!(
         "biggest contributors in {} (before wasm-opt):",
         built_wasm.display()

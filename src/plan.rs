@@ -259,7 +259,14 @@ fn cargo_command(
             "--target",
             WASM_TARGET,
             "--message-format",
-            "json-render-diagnostics",
+            // Diagnostics come back as JSON with cargo's own rendering, which we print as they
+            // arrive: the user sees exactly what cargo shows, and we can recognise the errors
+            // that --unwind causes (a type that is not UnwindSafe) and say how to fix them.
+            if env.color == "always" {
+                "json-diagnostic-rendered-ansi"
+            } else {
+                "json"
+            },
         ])
         .arg("--manifest-path")
         .arg(package.manifest_path.as_os_str());
@@ -299,6 +306,11 @@ fn cargo_command(
     cmd = cmd.args(["--color", env.color]);
     if mode.is_unwind() {
         cmd = cmd.arg(BUILD_STD);
+        // A `panic = "abort"` in the profile would win over our rustflags for the crate but
+        // not for the rebuilt std; the profile itself is set for this build instead.
+        cmd = cmd
+            .arg("--config")
+            .arg(format!("profile.{profile}.panic=\"unwind\""));
     }
     cmd = cmd.args(args.cargo_args.iter());
     cmd = cmd.env("RUSTUP_TOOLCHAIN", &toolchain.name);
@@ -319,6 +331,17 @@ fn cargo_command(
 /// The project's rustflags for the wasm target, computed the way cargo does it (environment
 /// first, then `target.<triple>` / `target.<cfg>`, then `build.rustflags`) from the directory
 /// cargo will run in.
+/// The `panic` setting of a profile in the workspace's Cargo.toml, if it sets one.
+pub fn manifest_profile_panic(workspace_root: &Path, profile: &str) -> Option<String> {
+    let text = std::fs::read_to_string(workspace_root.join("Cargo.toml")).ok()?;
+    let doc: toml_edit::DocumentMut = text.parse().ok()?;
+    doc.get("profile")?
+        .get(profile)?
+        .get("panic")?
+        .as_str()
+        .map(str::to_string)
+}
+
 pub fn project_rustflags(cwd: &Path) -> Result<Vec<String>> {
     let config = cargo_config2::Config::load_with_cwd(cwd).map_err(|e| {
         anyhow::anyhow!(
@@ -550,7 +573,7 @@ mod tests {
                 "--target",
                 "wasm32-unknown-unknown",
                 "--message-format",
-                "json-render-diagnostics"
+                "json"
             ]
         );
         let m = a.iter().position(|x| x == "--manifest-path").unwrap();
