@@ -14,16 +14,17 @@ use super::js::ModuleSyntax;
 use super::CheckError;
 use crate::cli::{EhEncoding, Expect};
 
-/// The manifest our build writes next to the bundle.
-pub const MANIFEST_FILE: &str = ".worker-build.json";
+/// The manifest our build writes next to the bundle (see [`crate::bundle::Manifest`]).
+pub use crate::bundle::MANIFEST as MANIFEST_FILE;
 /// Our recovery runtime; the entry must import it before the glue, because it observes the
 /// glue's instantiation of the module to find wasm-bindgen's terminated flag.
-pub const RUNTIME_FILE: &str = "runtime.js";
+pub use crate::bundle::RUNTIME as RUNTIME_FILE;
 /// What our manifest's `tool` field says.
-pub const TOOL_NAME: &str = "cargo-worker-build";
+pub const TOOL_NAME: &str = env!("CARGO_PKG_NAME");
 
-/// What the build recorded about itself. Every field is optional: the manifest is parsed
-/// tolerantly so that an older or newer tool's manifest still informs the check.
+/// What the build recorded about itself, read for checking. Unlike [`crate::bundle::Manifest`]
+/// (which the build reads strictly to decide freshness), every field is optional: an older or
+/// newer tool's manifest, or a hand-edited one, still informs the check.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Manifest {
     /// The manifest as written, reproduced in the JSON report.
