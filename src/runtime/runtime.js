@@ -99,8 +99,8 @@ function installObserver() {
   if (typeof shared.queueMicrotask === "function") {
     const platformQueueMicrotask = shared.queueMicrotask;
     globalThis.queueMicrotask = function queueMicrotask(callback) {
-      if (typeof callback !== "function") return platformQueueMicrotask.call(this, callback);
-      return platformQueueMicrotask.call(this, () => {
+      if (typeof callback !== "function") return platformQueueMicrotask.call(globalThis, callback);
+      return platformQueueMicrotask.call(globalThis, () => {
         try {
           callback();
         } catch (error) {
@@ -207,6 +207,7 @@ class Recovery {
     this.pending = new Set(); // async calls in flight on the current instance
     this.reinitWanted = false; // `schedule_reinit()` called while the instance was alive
     this.unreported = null; // an abort recovered before its error was seen (see abortDetected)
+    this.resetFailed = false; // the last re-initialisation threw: retry before the next call
     this.flagView = null;
     this.flagBuffer = null;
     this.stats = {
@@ -215,7 +216,8 @@ class Recovery {
       failures: 0, // recoverable failures (panics, JS errors, `Err` results)
       abortedInFlight: 0, // calls rejected because their instance aborted
       lastAbort: null, // "<kind> in <call>"
-      observed: this.record !== null,
+      observed: this.record !== null, // whether the terminated flag is read (see the top)
+      mode: this.mode, // "unwind" or "abort", as built
     };
     if (typeof glue.__wbg_reset_state !== "function") {
       console.error(
@@ -273,6 +275,10 @@ class Recovery {
 
   /** Before a call: make sure it enters a live instance. */
   ensureLive(label) {
+    if (this.resetFailed) {
+      const outcome = this.reinitialise("retrying the re-initialisation that failed");
+      if (this.resetFailed) throw new WasmAbortError(`${label} cannot run: ${outcome}`);
+    }
     if (this.terminated()) {
       this.abortDetected(null, `an earlier call (seen before ${label})`);
     } else if (this.reinitWanted) {
@@ -406,7 +412,9 @@ class Recovery {
     if (typeof this.glue.__wbg_reset_state !== "function") return "cannot re-initialise";
     try {
       this.glue.__wbg_reset_state();
+      this.resetFailed = false;
     } catch (error) {
+      this.resetFailed = true;
       return `re-initialisation failed: ${describe(error)} (retried at the next call)`;
     } finally {
       this.ownGeneration += 1;
