@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 
 /// A command to run: program, arguments, environment changes and working directory.
 /// Kept as plain data so plans can show it (`-v`, `--dry-run`) and tests can compare it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cmd {
     pub program: OsString,
     pub args: Vec<OsString>,
@@ -158,6 +158,31 @@ pub struct CommandFailed {
 impl fmt::Display for CommandFailed {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "`{}` failed ({})", self.command, self.status)
+    }
+}
+
+/// In JSON a command reads as text: `{"program": "cargo", "args": [...], "env": {...}}`.
+impl serde::Serialize for Cmd {
+    fn serialize<S: serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let text = |s: &OsStr| s.to_string_lossy().into_owned();
+        let env: std::collections::BTreeMap<&str, Option<String>> = self
+            .env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_deref().map(text)))
+            .collect();
+        let mut st = serializer.serialize_struct("Cmd", 4)?;
+        st.serialize_field("program", &text(&self.program))?;
+        st.serialize_field(
+            "args",
+            &self.args.iter().map(|a| text(a)).collect::<Vec<_>>(),
+        )?;
+        st.serialize_field("env", &env)?;
+        st.serialize_field("cwd", &self.cwd)?;
+        st.end()
     }
 }
 

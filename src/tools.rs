@@ -43,8 +43,13 @@ pub fn run(args: &ToolsArgs, shell: &Shell) -> Result<i32> {
             rows.push(ToolRow {
                 tool: label.into(),
                 needed: tc.name.clone(),
-                installed: installed.as_ref().map(|_| tc.name.clone()),
-                origin: format!("{:?}", tc.source).to_lowercase(),
+                installed: installed.as_ref().map(|_| "yes".to_string()),
+                origin: match &tc.source {
+                    toolchain::Source::Flag => "--toolchain".to_string(),
+                    toolchain::Source::Rustup => "cargo +toolchain / RUSTUP_TOOLCHAIN".to_string(),
+                    toolchain::Source::File { path } => path.display().to_string(),
+                    toolchain::Source::Default => "default".to_string(),
+                },
                 path: installed,
             });
         }
@@ -76,10 +81,34 @@ pub fn run(args: &ToolsArgs, shell: &Shell) -> Result<i32> {
         origin,
         path,
     });
+    let binaryen = crate::toolcache::dir("binaryen", crate::opt::BINARYEN_VERSION);
+    let (installed, origin, path) =
+        if let Some(env) = std::env::var_os("WASM_OPT").map(PathBuf::from) {
+            (None, "WASM_OPT".to_string(), Some(env))
+        } else if binaryen.is_dir() {
+            (
+                Some(crate::opt::BINARYEN_VERSION.to_string()),
+                "tool cache".to_string(),
+                Some(binaryen),
+            )
+        } else {
+            (
+                None,
+                "installed by the first release build".to_string(),
+                None,
+            )
+        };
+    rows.push(ToolRow {
+        tool: "binaryen (wasm-opt)".into(),
+        needed: format!("{}+", crate::opt::MIN_WASM_OPT),
+        installed,
+        origin,
+        path,
+    });
     let node = crate::process::which("node");
     rows.push(ToolRow {
         tool: "node".into(),
-        needed: "any (runs Binaryen from npm)".into(),
+        needed: "any (runs binaryen)".into(),
         installed: node
             .as_ref()
             .and_then(|n| crate::process::Cmd::new(n).arg("--version").read().ok())
@@ -88,7 +117,11 @@ pub fn run(args: &ToolsArgs, shell: &Shell) -> Result<i32> {
         path: node,
     });
 
-    let keep = |tool: &str, version: &str| tool == "wasm-bindgen" && version == wanted.to_string();
+    // What this project's builds use: its wasm-bindgen and the pinned Binaryen.
+    let keep = |tool: &str, version: &str| {
+        (tool == "wasm-bindgen" && version == wanted.to_string())
+            || (tool == "binaryen" && version == crate::opt::BINARYEN_VERSION)
+    };
     let mut removed = Vec::new();
     if args.clean {
         for (tool, version, path) in toolcache::list() {
@@ -110,10 +143,10 @@ pub fn run(args: &ToolsArgs, shell: &Shell) -> Result<i32> {
         );
         return Ok(0);
     }
-    println!("{:<22} {:<20} {:<20} FROM", "TOOL", "NEEDED", "INSTALLED");
+    println!("{:<22} {:<20} {:<12} FROM", "TOOL", "NEEDED", "INSTALLED");
     for r in &rows {
         println!(
-            "{:<22} {:<20} {:<20} {}{}",
+            "{:<22} {:<20} {:<12} {}{}",
             r.tool,
             r.needed,
             r.installed.as_deref().unwrap_or("-"),

@@ -186,3 +186,70 @@ fn concurrent_builds_of_one_package_both_finish_with_a_whole_bundle() {
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
+
+#[test]
+fn tools_lists_what_a_build_uses_and_clean_keeps_only_that() {
+    let dir = copy_fixture("plain");
+    let cache = tempfile::tempdir().unwrap();
+    for (tool, version) in [
+        ("wasm-bindgen", "0.2.130"),
+        ("wasm-bindgen", "0.2.100"),
+        ("binaryen", "132.0.0"),
+        ("binaryen", "116.0.0"),
+    ] {
+        fs::create_dir_all(cache.path().join(tool).join(version).join("bin")).unwrap();
+    }
+    fs::write(
+        cache.path().join("wasm-bindgen/0.2.130/bin/wasm-bindgen"),
+        "",
+    )
+    .unwrap();
+    let tools = |args: &[&str]| {
+        let out = run(tool()
+            .current_dir(dir.path())
+            .env("CARGO_WORKER_BUILD_CACHE", cache.path())
+            .arg("tools")
+            .args(args));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let listing = tools(&[]);
+    assert!(
+        listing.contains("wasm-bindgen 0.2.100 (not used by this project)"),
+        "{listing}"
+    );
+    assert!(
+        listing.contains("wasm-bindgen 0.2.130 (used by this project)"),
+        "{listing}"
+    );
+    assert!(
+        listing.contains("binaryen 132.0.0 (used by this project)"),
+        "{listing}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&tools(&["--message-format", "json"])).unwrap();
+    let bindgen = json["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["tool"] == "wasm-bindgen")
+        .unwrap();
+    assert_eq!(bindgen["needed"], "0.2.130");
+    assert_eq!(bindgen["installed"], "0.2.130");
+
+    tools(&["--clean"]);
+    assert!(
+        cache.path().join("wasm-bindgen/0.2.130").is_dir()
+            && cache.path().join("binaryen/132.0.0").is_dir(),
+        "a used tool was removed"
+    );
+    assert!(
+        !cache.path().join("wasm-bindgen/0.2.100").exists()
+            && !cache.path().join("binaryen/116.0.0").exists(),
+        "unused versions remain"
+    );
+}

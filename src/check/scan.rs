@@ -117,8 +117,17 @@ pub struct DecodeError {
 
 impl From<wasmparser::BinaryReaderError> for DecodeError {
     fn from(e: wasmparser::BinaryReaderError) -> Self {
+        // wasmparser pretty-prints some messages over several lines (the magic number as
+        // a byte list); a report line stays one line.
+        let message = e
+            .message()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .replace("[ ", "[")
+            .replace(", ]", "]");
         DecodeError {
-            message: e.message().to_string(),
+            message,
             offset: e.offset(),
         }
     }
