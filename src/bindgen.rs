@@ -162,8 +162,15 @@ fn parse_version(output: &str) -> Option<String> {
     Some(words.next()?.to_string())
 }
 
-/// Run wasm-bindgen on `input`, writing into `out_dir`.
-pub fn run(binary: &Path, args: &[String], input: &Path, out_dir: &Path) -> Result<()> {
+/// Run wasm-bindgen on `input` (a copy of the module cargo built at `built`, named in errors),
+/// writing into `out_dir`.
+pub fn run(
+    binary: &Path,
+    args: &[String],
+    input: &Path,
+    built: &Path,
+    out_dir: &Path,
+) -> Result<()> {
     let cmd = Cmd::new(binary)
         .args(args)
         .arg("--out-dir")
@@ -172,7 +179,7 @@ pub fn run(binary: &Path, args: &[String], input: &Path, out_dir: &Path) -> Resu
     cmd.read_or_stderr().map(drop).map_err(|e| {
         Problem::new(
             Code::BindgenFailed,
-            format!("wasm-bindgen failed on {} ({})", input.display(), e.status),
+            format!("wasm-bindgen failed on {} ({})", built.display(), e.status),
             "if it reports a schema or version mismatch, run `cargo update -p wasm-bindgen` and build again; otherwise report its output (below)",
         )
         .with_detail(format!("command: {}\n{}", e.command, e.stderr))

@@ -251,7 +251,13 @@ fn write_bundle(
     // wasm-bindgen reads the module as it was when cargo finished, from the staging directory.
     let input = staging.dir.join(".cargo-output.wasm");
     crate::fs::write(&input, wasm)?;
-    bindgen::run(&bindgen.path, &plan.bindgen_args, &input, &staging.dir)?;
+    bindgen::run(
+        &bindgen.path,
+        &plan.bindgen_args,
+        &input,
+        built,
+        &staging.dir,
+    )?;
     crate::fs::remove_file(&input)?;
     if let Some(args) = &plan.opt.args {
         optimise(plan, args, &staging.dir.join(bundle::WASM), shell)?;

@@ -183,9 +183,15 @@ fn offline_with_the_wasm_bindgen_cli_missing_prints_the_install_command() {
             "WASM_BINDGEN",
         ],
     );
+    // Only the remembered package selection (plans/) may be written; no tool.
+    let written: Vec<_> = fs::read_dir(cache.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n != "plans")
+        .collect();
     assert!(
-        fs::read_dir(cache.path()).unwrap().next().is_none(),
-        "nothing may be installed offline"
+        written.is_empty(),
+        "nothing may be installed offline: {written:?}"
     );
 }
 
@@ -439,4 +445,24 @@ fn path_without(program: &str) -> std::ffi::OsString {
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::join_paths(std::env::split_paths(&path).filter(|d| !d.join(program).exists()))
         .unwrap()
+}
+
+#[test]
+fn offline_with_the_toolchain_missing_prints_the_rustup_command() {
+    let dir = copy_fixture("plain");
+    let out = run(tool_in(dir.path()).args([
+        "--unwind",
+        "--offline",
+        "--toolchain",
+        "nightly-2026-01-01",
+    ]));
+    assert_eq!(out.status.code(), Some(1));
+    one_error(
+        &out,
+        &[
+            "toolchain `nightly-2026-01-01`",
+            "--offline",
+            "rustup toolchain install nightly-2026-01-01 --profile minimal --component rust-src --target wasm32-unknown-unknown --no-self-update",
+        ],
+    );
 }
