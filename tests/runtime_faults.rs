@@ -245,8 +245,16 @@ fn in_flight_abort(server: &Server) {
         before + 1,
         "one re-initialisation however many were in flight"
     );
+    // The dead instance's futures never resume: had a timer continuation of a slow request run
+    // Rust (on either instance), it would have incremented the counter after its 1.5 s wait.
+    thread::sleep(Duration::from_millis(1700));
     assert_eq!(server.expect("/count", 200), "1");
     assert_eq!(server.expect("/slow?ms=5", 200), "2");
+    assert_eq!(
+        reinits(server),
+        before + 1,
+        "nothing ran on the dead instance"
+    );
 }
 
 fn unwind_suite(build: Build) {
@@ -294,4 +302,108 @@ fn panic_abort_build_recovers_from_every_fault() {
     assert_eq!(reinits(&server), 4);
 
     aborts(&server);
+}
+
+/// Library mode: a JavaScript Worker imports the crate's functions and classes; each failing
+/// call throws (or rejects) for its caller and the next call works.
+#[test]
+fn library_mode_recovers_every_call() {
+    let bundle = faults_bundle(Build::UnwindLibrary);
+    let client = support::fixture("faults").join("js/library-client.js");
+    let server = Server::start(Serve::Library {
+        bundle: &bundle,
+        client: &client,
+    });
+    assert_eq!(server.expect("/add", 200), "5");
+    assert_eq!(server.expect("/bump", 200), "1");
+
+    // Recoverable: the caller sees the error itself, the library keeps its state.
+    let body = server.expect("/fault?kind=panic", 500);
+    assert_eq!(body, "PanicError: fault: panic requested");
+    assert_eq!(server.expect("/bump", 200), "2");
+    let body = server.expect("/fault?kind=js-throw", 500);
+    assert!(
+        body.starts_with("SyntaxError: "),
+        "the JS exception, not a panic: {body}"
+    );
+    assert_eq!(server.expect("/bump", 200), "3");
+    let body = server.expect("/fault-later?kind=panic", 500);
+    assert_eq!(body, "PanicError: fault: panic requested");
+    assert_eq!(server.expect("/bump", 200), "4");
+    assert_eq!(server.expect("/tally/new?start=10", 200), "10");
+    assert_eq!(server.expect("/tally/add", 200), "11");
+    server.expect("/tally/fault?kind=panic", 500);
+    assert_eq!(
+        server.expect("/tally/add", 200),
+        "12",
+        "the object keeps its fields"
+    );
+    assert_eq!(server.stats("/stats")["reinits"], 0);
+
+    // Aborts: the failing call throws, the next call runs on a fresh instance, objects are
+    // rebuilt from their constructor arguments.
+    assert_eq!(
+        server.expect("/fault?kind=abort", 500),
+        "RuntimeError: unreachable"
+    );
+    assert_eq!(server.expect("/bump", 200), "1");
+    assert_eq!(server.expect("/tally/start", 200), "10");
+    assert_eq!(server.expect("/tally/add", 200), "11");
+    let body = server.expect("/tally/fault?kind=overflow", 500);
+    assert!(body.starts_with("RangeError: Maximum call stack"), "{body}");
+    assert_eq!(server.expect("/tally/add", 200), "11");
+    let body = failed_promptly(&server, "/fault-later?kind=abort");
+    assert!(body.starts_with("WasmAbortError: "), "{body}");
+    assert_eq!(server.expect("/bump", 200), "1");
+
+    let stats = server.stats("/stats");
+    assert_eq!(stats["reinits"], 3, "{stats}");
+    assert_eq!(stats["aborts"], 3, "{stats}");
+    assert_eq!(stats["failures"], 4, "{stats}");
+    assert_eq!(
+        lines_containing(&server, "Wasm instance aborted ("),
+        3,
+        "{}",
+        server.log()
+    );
+}
+
+/// Exported free functions are RPC methods of the Worker's default entrypoint, with the same
+/// recovery as its handlers.
+#[test]
+fn rpc_methods_recover() {
+    let bundle = faults_bundle(Build::UnwindExnref);
+    let client = support::fixture("faults").join("js/rpc-client.js");
+    let server = Server::start(Serve::Rpc {
+        bundle: &bundle,
+        client: &client,
+    });
+    assert_eq!(server.expect("/add", 200), "5");
+    assert_eq!(server.expect("/bump", 200), "1");
+    let body = server.expect("/fault?kind=panic", 500);
+    assert!(body.contains("fault: panic requested"), "{body}");
+    assert_eq!(
+        server.expect("/bump", 200),
+        "2",
+        "state kept after a panic in an RPC call"
+    );
+    failed_promptly(&server, "/fault?kind=abort");
+    assert_eq!(
+        server.expect("/bump", 200),
+        "1",
+        "fresh instance after an abort"
+    );
+    assert_eq!(
+        server.expect("/http?path=/state", 200),
+        "1",
+        "fetch over the binding"
+    );
+    failed_promptly(&server, "/fault-later?kind=abort");
+    assert_eq!(server.expect("/bump", 200), "1");
+    assert_eq!(
+        lines_containing(&server, "Wasm instance aborted ("),
+        2,
+        "{}",
+        server.log()
+    );
 }

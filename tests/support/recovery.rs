@@ -106,6 +106,9 @@ pub enum Serve<'a> {
     /// A JavaScript client Worker (`client`, its main module) importing the library-mode bundle
     /// as `./lib/index.js`.
     Library { bundle: &'a Path, client: &'a Path },
+    /// The fault Worker bundle as service `faults`, and a JavaScript client Worker (served on the
+    /// port) that calls it over RPC through the service binding `FAULTS`.
+    Rpc { bundle: &'a Path, client: &'a Path },
 }
 
 impl Server {
@@ -114,22 +117,13 @@ impl Server {
             .prefix("cwb-runtime-")
             .tempdir()
             .expect("cannot create a temporary directory");
+        let mut services = r#"(name = "main", worker = .worker)"#.to_string();
         let (modules, extra) = match what {
             Serve::Worker(bundle) => {
                 copy_tree(bundle, &dir.path().join("bundle"), &|_| false);
-                let mut modules = module_list(&dir.path().join("bundle"), "bundle", "");
-                let main = modules
-                    .iter()
-                    .position(|(name, _)| name == "index.js")
-                    .expect("index.js");
-                let entry = modules.remove(main);
-                modules.insert(0, entry);
                 (
-                    modules,
-                    r#"  durableObjectNamespaces = [ (className = "FaultObject", uniqueKey = "fault-object") ],
-  durableObjectStorage = (inMemory = void),
-  bindings = [ (name = "FAULT_OBJECT", durableObjectNamespace = "FaultObject") ],
-"#,
+                    worker_modules(&dir.path().join("bundle"), "bundle"),
+                    DURABLE_OBJECTS,
                 )
             }
             Serve::Library { bundle, client } => {
@@ -143,13 +137,32 @@ impl Server {
                 ));
                 (modules, "")
             }
+            Serve::Rpc { bundle, client } => {
+                copy_tree(bundle, &dir.path().join("faults"), &|_| false);
+                fs::copy(client, dir.path().join("client.js")).expect("copy the client");
+                let mut list = String::new();
+                for (name, path) in worker_modules(&dir.path().join("faults"), "faults") {
+                    write!(list, "{}, ", module_entry(&name, &path)).unwrap();
+                }
+                services = format!(
+                    "(name = \"main\", worker = .worker), (name = \"faults\", worker = (\n    \
+                     modules = [ {list} ],\n    compatibilityDate = {COMPATIBILITY_DATE:?},\n\
+                     {DURABLE_OBJECTS}  ))"
+                );
+                let client = vec![("client.js".to_string(), "client.js".to_string())];
+                (
+                    client,
+                    "  bindings = [ (name = \"FAULTS\", service = \"faults\") ],\n",
+                )
+            }
         };
         let log = dir.path().join("workerd.log");
         let config = dir.path().join("config.capnp");
         let mut last_failure = String::new();
         for _ in 0..3 {
             let port = free_port();
-            fs::write(&config, capnp_config(&modules, extra, port)).expect("write config");
+            let text = capnp_config(&services, &modules, extra, port);
+            fs::write(&config, text).expect("write config");
             let mut child = spawn(&config, &log);
             match wait_listening(&mut child, port) {
                 Ok(()) => {
@@ -247,20 +260,42 @@ fn module_list(root: &Path, rel: &str, prefix: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-fn capnp_config(modules: &[(String, String)], extra: &str, port: u16) -> String {
+/// The fault Worker's Durable Object namespace and binding (workerd config fields).
+const DURABLE_OBJECTS: &str = r#"  durableObjectNamespaces = [ (className = "FaultObject", uniqueKey = "fault-object") ],
+  durableObjectStorage = (inMemory = void),
+  bindings = [ (name = "FAULT_OBJECT", durableObjectNamespace = "FaultObject") ],
+"#;
+
+/// The modules of a Worker bundle under `root` (config-relative path `rel`), entry first.
+fn worker_modules(root: &Path, rel: &str) -> Vec<(String, String)> {
+    let mut modules = module_list(root, rel, "");
+    let main = modules
+        .iter()
+        .position(|(name, _)| name == "index.js")
+        .expect("the bundle has an index.js");
+    let entry = modules.remove(main);
+    modules.insert(0, entry);
+    modules
+}
+
+fn module_entry(name: &str, path: &str) -> String {
+    let kind = if name.ends_with(".wasm") {
+        "wasm"
+    } else {
+        "esModule"
+    };
+    format!("(name = {name:?}, {kind} = embed {path:?})")
+}
+
+fn capnp_config(services: &str, modules: &[(String, String)], extra: &str, port: u16) -> String {
     let mut list = String::new();
     for (name, path) in modules {
-        let kind = if name.ends_with(".wasm") {
-            "wasm"
-        } else {
-            "esModule"
-        };
-        writeln!(list, "    (name = {name:?}, {kind} = embed {path:?}),").unwrap();
+        writeln!(list, "    {},", module_entry(name, path)).unwrap();
     }
     format!(
         r#"using Workerd = import "/workerd/workerd.capnp";
 const config :Workerd.Config = (
-  services = [ (name = "main", worker = .worker) ],
+  services = [ {services} ],
   sockets = [ (name = "http", address = "127.0.0.1:{port}", http = (), service = "main") ],
 );
 const worker :Workerd.Worker = (
