@@ -614,3 +614,25 @@ fn cargo_package_ships_every_template_file() {
         }
     }
 }
+
+#[test]
+fn template_rust_sources_are_rustfmt_clean() {
+    // `cargo generate` runs rustfmt on what it generates; a template that is already formatted
+    // gives the same project whichever tool generated it.
+    for template in templates::TEMPLATES {
+        for file in template.files.iter().filter(|f| f.path.ends_with(".rs")) {
+            let path = repo().join("templates").join(template.name).join(file.path);
+            let output = std::process::Command::new("rustfmt")
+                .args(["--edition", "2024", "--check"])
+                .arg(&path)
+                .output()
+                .expect("cannot run rustfmt (rustup component add rustfmt)");
+            assert!(
+                output.status.success(),
+                "{} is not rustfmt-formatted:\n{}",
+                path.display(),
+                String::from_utf8_lossy(&output.stdout)
+            );
+        }
+    }
+}

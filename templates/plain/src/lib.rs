@@ -27,7 +27,10 @@ pub fn fetch(req: Request, _env: JsValue, _ctx: JsValue) -> Result<Response, JsV
             let visits = VISITS.fetch_add(1, Ordering::Relaxed) + 1;
             text(200, &format!("Hello from Rust! Visits: {visits}\n"))
         }
-        "/state" => text(200, &format!("Visits: {}\n", VISITS.load(Ordering::Relaxed))),
+        "/state" => text(
+            200,
+            &format!("Visits: {}\n", VISITS.load(Ordering::Relaxed)),
+        ),
         "/panic" => panic!("this route panics on purpose, to show that the Worker recovers"),
         _ => text(404, "Not found: try /, /state or /panic\n"),
     }
