@@ -213,7 +213,7 @@ fn add_missing_release_settings(
     Ok(())
 }
 
-/// Settings in the crate's manifest that defeat `--unwind`.
+/// Settings in the crate's manifest that disagree with `--unwind` builds.
 fn conflicting_settings(doc: &DocumentMut) -> Vec<String> {
     let mut warnings = Vec::new();
     let profiles = doc.get("profile").and_then(Item::as_table_like);
@@ -224,7 +224,7 @@ fn conflicting_settings(doc: &DocumentMut) -> Vec<String> {
             .and_then(Value::as_str);
         if panic == Some("abort") {
             warnings.push(format!(
-                "Cargo.toml sets panic = \"abort\" in [profile.{name}]: remove it, or --unwind builds cannot unwind"
+                "Cargo.toml sets panic = \"abort\" in [profile.{name}]: --unwind overrides it for its builds, but plain `cargo build` still aborts; remove it to keep the two alike"
             ));
         }
     }
