@@ -93,8 +93,7 @@ pub fn resolve(args: &BuildArgs, shell: &Shell) -> Result<Plan> {
         Some(selected) => selected,
         None => {
             let meta = workspace::metadata(&manifest, &query)?;
-            let lock = workspace::ensure_lock_current(&meta, &manifest, &query)?;
-            let selected = workspace::select(&meta, &manifest, args.package.as_deref(), &lock)?;
+            let selected = workspace::select(&meta, &manifest, args.package.as_deref())?;
             workspace::cache::store(&cache_key, &selected, &config_files);
             selected
         }
@@ -130,7 +129,7 @@ pub fn resolve(args: &BuildArgs, shell: &Shell) -> Result<Plan> {
 pub fn build(args: &BuildArgs, shell: &Shell, events: &Events) -> Result<(Plan, Summary)> {
     let start = Instant::now();
     let mut durations = Durations::default();
-    let mut plan = resolve(args, shell)?;
+    let plan = resolve(args, shell)?;
     durations.plan = start.elapsed().as_millis();
     print_plan(&plan, shell, events);
     if args.dry_run {
@@ -148,7 +147,7 @@ pub fn build(args: &BuildArgs, shell: &Shell, events: &Events) -> Result<(Plan, 
     durations.toolchain = step.elapsed().as_millis();
 
     let step = Instant::now();
-    let mut bindgen = bindgen::locate_or_install(&plan.package.wasm_bindgen, plan.offline, shell)?;
+    let bindgen = bindgen::locate_or_install(&plan.package.wasm_bindgen, plan.offline, shell)?;
     durations.tools = step.elapsed().as_millis();
 
     let step = Instant::now();
@@ -161,15 +160,6 @@ pub fn build(args: &BuildArgs, shell: &Shell, events: &Events) -> Result<(Plan, 
     drop(target_lock);
     durations.cargo = step.elapsed().as_millis();
     events.emit(serde_json::json!({"reason": "cargo-artifact", "wasm": artifact.wasm, "fresh": artifact.fresh}));
-    // cargo may have updated Cargo.lock (a changed Cargo.toml); the CLI must match what it built.
-    let built_with = workspace::lock::Lock::read(&plan.package.lock)?
-        .wasm_bindgen_of(&plan.package.name, &plan.package.version.parse()?)
-        .unwrap_or_else(|| plan.package.wasm_bindgen.clone());
-    if built_with != plan.package.wasm_bindgen {
-        plan.package.wasm_bindgen = built_with;
-        plan::check_bindgen_version(&plan.package, plan.mode)?;
-        bindgen = bindgen::locate_or_install(&plan.package.wasm_bindgen, plan.offline, shell)?;
-    }
     events.emit(serde_json::json!({"reason": "tool", "name": "wasm-bindgen", "version": bindgen.version, "path": bindgen.path, "origin": bindgen.origin}));
 
     let step = Instant::now();

@@ -27,8 +27,7 @@ pub fn run(args: &ToolsArgs, shell: &Shell) -> Result<i32> {
         ..Default::default()
     };
     let meta = workspace::metadata(&manifest, &query)?;
-    let lock = workspace::ensure_lock_current(&meta, &manifest, &query)?;
-    let package = workspace::select(&meta, &manifest, None, &lock)?;
+    let package = workspace::select(&meta, &manifest, None)?;
     let var = |k: &str| std::env::var(k).ok();
     let unwind_tc = toolchain::select(None, true, &package.dir, &var).ok();
     let abort_tc = toolchain::select(None, false, &package.dir, &var)?;

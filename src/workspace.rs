@@ -3,8 +3,13 @@
 
 use std::path::{Path, PathBuf};
 
+use std::collections::{HashSet, VecDeque};
+
 use anyhow::Result;
-use cargo_metadata::{semver::Version, Metadata, MetadataCommand, Package};
+
+use cargo_metadata::{
+    semver::Version, DependencyKind, Metadata, MetadataCommand, Package, PackageId,
+};
 
 use crate::errors::{problem, Code};
 
@@ -69,54 +74,32 @@ pub fn locate_manifest(manifest_path: Option<&Path>, cwd: &Path) -> Result<PathB
     })
 }
 
-/// Run `cargo metadata --no-deps`: the workspace's packages, targets and target directory,
-/// without resolving dependencies (that answer comes from Cargo.lock, read directly; see
-/// [`lock`]). Resolution is the slow part of `cargo metadata`, and a no-change rebuild pays
-/// for every millisecond here.
+/// Run `cargo metadata` resolved for the wasm target: the workspace's packages, targets and
+/// target directory, and the dependency graph as it applies to wasm32 (a native-only
+/// dependency's wasm-bindgen does not count). Resolving also brings Cargo.lock up to date.
+/// It is the slow part of planning, so its answer is remembered (see [`cache`]).
 pub fn metadata(manifest: &Path, query: &Query) -> Result<Metadata> {
-    run_metadata(manifest, query, false, "`cargo metadata` failed")
+    run_metadata(manifest, query, "`cargo metadata` failed")
 }
 
-/// Make sure Cargo.lock exists and is not older than any workspace manifest; when it is, a
-/// resolving `cargo metadata` has cargo bring it up to date (or refuse, under --locked).
-pub fn ensure_lock_current(meta: &Metadata, manifest: &Path, query: &Query) -> Result<PathBuf> {
-    let lock = meta.workspace_root.as_std_path().join("Cargo.lock");
-    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
-    let stale = match modified(&lock) {
-        None => true,
-        Some(t) => meta
-            .workspace_packages()
-            .iter()
-            .any(|p| modified(p.manifest_path.as_std_path()).is_some_and(|m| m > t)),
-    };
-    if stale {
-        run_metadata(
-            manifest,
-            query,
-            true,
-            &format!("could not update {}", lock.display()),
-        )?;
-    }
-    Ok(lock)
-}
-
-fn run_metadata(manifest: &Path, query: &Query, resolve: bool, what: &str) -> Result<Metadata> {
+fn run_metadata(manifest: &Path, query: &Query, what: &str) -> Result<Metadata> {
     let mut cmd = MetadataCommand::new();
     cmd.manifest_path(manifest);
-    if !resolve {
-        cmd.no_deps();
-    }
     if let Some(cargo) = query.cargo {
         cmd.cargo_path(cargo);
     }
     if let Some(tc) = query.toolchain {
         cmd.env("RUSTUP_TOOLCHAIN", tc);
     }
-    let flags = [
+    let mut flags = vec![
+        (true, "--filter-platform"),
+        (true, crate::toolchain::WASM_TARGET),
+    ];
+    flags.extend([
         (query.locked, "--locked"),
         (query.offline, "--offline"),
         (query.frozen, "--frozen"),
-    ];
+    ]);
     cmd.other_options(
         flags
             .iter()
@@ -138,12 +121,9 @@ fn run_metadata(manifest: &Path, query: &Query, resolve: bool, what: &str) -> Re
 }
 
 /// Pick the package to build and read what the build needs from it.
-pub fn select(
-    meta: &Metadata,
-    manifest: &Path,
-    package: Option<&str>,
-    lock_path: &Path,
-) -> Result<Selected> {
+pub fn select(meta: &Metadata, manifest: &Path, package: Option<&str>) -> Result<Selected> {
+    let lock_path = meta.workspace_root.as_std_path().join("Cargo.lock");
+    let lock_path = lock_path.as_path();
     let pkg = choose_package(meta, manifest, package)?;
     let lib = pkg.targets.iter().find(|t| t.crate_types.iter().any(|c| c.to_string() == "cdylib")).ok_or_else(|| {
         problem(
@@ -152,8 +132,7 @@ pub fn select(
             format!("add `[lib]` with `crate-type = [\"cdylib\"]` to {}", pkg.manifest_path),
         )
     })?;
-    let lock = lock::Lock::read(lock_path)?;
-    let wasm_bindgen = lock.wasm_bindgen_of(pkg.name.as_str(), &pkg.version).ok_or_else(|| {
+    let wasm_bindgen = resolve_wasm_bindgen(meta, &pkg.id).ok_or_else(|| {
         problem(
             Code::NoWasmBindgen,
             format!("package `{}` does not depend on wasm-bindgen, which generates the JavaScript side of the Worker", pkg.name),
@@ -354,169 +333,40 @@ pub mod cache {
     }
 }
 
-pub mod lock {
-    //! Cargo.lock, read directly: which wasm-bindgen a package resolves to.
-
-    use std::collections::{HashSet, VecDeque};
-    use std::path::Path;
-
-    use anyhow::{Context, Result};
-    use cargo_metadata::semver::Version;
-
-    #[derive(Debug)]
-    struct Entry {
-        name: String,
-        version: Version,
-        /// As written: `name`, `name version` or `name version (source)`.
-        deps: Vec<String>,
+/// The wasm-bindgen the package links on wasm32: a direct dependency when there is one, else
+/// the nearest one through its normal dependencies, breadth first. The graph comes from
+/// `cargo metadata --filter-platform wasm32-unknown-unknown`, so a lock file holding several
+/// versions (a native-only dependency's, say) does not confuse it.
+pub fn resolve_wasm_bindgen(meta: &Metadata, root: &PackageId) -> Option<Version> {
+    let resolve = meta.resolve.as_ref()?;
+    let node_of = |id: &PackageId| resolve.nodes.iter().find(|n| &n.id == id);
+    let package_of = |id: &PackageId| meta.packages.iter().find(|p| &p.id == id);
+    let mut queue = VecDeque::from([root.clone()]);
+    let mut seen = HashSet::from([root.clone()]);
+    while let Some(id) = queue.pop_front() {
+        let node = node_of(&id)?;
+        let normal: Vec<&PackageId> = node
+            .deps
+            .iter()
+            .filter(|d| {
+                d.dep_kinds.is_empty()
+                    || d.dep_kinds.iter().any(|k| k.kind == DependencyKind::Normal)
+            })
+            .map(|d| &d.pkg)
+            .collect();
+        if let Some(found) = normal
+            .iter()
+            .filter_map(|id| package_of(id))
+            .find(|p| p.name.as_str() == "wasm-bindgen")
+        {
+            return Some(found.version.clone());
+        }
+        queue.extend(
+            normal
+                .into_iter()
+                .filter(|id| seen.insert((*id).clone()))
+                .cloned(),
+        );
     }
-
-    #[derive(Debug)]
-    pub struct Lock {
-        packages: Vec<Entry>,
-    }
-
-    impl Lock {
-        pub fn read(path: &Path) -> Result<Lock> {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("could not read {}", path.display()))?;
-            Lock::parse(&text).with_context(|| format!("could not parse {}", path.display()))
-        }
-
-        pub fn parse(text: &str) -> Result<Lock> {
-            let doc: toml_edit::DocumentMut = text.parse()?;
-            let mut packages = Vec::new();
-            if let Some(array) = doc.get("package").and_then(|p| p.as_array_of_tables()) {
-                for table in array.iter() {
-                    let (Some(name), Some(version)) = (
-                        table.get("name").and_then(|v| v.as_str()),
-                        table.get("version").and_then(|v| v.as_str()),
-                    ) else {
-                        continue;
-                    };
-                    let Ok(version) = Version::parse(version) else {
-                        continue;
-                    };
-                    let deps = table
-                        .get("dependencies")
-                        .and_then(|d| d.as_array())
-                        .map(|a| {
-                            a.iter()
-                                .filter_map(|v| v.as_str().map(str::to_string))
-                                .collect()
-                        })
-                        .unwrap_or_default();
-                    packages.push(Entry {
-                        name: name.to_string(),
-                        version,
-                        deps,
-                    });
-                }
-            }
-            Ok(Lock { packages })
-        }
-
-        /// The package a dependency string names.
-        fn find(&self, dep: &str) -> Option<usize> {
-            let mut words = dep.split_whitespace();
-            let name = words.next()?;
-            let version = words.next().and_then(|v| Version::parse(v).ok());
-            self.packages
-                .iter()
-                .position(|p| p.name == name && version.as_ref().is_none_or(|v| *v == p.version))
-        }
-
-        /// The wasm-bindgen the package links: a direct dependency when there is one, else the
-        /// nearest through its dependencies (breadth first). A lock file may hold several
-        /// versions (a dependency pinning an older one); the package's own graph decides.
-        pub fn wasm_bindgen_of(&self, name: &str, version: &Version) -> Option<Version> {
-            let root = self
-                .packages
-                .iter()
-                .position(|p| p.name == name && p.version == *version)?;
-            let mut queue = VecDeque::from([root]);
-            let mut seen = HashSet::from([root]);
-            while let Some(i) = queue.pop_front() {
-                let deps: Vec<usize> = self.packages[i]
-                    .deps
-                    .iter()
-                    .filter_map(|d| self.find(d))
-                    .collect();
-                if let Some(found) = deps
-                    .iter()
-                    .find(|&&d| self.packages[d].name == "wasm-bindgen")
-                {
-                    return Some(self.packages[*found].version.clone());
-                }
-                queue.extend(deps.into_iter().filter(|d| seen.insert(*d)));
-            }
-            None
-        }
-    }
-
-    #[cfg(test)]
-    mod tests {
-        use super::*;
-
-        const TWO_VERSIONS: &str = r#"
-version = 4
-
-[[package]]
-name = "app"
-version = "0.1.0"
-dependencies = ["helper", "wasm-bindgen 0.2.130"]
-
-[[package]]
-name = "helper"
-version = "1.0.0"
-dependencies = ["wasm-bindgen 0.2.100"]
-
-[[package]]
-name = "other"
-version = "0.1.0"
-dependencies = ["helper"]
-
-[[package]]
-name = "wasm-bindgen"
-version = "0.2.100"
-source = "registry+https://github.com/rust-lang/crates.io-index"
-
-[[package]]
-name = "wasm-bindgen"
-version = "0.2.130"
-source = "registry+https://github.com/rust-lang/crates.io-index"
-"#;
-
-        #[test]
-        fn the_package_own_resolution_decides_between_two_locked_versions() {
-            let lock = Lock::parse(TWO_VERSIONS).unwrap();
-            let v = |s: &str| Version::parse(s).unwrap();
-            assert_eq!(
-                lock.wasm_bindgen_of("app", &v("0.1.0")),
-                Some(v("0.2.130")),
-                "direct dependency wins"
-            );
-            assert_eq!(
-                lock.wasm_bindgen_of("other", &v("0.1.0")),
-                Some(v("0.2.100")),
-                "found through a dependency"
-            );
-            assert_eq!(lock.wasm_bindgen_of("wasm-bindgen", &v("0.2.100")), None);
-            assert_eq!(lock.wasm_bindgen_of("missing", &v("1.0.0")), None);
-        }
-
-        #[test]
-        fn unambiguous_dependencies_are_written_by_name_only() {
-            let lock = Lock::parse("[[package]]\nname = \"app\"\nversion = \"0.1.0\"\ndependencies = [\"worker\"]\n\n[[package]]\nname = \"worker\"\nversion = \"0.8.7\"\ndependencies = [\"wasm-bindgen\"]\n\n[[package]]\nname = \"wasm-bindgen\"\nversion = \"0.2.130\"\n").unwrap();
-            assert_eq!(
-                lock.wasm_bindgen_of("app", &Version::new(0, 1, 0)),
-                Some(Version::new(0, 2, 130))
-            );
-        }
-
-        #[test]
-        fn a_broken_lock_file_is_an_error() {
-            assert!(Lock::parse("[[package]\nname = ").is_err());
-        }
-    }
+    None
 }
