@@ -2,7 +2,8 @@
 # Build speed and bundle size: cargo-worker-build against workers-rs `worker-build` 0.8.7 on the
 # same workers-rs crate (tests/fixtures/workers-rs), same machine, one run, printed side by side.
 #
-#   benches/build_speed.sh            (BENCHMARKS.md records its output)
+#   benches/build_speed.sh                 (BENCHMARKS.md records its output)
+#   MODES=unwind benches/build_speed.sh    (only the --unwind rows)
 #
 # Needs: `cargo build --release` of this repo, `cargo install worker-build --version 0.8.7`
 # (or WORKER_BUILD=/path/to/worker-build), the pinned nightly (./install.sh), node and npm.
@@ -49,7 +50,7 @@ build() {
 }
 
 printf '%-22s %-7s %9s %11s %10s %12s %12s %12s\n' tool mode cold_s nochange_s oneline_s wasm_bytes wasm_gzip bundle_gzip
-for mode in unwind abort; do
+for mode in ${MODES:-unwind abort}; do
   for tool in ours peer; do
     dir="$work/$tool-$mode"
     cp -r "$root/tests/fixtures/workers-rs" "$dir"
