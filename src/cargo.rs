@@ -36,6 +36,15 @@ fn is_not_unwind_safe(diagnostic: &cargo_metadata::diagnostic::Diagnostic) -> bo
             || text.contains("catch_unwind"))
 }
 
+/// The exported type rustc names in its help ("within `Notes`, the trait ... is not implemented").
+fn unsafe_type(diagnostic: &cargo_metadata::diagnostic::Diagnostic) -> Option<String> {
+    diagnostic.children.iter().find_map(|child| {
+        let rest = child.message.split_once("within `")?.1;
+        let ty = rest.split_once('`')?.0;
+        Some(ty.rsplit("::").next().unwrap_or(ty).to_string())
+    })
+}
+
 /// Run the build and return the package's `.wasm`. A compile error exits with cargo's code.
 pub fn build(cmd: &Cmd, package_name: &str, manifest_path: &Path) -> Result<Artifact> {
     let mut child = cmd
@@ -73,7 +82,8 @@ pub fn build(cmd: &Cmd, package_name: &str, manifest_path: &Path) -> Result<Arti
                     eprint!("{rendered}");
                 }
                 if not_unwind_safe.is_none() && is_not_unwind_safe(&msg.message) {
-                    not_unwind_safe = Some(msg.message.message.clone());
+                    not_unwind_safe =
+                        Some((msg.message.message.clone(), unsafe_type(&msg.message)));
                 }
             }
             // A build script or `--` argument may print plain lines; they are the user's.
@@ -86,11 +96,12 @@ pub fn build(cmd: &Cmd, package_name: &str, manifest_path: &Path) -> Result<Arti
         .with_context(|| format!("could not wait for `{cmd}`"))?;
     if !status.success() {
         let code = status.code().unwrap_or(101);
-        if let Some(message) = not_unwind_safe {
+        if let Some((message, ty)) = not_unwind_safe {
+            let ty = ty.unwrap_or_else(|| "MyType".to_string());
             return Err(Problem::new(
                 Code::NotUnwindSafe,
                 format!("`{package_name}` does not compile with panic=unwind: {message}"),
-                "types reachable from exported functions or classes must be UnwindSafe: wrap the field as `std::panic::AssertUnwindSafe<RefCell<T>>`, or add `impl std::panic::RefUnwindSafe for MyType {}` if a panic cannot leave it half-updated",
+                format!("types reachable from exported functions or classes must be UnwindSafe: wrap the offending field of `{ty}` as `std::panic::AssertUnwindSafe<RefCell<T>>`, or add `impl std::panic::RefUnwindSafe for {ty} {{}}` if a panic cannot leave it half-updated"),
             )
             .with_exit_code(code)
             .into());

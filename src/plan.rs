@@ -306,8 +306,9 @@ fn cargo_command(
     cmd = cmd.args(["--color", env.color]);
     if mode.is_unwind() {
         cmd = cmd.arg(BUILD_STD);
-        // A `panic = "abort"` in the profile would win over our rustflags for the crate but
-        // not for the rebuilt std; the profile itself is set for this build instead.
+        // A profile's `panic = "abort"` (from Cargo.toml, a config file or the environment)
+        // is overridden at its source rather than countermanded by a later -Cpanic flag: cargo
+        // then builds no panic_abort and the rebuilt std is shared with other unwind builds.
         cmd = cmd
             .arg("--config")
             .arg(format!("profile.{profile}.panic=\"unwind\""));
