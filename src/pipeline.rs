@@ -74,13 +74,10 @@ pub fn resolve(args: &BuildArgs, shell: &Shell) -> Result<Plan> {
     // installed yet does not stop us from reading the package.
     let outer_cargo = std::env::var_os("CARGO").map(PathBuf::from);
     let query = workspace::Query {
-        manifest_path: Some(&manifest),
-        package: args.package.as_deref(),
         locked: args.locked,
         offline: args.offline,
         frozen: args.frozen,
         cargo: outer_cargo.as_deref(),
-        toolchain: None,
     };
     let cache_key = workspace::cache::key(&[
         &cwd.to_string_lossy(),

@@ -385,7 +385,6 @@ mod tests {
             workspace_root: "/p/hello".into(),
             target_dir: "/p/hello/target".into(),
             wasm_bindgen: Version::parse(bindgen).unwrap(),
-            lock: "/p/hello/Cargo.lock".into(),
             metadata: serde_json::Value::Null,
             inputs: vec![],
         }

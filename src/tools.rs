@@ -22,10 +22,7 @@ pub struct ToolRow {
 pub fn run(args: &ToolsArgs, shell: &Shell) -> Result<i32> {
     let cwd = std::env::current_dir()?;
     let manifest = workspace::locate_manifest(args.manifest_path.as_deref(), &cwd)?;
-    let query = workspace::Query {
-        manifest_path: Some(&manifest),
-        ..Default::default()
-    };
+    let query = workspace::Query::default();
     let meta = workspace::metadata(&manifest, &query)?;
     let package = workspace::select(&meta, &manifest, None)?;
     let var = |k: &str| std::env::var(k).ok();

@@ -27,8 +27,6 @@ pub struct Selected {
     pub target_dir: PathBuf,
     /// The wasm-bindgen version this package resolves to in Cargo.lock.
     pub wasm_bindgen: Version,
-    /// The workspace's Cargo.lock.
-    pub lock: PathBuf,
     /// The `[package.metadata]` table, for settings such as wasm-opt arguments.
     pub metadata: serde_json::Value,
     /// Files whose change invalidates this answer (manifests, the lock file, cargo config).
@@ -39,13 +37,10 @@ pub struct Selected {
 /// Options that change how `cargo metadata` resolves.
 #[derive(Debug, Clone, Default)]
 pub struct Query<'a> {
-    pub manifest_path: Option<&'a Path>,
-    pub package: Option<&'a str>,
     pub locked: bool,
     pub offline: bool,
     pub frozen: bool,
     pub cargo: Option<&'a Path>,
-    pub toolchain: Option<&'a str>,
 }
 
 /// Find the Cargo.toml `cargo` would use: `--manifest-path`, else the nearest one at or above `cwd`.
@@ -87,9 +82,6 @@ fn run_metadata(manifest: &Path, query: &Query, what: &str) -> Result<Metadata> 
     cmd.manifest_path(manifest);
     if let Some(cargo) = query.cargo {
         cmd.cargo_path(cargo);
-    }
-    if let Some(tc) = query.toolchain {
-        cmd.env("RUSTUP_TOOLCHAIN", tc);
     }
     let mut flags = vec![
         (true, "--filter-platform"),
@@ -152,7 +144,6 @@ pub fn select(meta: &Metadata, manifest: &Path, package: Option<&str>) -> Result
         workspace_root: meta.workspace_root.clone().into_std_path_buf(),
         target_dir: meta.target_directory.clone().into_std_path_buf(),
         wasm_bindgen,
-        lock: lock_path.to_path_buf(),
         metadata: pkg.metadata.clone(),
         inputs: meta
             .workspace_packages()
@@ -187,7 +178,7 @@ fn choose_package<'m>(
                         "package `{spec}` is not a member of the workspace at {}",
                         meta.workspace_root
                     ),
-                    format!("choose one of: {}", member_list(&members, false)),
+                    format!("choose one of: {}", member_list(&members)),
                 )
             });
     }
@@ -215,7 +206,7 @@ fn choose_package<'m>(
             if cdylibs.is_empty() {
                 "none".to_string()
             } else {
-                member_list(&cdylibs, false)
+                member_list(&cdylibs)
             }
         ),
         format!("run `cargo worker-build -p {first}`"),
@@ -228,7 +219,7 @@ fn is_cdylib(pkg: &Package) -> bool {
         .any(|t| t.crate_types.iter().any(|c| c.to_string() == "cdylib"))
 }
 
-fn member_list(members: &[&Package], _with_versions: bool) -> String {
+fn member_list(members: &[&Package]) -> String {
     let mut names: Vec<String> = members.iter().map(|p| p.name.to_string()).collect();
     names.sort();
     names.join(", ")
