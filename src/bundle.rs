@@ -63,6 +63,9 @@ pub fn input_key(plan: &Plan, wasm: &[u8], bindgen_version: &str, opt: &[String]
     }
     h.update(plan.bindgen_args.join("\0").as_bytes());
     h.update(format!("{:?}|{}|{}", plan.mode, plan.library, opt.join("\0")).as_bytes());
+    if plan.minify.enabled {
+        h.update(format!("|minify {}", crate::minify::ESBUILD_VERSION).as_bytes());
+    }
     h.update(wasm);
     format!("{:x}", h.finalize())
 }
@@ -210,8 +213,9 @@ fn refuse_foreign_dir(out_dir: &Path) -> Result<()> {
 }
 
 /// After wasm-bindgen wrote `index.js` (glue), `index_bg.wasm` and snippets into the staging
-/// directory: rename the glue, add the runtime and the entry, and write the manifest.
-pub fn finish(staging: &Path, plan: &Plan, bindgen_version: &str, key: &str) -> Result<Manifest> {
+/// directory: rename the glue, add the runtime and the entry. Returns the crate's exports, read
+/// from the module and the glue.
+pub fn assemble(staging: &Path, plan: &Plan) -> Result<Exports> {
     crate::fs::rename(&staging.join("index.js"), &staging.join(GLUE))?;
     let dts = staging.join("index.d.ts");
     if dts.is_file() {
@@ -225,7 +229,17 @@ pub fn finish(staging: &Path, plan: &Plan, bindgen_version: &str, key: &str) -> 
         &staging.join(".gitignore"),
         "# Written by cargo-worker-build; rebuilt on every build.\n*\n",
     )?;
+    Ok(exports)
+}
 
+/// Record the finished bundle in its manifest: files, sizes, exports and the freshness key.
+pub fn write_manifest(
+    staging: &Path,
+    plan: &Plan,
+    exports: Exports,
+    bindgen_version: &str,
+    key: &str,
+) -> Result<Manifest> {
     let mut files = list_files(staging)?;
     files.retain(|f| f != MANIFEST);
     let sizes = sizes(staging, &files)?;

@@ -158,7 +158,7 @@ pub struct BuildArgs {
     )]
     pub out_dir: Option<PathBuf>,
 
-    /// Skip wasm-opt
+    /// Skip wasm-opt and the minification of the bundle's JavaScript
     #[arg(long, help_heading = "Optimisation")]
     pub no_opt: bool,
 

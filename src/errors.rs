@@ -33,6 +33,8 @@ pub enum Code {
     WasmOptTooOld,
     WasmOptFailed,
     WasmOptUnavailable,
+    MinifyFailed,
+    MinifyUnavailable,
     InvalidMaxSize,
     OverMaxSize,
 }
@@ -63,6 +65,8 @@ impl Code {
         Code::WasmOptTooOld,
         Code::WasmOptFailed,
         Code::WasmOptUnavailable,
+        Code::MinifyFailed,
+        Code::MinifyUnavailable,
         Code::InvalidMaxSize,
         Code::OverMaxSize,
     ];
@@ -93,6 +97,8 @@ impl Code {
             Code::WasmOptTooOld => "wasm-opt-too-old",
             Code::WasmOptFailed => "wasm-opt-failed",
             Code::WasmOptUnavailable => "wasm-opt-unavailable",
+            Code::MinifyFailed => "minify-failed",
+            Code::MinifyUnavailable => "minify-unavailable",
             Code::InvalidMaxSize => "invalid-max-size",
             Code::OverMaxSize => "over-max-size",
         }

@@ -3,7 +3,7 @@
 //!
 //! The pipeline, one module per stage: [`plan`] resolves everything up front, then
 //! [`toolchain`] -> [`cargo`] -> [`bindgen`] -> [`bundle`] (entry + recovery runtime) ->
-//! optimise -> [`check`] (when asked).
+//! optimise ([`opt`], [`minify`]) -> [`check`] (when asked).
 
 pub mod bindgen;
 pub mod bundle;
@@ -13,6 +13,7 @@ pub mod cli;
 pub mod errors;
 pub mod exports;
 pub mod fs;
+pub mod minify;
 pub mod opt;
 pub mod pipeline;
 pub mod plan;

@@ -196,23 +196,14 @@ pub fn locate(offline: bool, shell: &Shell) -> Result<Option<WasmOpt>> {
         let Some(npm) = which("npm") else {
             return Ok(None);
         };
-        crate::toolcache::install_once("binaryen", BINARYEN_VERSION, |staging| {
-            let _spinner = shell.spinner(
-                "Installing",
-                format!("binaryen@{BINARYEN_VERSION} from npm (once)"),
-            );
-            let install = Cmd::new(&npm)
-                .args(["install", "--prefix"])
-                .arg(staging.as_os_str())
-                .arg(format!("binaryen@{BINARYEN_VERSION}"))
-                .args(["--no-save", "--no-audit", "--no-fund", "--loglevel=error"]);
-            install.read_or_stderr().map(drop).map_err(|e| {
-                anyhow::Error::from(
-                    Problem::new(Code::WasmOptFailed, format!("could not install binaryen@{BINARYEN_VERSION}: {e}"), "fix what npm reports below, set WASM_OPT to a Binaryen 119+ wasm-opt, or pass --no-opt")
-                        .with_detail(e.stderr),
-                )
-            })
-        })?;
+        crate::toolcache::install_npm(
+            &npm,
+            "binaryen",
+            BINARYEN_VERSION,
+            Code::WasmOptFailed,
+            "fix what npm reports below, set WASM_OPT to a Binaryen 119+ wasm-opt, or pass --no-opt",
+            shell,
+        )?;
     }
     Ok(Some(WasmOpt {
         program: node,

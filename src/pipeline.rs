@@ -256,7 +256,11 @@ fn write_bundle(
             if plan.library { "library" } else { "Worker" }
         ),
     );
-    let manifest = bundle::finish(&staging.dir, plan, &bindgen.version, key)?;
+    let exports = bundle::assemble(&staging.dir, plan)?;
+    if plan.minify.enabled {
+        minify(plan, &staging.dir, shell)?;
+    }
+    let manifest = bundle::write_manifest(&staging.dir, plan, exports, &bindgen.version, key)?;
     check_budget(plan, &manifest.sizes, wasm, built)?;
     staging.commit(&plan.out_dir)?;
     Ok(manifest)
@@ -312,6 +316,32 @@ fn optimise(plan: &Plan, args: &[String], wasm: &Path, shell: &Shell) -> Result<
     }
 }
 
+/// Minify the staged glue and runtime. Without esbuild the bundle stays readable with a warning,
+/// unless minification was asked for explicitly.
+fn minify(plan: &Plan, dir: &Path, shell: &Shell) -> Result<()> {
+    match crate::minify::locate(plan.offline, shell)? {
+        Some(esbuild) => {
+            let _spinner = shell.spinner(
+                "Minifying",
+                format!("{} with esbuild ({})", crate::minify::FILES.join(" and "), esbuild.origin),
+            );
+            crate::minify::run(&esbuild, dir, crate::minify::FILES)
+        }
+        None if plan.minify.required => Err(crate::errors::problem(
+            crate::errors::Code::MinifyUnavailable,
+            format!("minification was asked for ({}), but esbuild cannot be installed here (no npm{})", plan.minify.source, if plan.offline { ", or --offline" } else { "" }),
+            format!("install Node.js and npm (the tool then installs esbuild@{} once), set ESBUILD to an esbuild binary, or pass --no-opt", crate::minify::ESBUILD_VERSION),
+        )),
+        None => {
+            shell.warn(format!(
+                "the bundle's JavaScript is not minified: no npm to install esbuild{}; install Node.js or set ESBUILD, or pass --no-opt to silence this",
+                if plan.offline { " (and --offline forbids installing it)" } else { "" }
+            ));
+            Ok(())
+        }
+    }
+}
+
 fn print_plan(plan: &Plan, shell: &Shell, events: &Events) {
     events.emit(serde_json::json!({"reason": "plan", "plan": plan}));
     shell.verbose(
@@ -353,6 +383,14 @@ fn print_plan(plan: &Plan, shell: &Shell, events: &Events) {
                 .as_ref()
                 .map_or("off".to_string(), |a| a.join(" ")),
             plan.opt.source
+        ),
+    );
+    shell.verbose(
+        "Plan",
+        format!(
+            "minify {} ({})",
+            if plan.minify.enabled { "on" } else { "off" },
+            plan.minify.source
         ),
     );
     shell.verbose("Plan", format!("output {}", plan.out_dir.display()));

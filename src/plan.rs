@@ -75,6 +75,8 @@ pub struct Plan {
     pub bindgen_args: Vec<String>,
     /// wasm-opt's level and arguments (besides the feature flags), or none.
     pub opt: crate::opt::OptPlan,
+    /// Whether the glue and runtime are minified with esbuild.
+    pub minify: crate::minify::MinifyPlan,
     /// The budget for the bundle's gzip size, and where it was set.
     pub max_size: Option<(u64, String)>,
     pub out_dir: PathBuf,
@@ -169,6 +171,7 @@ pub fn resolve(
         &profile,
         &package.metadata,
     )?;
+    let minify = crate::minify::plan(args.no_opt, &profile, &package.metadata)?;
     let cargo = cargo_command(args, &package, &toolchain, mode, &profile, &rustflags, env);
 
     let mut bindgen_args: Vec<String> = [
@@ -216,6 +219,7 @@ pub fn resolve(
         cargo,
         bindgen_args,
         opt,
+        minify,
         max_size,
         out_dir,
         check,

@@ -62,6 +62,40 @@ pub fn install_once(
     }
 }
 
+/// Install npm package `package@version` into the cache (as tool `package`) with `npm`, once,
+/// showing a spinner. A failure becomes a [`Problem`] with `code`, npm's stderr below it, and
+/// `fix` as what to do.
+///
+/// [`Problem`]: crate::errors::Problem
+pub fn install_npm(
+    npm: &Path,
+    package: &str,
+    version: &str,
+    code: crate::errors::Code,
+    fix: &str,
+    shell: &crate::term::Shell,
+) -> Result<PathBuf> {
+    install_once(package, version, |staging| {
+        let _spinner = shell.spinner("Installing", format!("{package}@{version} from npm (once)"));
+        crate::process::Cmd::new(npm)
+            .args(["install", "--prefix"])
+            .arg(staging.as_os_str())
+            .arg(format!("{package}@{version}"))
+            .args(["--no-save", "--no-audit", "--no-fund", "--loglevel=error"])
+            .read_or_stderr()
+            .map(drop)
+            .map_err(|e| {
+                crate::errors::Problem::new(
+                    code,
+                    format!("could not install {package}@{version}: {e}"),
+                    fix,
+                )
+                .with_detail(e.stderr)
+                .into()
+            })
+    })
+}
+
 /// Every cached version of every tool: (tool, version, path).
 pub fn list() -> Vec<(String, String, PathBuf)> {
     let mut out = Vec::new();

@@ -101,6 +101,30 @@ pub fn run(args: &ToolsArgs, shell: &Shell) -> Result<i32> {
         origin,
         path,
     });
+    let esbuild = crate::toolcache::dir("esbuild", crate::minify::ESBUILD_VERSION);
+    let (installed, origin, path) =
+        if let Some(env) = std::env::var_os("ESBUILD").map(PathBuf::from) {
+            (None, "ESBUILD".to_string(), Some(env))
+        } else if crate::minify::binary(&esbuild).is_file() {
+            (
+                Some(crate::minify::ESBUILD_VERSION.to_string()),
+                "tool cache".to_string(),
+                Some(esbuild),
+            )
+        } else {
+            (
+                None,
+                "installed by the first release build".to_string(),
+                None,
+            )
+        };
+    rows.push(ToolRow {
+        tool: "esbuild (minify JS)".into(),
+        needed: crate::minify::ESBUILD_VERSION.into(),
+        installed,
+        origin,
+        path,
+    });
     let node = crate::process::which("node");
     rows.push(ToolRow {
         tool: "node".into(),
@@ -113,10 +137,11 @@ pub fn run(args: &ToolsArgs, shell: &Shell) -> Result<i32> {
         path: node,
     });
 
-    // What this project's builds use: its wasm-bindgen and the pinned Binaryen.
+    // What this project's builds use: its wasm-bindgen, the pinned Binaryen and esbuild.
     let keep = |tool: &str, version: &str| {
         (tool == "wasm-bindgen" && version == wanted.to_string())
             || (tool == "binaryen" && version == crate::opt::BINARYEN_VERSION)
+            || (tool == "esbuild" && version == crate::minify::ESBUILD_VERSION)
     };
     let mut removed = Vec::new();
     if args.clean {

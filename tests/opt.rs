@@ -280,3 +280,120 @@ fn over_max_size_fails_listing_the_biggest_contributors_and_keeps_the_previous_b
         stderr(&out)
     );
 }
+
+#[test]
+fn release_javascript_is_minified_unless_turned_off() {
+    let dir = copy_fixture("plain");
+    let build = |args: &[&str], out: &str| -> std::path::PathBuf {
+        let o = run(tool_in(dir.path())
+            .args(args)
+            .arg("--out-dir")
+            .arg(dir.path().join(out)));
+        assert!(o.status.success(), "{}", stderr(&o));
+        dir.path().join(out)
+    };
+    let readable = build(&["--no-opt"], "readable");
+    let minified = build(&[], "minified");
+    for file in ["glue.js", "runtime.js"] {
+        let small = fs::read_to_string(minified.join(file)).unwrap();
+        let big = fs::read_to_string(readable.join(file)).unwrap();
+        assert!(
+            small.len() * 10 < big.len() * 7,
+            "{file} was not minified: {} bytes against {} with --no-opt",
+            small.len(),
+            big.len()
+        );
+        assert!(!small.contains("\n    "), "{file} keeps its indentation");
+    }
+    assert_eq!(
+        fs::read_to_string(readable.join("runtime.js")).unwrap(),
+        include_str!("../src/runtime/runtime.js"),
+        "--no-opt ships the runtime as written"
+    );
+    // The size report (code the Worker uploads) counts the minified files, and the bundle still
+    // passes the check.
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&fs::read(minified.join(".worker-build.json")).unwrap()).unwrap();
+    let on_disk: u64 = manifest["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|f| f.as_str())
+        .filter(|f| f.ends_with(".js") || f.ends_with(".wasm"))
+        .map(|f| fs::metadata(minified.join(f)).unwrap().len())
+        .sum();
+    assert_eq!(manifest["sizes"]["total"], on_disk);
+    let check = run(tool().args(["check", "--expect", "abort"]).arg(&minified));
+    assert!(
+        check.status.success(),
+        "the minified bundle fails check:\n{}{}",
+        String::from_utf8_lossy(&check.stdout),
+        stderr(&check)
+    );
+
+    // `minify = false` in Cargo.toml keeps wasm-opt but ships readable JavaScript.
+    append_to_manifest(
+        dir.path(),
+        "\n[package.metadata.worker-build.profile.release]\nminify = false\n",
+    );
+    let p = plan_of(dir.path(), &[]);
+    assert_eq!(p["minify"]["enabled"], false);
+    assert_eq!(
+        p["minify"]["source"],
+        "package.metadata.worker-build.profile.release.minify"
+    );
+    assert_eq!(p["opt"]["args"], serde_json::json!(["-Oz"]));
+    let kept = build(&[], "minified");
+    assert_eq!(
+        fs::read_to_string(kept.join("runtime.js")).unwrap(),
+        include_str!("../src/runtime/runtime.js")
+    );
+}
+
+#[test]
+fn a_failing_minifier_reports_its_output_and_keeps_the_previous_bundle() {
+    let dir = copy_fixture("plain");
+    let out = run(&mut tool_in(dir.path()));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let build = dir.path().join("build");
+    let before: Vec<Vec<u8>> = ["glue.js", "runtime.js", "index_bg.wasm"]
+        .iter()
+        .map(|f| fs::read(build.join(f)).unwrap())
+        .collect();
+
+    let broken = fake_wasm_opt(dir.path(), "esbuild-broken", "#!/bin/sh\nif [ \"$1\" = --version ]; then echo 0.28.2; exit 0; fi\necho '✘ [ERROR] simulated parse failure' >&2\nexit 1\n");
+    // A different level changes the bundle's inputs, so the bundle is really rebuilt.
+    let out = run(tool_in(dir.path())
+        .env("ESBUILD", &broken)
+        .args(["--opt-level", "s"]));
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    let line = err
+        .lines()
+        .find(|l| l.starts_with("error:"))
+        .unwrap_or_default();
+    assert!(
+        line.contains("esbuild failed to minify") && line.contains("--no-opt"),
+        "{err}"
+    );
+    assert!(err.contains("simulated parse failure"), "{err}");
+    let after: Vec<Vec<u8>> = ["glue.js", "runtime.js", "index_bg.wasm"]
+        .iter()
+        .map(|f| fs::read(build.join(f)).unwrap())
+        .collect();
+    assert!(before == after, "the previous bundle was touched");
+
+    // A `minify` setting that is not a boolean is named, with the line to write.
+    append_to_manifest(
+        dir.path(),
+        "\n[package.metadata.worker-build.profile.release]\nminify = \"yes\"\n",
+    );
+    let out = run(tool_in(dir.path()).arg("--dry-run"));
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("error: `package.metadata.worker-build.profile.release.minify` in Cargo.toml must be true or false")
+            && err.contains("minify = false"),
+        "{err}"
+    );
+}

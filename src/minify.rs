@@ -1,0 +1,204 @@
+//! Minification of the bundle's JavaScript (the wasm-bindgen glue and our recovery runtime) with
+//! esbuild, for release-like profiles. Each file is minified on its own as an ES module, so the
+//! bundle keeps its layout and `--check-eh` reads it as before; the entry stays readable, since
+//! it is what `wrangler.toml` points at and is a few lines long.
+//!
+//! esbuild comes from `ESBUILD` or from npm's `esbuild` package installed once into the tool
+//! cache (its native binary needs no node to run). Without it the bundle is written unminified
+//! with one warning, unless the user asked for minification explicitly.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use serde_json::Value;
+
+use crate::errors::{problem, Code, Problem};
+use crate::process::{which, Cmd};
+use crate::term::Shell;
+
+/// The npm `esbuild` release installed when `ESBUILD` is not set. It parses the source-phase
+/// imports (`import source wasmModule from "./index_bg.wasm"`) that the glue uses.
+pub const ESBUILD_VERSION: &str = "0.28.2";
+
+/// The JavaScript files of a bundle that are minified: the glue and the runtime.
+pub const FILES: &[&str] = &[crate::bundle::GLUE, crate::bundle::RUNTIME];
+
+/// What the plan says about minification.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct MinifyPlan {
+    pub enabled: bool,
+    /// Where the decision came from (`--no-opt`, a Cargo.toml key, the profile default).
+    pub source: String,
+    /// The user asked for it explicitly: failing to minify is then an error, not a warning.
+    pub required: bool,
+}
+
+/// Decide minification for a profile: `--no-opt` turns it off, then
+/// `[package.metadata.worker-build.profile.<p>] minify = true|false`, then on for release-like
+/// profiles and off for dev.
+pub fn plan(no_opt: bool, profile: &str, metadata: &Value) -> Result<MinifyPlan> {
+    if no_opt {
+        return Ok(MinifyPlan {
+            enabled: false,
+            source: "--no-opt".into(),
+            required: false,
+        });
+    }
+    let key = format!("package.metadata.worker-build.profile.{profile}.minify");
+    let setting = metadata
+        .get("worker-build")
+        .and_then(|t| t.get("profile"))
+        .and_then(|p| p.get(profile))
+        .and_then(|p| p.get("minify"));
+    match setting {
+        Some(Value::Bool(enabled)) => Ok(MinifyPlan {
+            enabled: *enabled,
+            source: key,
+            required: *enabled,
+        }),
+        Some(other) => Err(problem(
+            Code::InvalidOptConfig,
+            format!("`{key}` in Cargo.toml must be true or false, not `{other}`"),
+            format!("write `minify = false` (or `true`) under [package.metadata.worker-build.profile.{profile}]"),
+        )),
+        None => Ok(MinifyPlan {
+            enabled: profile != "dev",
+            source: format!("{profile} profile default"),
+            required: false,
+        }),
+    }
+}
+
+/// A runnable esbuild and where it came from.
+#[derive(Debug, Clone)]
+pub struct Esbuild {
+    pub program: PathBuf,
+    pub origin: String,
+}
+
+/// Find (or install) esbuild. `Ok(None)` when none can be had here; the caller decides whether
+/// that is a warning or an error.
+pub fn locate(offline: bool, shell: &Shell) -> Result<Option<Esbuild>> {
+    if let Some(path) = std::env::var_os("ESBUILD")
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from)
+    {
+        return match Cmd::new(&path).arg("--version").read() {
+            Ok(_) => Ok(Some(Esbuild {
+                program: path,
+                origin: "ESBUILD".into(),
+            })),
+            Err(e) => Err(problem(
+                Code::MinifyFailed,
+                format!("ESBUILD={} is not a runnable esbuild ({e})", path.display()),
+                format!("point ESBUILD at an esbuild binary or unset it (the tool then installs npm esbuild@{ESBUILD_VERSION}), or pass --no-opt"),
+            )),
+        };
+    }
+    let program = binary(&crate::toolcache::dir("esbuild", ESBUILD_VERSION));
+    if !program.is_file() {
+        if offline {
+            return Ok(None);
+        }
+        let Some(npm) = which("npm") else {
+            return Ok(None);
+        };
+        crate::toolcache::install_npm(
+            &npm,
+            "esbuild",
+            ESBUILD_VERSION,
+            Code::MinifyFailed,
+            "fix what npm reports below, set ESBUILD to an esbuild binary, or pass --no-opt",
+            shell,
+        )?;
+    }
+    Ok(Some(Esbuild {
+        program,
+        origin: "npm esbuild (tool cache)".into(),
+    }))
+}
+
+/// The esbuild launcher npm links into `node_modules/.bin` (the native binary when the platform
+/// package installed, a node script otherwise).
+pub fn binary(dir: &Path) -> PathBuf {
+    dir.join("node_modules").join(".bin").join("esbuild")
+}
+
+/// Minify `files` of the staged bundle in `dir`, each on its own, in place. On failure every
+/// file is left as it was.
+pub fn run(esbuild: &Esbuild, dir: &Path, files: &[&str]) -> Result<()> {
+    let out = dir.join(".minified");
+    crate::fs::remove_dir_all_if_exists(&out)?;
+    let present: Vec<&str> = files
+        .iter()
+        .copied()
+        .filter(|f| dir.join(f).is_file())
+        .collect();
+    if present.is_empty() {
+        return Ok(());
+    }
+    let cmd = Cmd::new(&esbuild.program)
+        .args(present.iter().map(|f| dir.join(f).into_os_string()))
+        .args([
+            "--minify",
+            "--format=esm",
+            "--charset=utf8",
+            "--log-level=warning",
+        ])
+        .arg(format!("--outdir={}", out.display()));
+    let result = cmd.read_or_stderr();
+    let outcome = match result {
+        Ok(_) => present
+            .iter()
+            .try_for_each(|f| crate::fs::rename(&out.join(f), &dir.join(f))),
+        Err(e) => Err(Problem::new(
+            Code::MinifyFailed,
+            format!("esbuild failed to minify the bundle's JavaScript ({})", e.status),
+            "rebuild with --no-opt, or set `minify = false` under [package.metadata.worker-build.profile.release], and report esbuild's output (below)",
+        )
+        .with_detail(format!("command: {}\n{}", e.command, e.stderr))
+        .into()),
+    };
+    let _ = std::fs::remove_dir_all(&out);
+    outcome
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn release_minifies_and_dev_does_not() {
+        let p = plan(false, "release", &Value::Null).unwrap();
+        assert!(p.enabled && !p.required);
+        assert!(!plan(false, "dev", &Value::Null).unwrap().enabled);
+        assert!(!plan(true, "release", &Value::Null).unwrap().enabled);
+    }
+
+    #[test]
+    fn cargo_toml_key_decides_and_no_opt_wins() {
+        let off = json!({"worker-build": {"profile": {"release": {"minify": false}}}});
+        let p = plan(false, "release", &off).unwrap();
+        assert!(!p.enabled);
+        assert_eq!(
+            p.source,
+            "package.metadata.worker-build.profile.release.minify"
+        );
+        let on = json!({"worker-build": {"profile": {"dev": {"minify": true}}}});
+        let p = plan(false, "dev", &on).unwrap();
+        assert!(p.enabled && p.required);
+        assert!(!plan(true, "dev", &on).unwrap().enabled);
+    }
+
+    #[test]
+    fn an_invalid_setting_names_the_key() {
+        let bad = json!({"worker-build": {"profile": {"release": {"minify": "yes"}}}});
+        let err = plan(false, "release", &bad).unwrap_err().to_string();
+        assert!(
+            err.contains("package.metadata.worker-build.profile.release.minify"),
+            "{err}"
+        );
+        assert!(err.contains("minify = false"), "{err}");
+    }
+}
