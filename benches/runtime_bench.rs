@@ -5,7 +5,8 @@
 //! directory of workers-rs worker-build 0.8.7's bundle of the same crate, through that; plus the
 //! time from an abort to the next successful response.
 //!
-//! Run: `cargo bench --bench runtime_bench`. It checks that every request succeeded (a failed
+//! Run: `cargo bench --bench runtime_bench`; `EXTRA_BUNDLES="name=dir;name=dir"` adds rows for
+//! other bundles of the same crate (ablations of the runtime, say). It checks that every request succeeded (a failed
 //! one would make the figures meaningless) and prints the figures; it asserts no speed.
 
 #[path = "../tests/support/mod.rs"]
@@ -18,14 +19,33 @@ use std::time::{Duration, Instant};
 use support::recovery::{faults_bundle, load, quantile_ms, Build, Conn, Serve, Server};
 use support::{copy_tree, fixture};
 
-const REQUESTS: usize = 5_000;
-const CONCURRENCY: usize = 32;
-const ROUNDS: usize = 8;
+/// A setting from the environment (`BENCH_REQUESTS`, `BENCH_CONCURRENCY`, `BENCH_ROUNDS`), or
+/// its default.
+fn setting(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .map(|v| {
+            v.parse()
+                .unwrap_or_else(|_| panic!("{name}={v} is not a number"))
+        })
+        .unwrap_or(default)
+}
+
+static REQUESTS: std::sync::LazyLock<usize> =
+    std::sync::LazyLock::new(|| setting("BENCH_REQUESTS", 5_000));
+static CONCURRENCY: std::sync::LazyLock<usize> =
+    std::sync::LazyLock::new(|| setting("BENCH_CONCURRENCY", 32));
+static ROUNDS: std::sync::LazyLock<usize> =
+    std::sync::LazyLock::new(|| setting("BENCH_ROUNDS", 20));
 const ABORTS: usize = 30;
 
 struct Variant {
     name: &'static str,
     server: Server,
+    /// The variant this one is compared with (its raw baseline), by index.
+    baseline: Option<usize>,
+    /// Whether it recovers from aborts (the raw entries do not).
+    recovers: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -49,10 +69,10 @@ fn cpu_seconds(pid: u32) -> f64 {
 }
 
 fn hello_round(server: &Server) -> Figures {
-    let paths = vec!["/hello".to_string(); REQUESTS];
+    let paths = vec!["/hello".to_string(); *REQUESTS];
     let cpu_before = cpu_seconds(server.pid());
     let started = Instant::now();
-    let samples = load(server.port(), &paths, CONCURRENCY, Duration::from_secs(15));
+    let samples = load(server.port(), &paths, *CONCURRENCY, Duration::from_secs(15));
     let elapsed = started.elapsed();
     let cpu = cpu_seconds(server.pid()) - cpu_before;
     for sample in &samples {
@@ -64,11 +84,31 @@ fn hello_round(server: &Server) -> Figures {
     }
     let mut latencies: Vec<_> = samples.iter().map(|s| s.latency()).collect();
     Figures {
-        rps: REQUESTS as f64 / elapsed.as_secs_f64(),
+        rps: *REQUESTS as f64 / elapsed.as_secs_f64(),
         p50: quantile_ms(&mut latencies, 0.5),
         p99: quantile_ms(&mut latencies, 0.99),
-        cpu_us: cpu * 1e6 / REQUESTS as f64,
+        cpu_us: cpu * 1e6 / *REQUESTS as f64,
     }
+}
+
+/// Pins every thread of process `pid` to `cpus` with `taskset`; says so when it cannot.
+fn pin(pid: u32, cpus: &str) -> bool {
+    let ok = std::process::Command::new("taskset")
+        .args(["-a", "-p", "-c", cpus, &pid.to_string()])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        eprintln!("could not pin process {pid} to CPU {cpus} (taskset); figures will be noisier");
+    }
+    ok
+}
+
+/// The quartiles (25%, 50%, 75%) of `values`.
+fn quartiles(mut values: Vec<f64>) -> (f64, f64, f64) {
+    values.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let at = |q: f64| values[((values.len() - 1) as f64 * q).round() as usize];
+    (at(0.25), at(0.5), at(0.75))
 }
 
 fn median(mut values: Vec<f64>) -> f64 {
@@ -120,8 +160,8 @@ fn module_worker_bundle(ours: &Path) -> tempfile::TempDir {
     dir
 }
 
-/// The tool's bundle with its entry replaced by the raw hand-written one.
-fn raw_bundle(ours: &Path) -> tempfile::TempDir {
+/// The tool's bundle with its entry replaced by a raw hand-written one from the fixture's `js/`.
+fn raw_bundle(ours: &Path, entry: &str) -> tempfile::TempDir {
     let dir = tempfile::Builder::new()
         .prefix("cwb-raw-")
         .tempdir()
@@ -130,7 +170,7 @@ fn raw_bundle(ours: &Path) -> tempfile::TempDir {
         rel == Path::new("index.js") || rel == Path::new("runtime.js")
     });
     fs::copy(
-        fixture("faults").join("js/raw-entry.js"),
+        fixture("faults").join("js").join(entry),
         dir.path().join("index.js"),
     )
     .unwrap();
@@ -139,22 +179,52 @@ fn raw_bundle(ours: &Path) -> tempfile::TempDir {
 
 fn main() {
     let ours = faults_bundle(Build::UnwindExnref);
-    let raw = raw_bundle(&ours);
+    let raw_object = raw_bundle(&ours, "raw-entry.js");
+    let raw_object_again = raw_bundle(&ours, "raw-entry.js");
+    let raw_class = raw_bundle(&ours, "raw-entrypoint.js");
     let object = module_worker_bundle(&ours);
+    let variant = |name, dir: &Path, baseline, recovers| Variant {
+        name,
+        server: Server::start(Serve::Worker(dir)),
+        baseline,
+        recovers,
+    };
+    // Rows 0 and 1 are the baselines: a hand-written module-worker object and a hand-written
+    // `WorkerEntrypoint`, each calling the export directly. Row 2 is the same as row 0 (a
+    // second server of an identical bundle): how far apart two identical variants measure is
+    // the noise floor of the run.
     let mut variants = vec![
-        Variant {
-            name: "cargo-worker-build --unwind (recovery runtime; WorkerEntrypoint, as the fixture exports RPC functions)",
-            server: Server::start(Serve::Worker(&ours)),
-        },
-        Variant {
-            name: "raw wasm-bindgen export, minimal entry",
-            server: Server::start(Serve::Worker(raw.path())),
-        },
+        variant(
+            "raw export, hand-written module-worker object",
+            raw_object.path(),
+            None,
+            false,
+        ),
+        variant(
+            "raw export, hand-written WorkerEntrypoint",
+            raw_class.path(),
+            None,
+            false,
+        ),
+        variant(
+            "raw export, module-worker object again (noise floor)",
+            raw_object_again.path(),
+            Some(0),
+            false,
+        ),
+        variant(
+            "cargo-worker-build --unwind, hello crate (module-worker object)",
+            object.path(),
+            Some(0),
+            true,
+        ),
+        variant(
+            "cargo-worker-build --unwind, crate with RPC functions (WorkerEntrypoint)",
+            &ours,
+            Some(1),
+            true,
+        ),
     ];
-    variants.push(Variant {
-        name: "cargo-worker-build --unwind, crate without RPC functions (module-worker object)",
-        server: Server::start(Serve::Worker(object.path())),
-    });
     let worker_build = std::env::var_os("WORKER_BUILD_BUNDLE").map(PathBuf::from);
     if let Some(dir) = &worker_build {
         assert!(
@@ -162,11 +232,29 @@ fn main() {
             "WORKER_BUILD_BUNDLE={} has no index.js",
             dir.display()
         );
-        variants.push(Variant {
-            name: "workers-rs worker-build 0.8.7 --panic-unwind",
-            server: Server::start(Serve::Worker(dir)),
-        });
+        variants.push(variant(
+            "workers-rs worker-build 0.8.7 --panic-unwind (WorkerEntrypoint)",
+            dir,
+            Some(1),
+            true,
+        ));
     }
+
+    // Any other bundles of the same crate to compare (ablations of the runtime, other tools'
+    // entries): EXTRA_BUNDLES="name=dir;name=dir".
+    if let Ok(extra) = std::env::var("EXTRA_BUNDLES") {
+        for item in extra.split(';').filter(|i| !i.is_empty()) {
+            let (name, dir) = item
+                .split_once('=')
+                .expect("EXTRA_BUNDLES items are name=dir");
+            let name: &'static str = Box::leak(name.to_string().into_boxed_str());
+            variants.push(variant(name, Path::new(dir), Some(0), true));
+        }
+    }
+
+    // workerd runs its JavaScript on one thread: give the servers one core and the client the
+    // other, so the client's threads do not steal time from the server being measured.
+    let pinned = variants.iter().all(|v| pin(v.server.pid(), "0")) && pin(std::process::id(), "1");
 
     // Warm up, then interleave the rounds so drift on the machine hits every variant alike.
     for variant in &variants {
@@ -174,20 +262,30 @@ fn main() {
         load(
             variant.server.port(),
             &paths,
-            CONCURRENCY,
+            *CONCURRENCY,
             Duration::from_secs(15),
         );
     }
     let mut rounds: Vec<Vec<Figures>> = vec![Vec::new(); variants.len()];
-    for _ in 0..ROUNDS {
-        for (i, variant) in variants.iter().enumerate() {
-            rounds[i].push(hello_round(&variant.server));
+    // Each round starts with the next variant, so none is always measured first or last.
+    for round in 0..*ROUNDS {
+        for k in 0..variants.len() {
+            let i = (round + k) % variants.len();
+            rounds[i].push(hello_round(&variants[i].server));
         }
     }
 
     println!(
-        "\n/hello, {REQUESTS} requests x {ROUNDS} rounds, concurrency {CONCURRENCY}, \
-         workerd on 127.0.0.1 (medians of rounds; CPU: least of rounds)"
+        "\n/hello, {} requests x {} rounds, concurrency {}, \
+         workerd on 127.0.0.1{} (medians of rounds; CPU: least of rounds)",
+        *REQUESTS,
+        *ROUNDS,
+        *CONCURRENCY,
+        if pinned {
+            ", pinned to CPU 0, client on CPU 1"
+        } else {
+            ", not pinned"
+        }
     );
     println!(
         "| variant | req/s | p50 ms | p99 ms | workerd CPU µs/req \
@@ -195,7 +293,6 @@ fn main() {
     );
     println!("|---|---:|---:|---:|---:|---:|---:|");
     let mut cpu = Vec::new();
-    let mut rps = Vec::new();
     for (i, variant) in variants.iter_mut().enumerate() {
         let figures = &rounds[i];
         let row_rps = median(figures.iter().map(|f| f.rps).collect());
@@ -206,8 +303,8 @@ fn main() {
             .iter()
             .map(|f| f.cpu_us)
             .fold(f64::INFINITY, f64::min);
-        // The raw entry cannot recover: after its first abort every request fails.
-        let reinit = if variant.name.starts_with("raw") {
+        // The raw entries cannot recover: after their first abort every request fails.
+        let reinit = if !variant.recovers {
             "n/a (never recovers) | n/a".to_string()
         } else {
             let (total, abort) = abort_to_next_success(variant.server.port());
@@ -218,16 +315,29 @@ fn main() {
             variant.name
         );
         cpu.push(cpu_us);
-        rps.push(row_rps);
     }
-    let efficiency = cpu[1] / cpu[0];
-    let object_efficiency = cpu[1] / cpu[2];
+    // Each round ran the variants back to back, so the ratio within a round cancels the drift
+    // of the machine between rounds; its quartiles over the rounds say how sure the figure is.
     println!(
-        "\nours / raw: throughput {:.3}, CPU efficiency (raw CPU per request / ours) {efficiency:.3}; \
-         module-worker object: throughput {:.3}, CPU efficiency {object_efficiency:.3}",
-        rps[0] / rps[1],
-        rps[2] / rps[1]
+        "\nagainst its raw baseline: throughput per round (25% / median / 75% of {} rounds); CPU efficiency (baseline CPU per request / this)",
+        *ROUNDS
     );
+    for (i, variant) in variants.iter().enumerate() {
+        let Some(base) = variant.baseline else {
+            continue;
+        };
+        let (q1, q2, q3) = quartiles(
+            (0..*ROUNDS)
+                .map(|r| rounds[i][r].rps / rounds[base][r].rps)
+                .collect(),
+        );
+        println!(
+            "  {} / {}: {q1:.3} / {q2:.3} / {q3:.3}; CPU {:.3}",
+            variant.name,
+            variants[base].name,
+            cpu[base] / cpu[i]
+        );
+    }
     // The target is 0.98x the raw export. This prints the figures and asserts nothing about
     // them: on a shared two-core machine (the client runs on the same cores) rates and even
     // workerd's CPU per request move by tens of percent between runs, so a bound would either
