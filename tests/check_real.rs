@@ -10,32 +10,15 @@
 mod support;
 
 use std::fs;
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::{Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use support::{build_command, Mode, BUILD_LOCK};
 
 use serde_json::Value;
 use tempfile::TempDir;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Mode {
-    Abort,
-    Unwind,
-    UnwindLegacy,
-}
-
-impl Mode {
-    fn args(self) -> &'static [&'static str] {
-        match self {
-            Mode::Abort => &[],
-            Mode::Unwind => &["--unwind"],
-            Mode::UnwindLegacy => &["--unwind", "--eh", "legacy"],
-        }
-    }
-}
 
 /// A bundle built from a private copy of the plain fixture; the copy lives as long as the test
 /// binary (the `OnceLock`s below are never dropped, so the directories stay in /tmp: they are
@@ -44,9 +27,6 @@ struct Built {
     crate_dir: TempDir,
     out: PathBuf,
 }
-
-/// One build at a time: they share a target dir and the wasm a build is about to read.
-static BUILD_LOCK: Mutex<()> = Mutex::new(());
 
 fn build(mode: Mode) -> Built {
     let _serial = BUILD_LOCK.lock().unwrap_or_else(|p| p.into_inner());
@@ -57,18 +37,6 @@ fn build(mode: Mode) -> Built {
     support::run_ok(&mut cmd);
     eprintln!("built plain ({mode:?}) in {:.1?}", started.elapsed());
     Built { crate_dir, out }
-}
-
-fn build_command(crate_dir: &Path, out: &Path, mode: Mode) -> Command {
-    let mut cmd = support::tool();
-    cmd.args(mode.args())
-        .arg("--manifest-path")
-        .arg(crate_dir.join("Cargo.toml"))
-        .arg("--target-dir")
-        .arg(support::fixtures_target_dir())
-        .arg("--out-dir")
-        .arg(out);
-    cmd
 }
 
 fn bundle(mode: Mode) -> &'static Built {
@@ -336,87 +304,18 @@ enum Served {
 
 /// Serves `bundle` in `workerd serve` on loopback and reports whether it loads.
 fn serve_once(bundle: &Path) -> Served {
-    let dir = tempfile::Builder::new()
-        .prefix("cwb-check-workerd-")
-        .tempdir()
-        .unwrap();
-    let snapshot = dir.path().join("bundle");
-    support::copy_tree(bundle, &snapshot, &|_| false);
-    let port = {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.local_addr().unwrap().port()
+    let server = match support::Workerd::try_serve(bundle) {
+        Ok(server) => server,
+        Err(why) => return Served::Refused(why),
     };
-    let mut modules = support::bundle_modules(&snapshot);
-    modules.retain(|m| m != "index.js");
-    modules.insert(0, "index.js".to_string());
-    let list: String = modules
-        .iter()
-        .map(|m| {
-            let kind = if m.ends_with(".wasm") {
-                "wasm"
-            } else {
-                "esModule"
-            };
-            format!("    (name = {m:?}, {kind} = embed \"bundle/{m}\"),\n")
-        })
-        .collect();
-    let config = format!(
-        "using Workerd = import \"/workerd/workerd.capnp\";\n\
-         const config :Workerd.Config = (\n  services = [ (name = \"main\", worker = .w) ],\n  \
-         sockets = [ (name = \"http\", address = \"127.0.0.1:{port}\", http = (), service = \"main\") ],\n);\n\
-         const w :Workerd.Worker = (\n  modules = [\n{list}  ],\n  compatibilityDate = {:?},\n);\n",
-        support::COMPATIBILITY_DATE
-    );
-    let config_path = dir.path().join("config.capnp");
-    fs::write(&config_path, config).unwrap();
-    let log_path = dir.path().join("workerd.log");
-    let log = fs::File::create(&log_path).unwrap();
-    let mut child = Command::new(support::workerd_bin())
-        .arg("serve")
-        .arg(&config_path)
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .spawn()
-        .expect("cannot start workerd");
-    let log = || fs::read_to_string(&log_path).unwrap_or_default();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let outcome = loop {
-        if child.try_wait().unwrap().is_some() {
-            break Served::Refused(log());
+    // The server is stopped (by its PID) when it is dropped, answered or not.
+    match support::try_http(server.port(), "GET", "/", support::HTTP_TIMEOUT) {
+        Ok((status, _)) if status < 500 => Served::Answered(status),
+        Ok((status, body)) => {
+            Served::Refused(format!("{status} {body}\n{}", server.log_contents()))
         }
-        if let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) {
-            stream
-                .set_read_timeout(Some(support::HTTP_TIMEOUT))
-                .unwrap();
-            stream
-                .write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-                .unwrap();
-            let mut raw = Vec::new();
-            let _ = stream.read_to_end(&mut raw);
-            let head = String::from_utf8_lossy(&raw);
-            let status: u16 = head
-                .split_whitespace()
-                .nth(1)
-                .and_then(|s| s.parse().ok())
-                .unwrap_or(0);
-            break if status >= 500 || status == 0 {
-                Served::Refused(format!("{head}\n{}", log()))
-            } else {
-                Served::Answered(status)
-            };
-        }
-        assert!(
-            Instant::now() < deadline,
-            "workerd neither served nor exited in 30 s:\n{}",
-            log()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    // Stops exactly the process started here.
-    let _ = child.kill();
-    let _ = child.wait();
-    outcome
+        Err(why) => Served::Refused(format!("{why}\n{}", server.log_contents())),
+    }
 }
 
 #[test]

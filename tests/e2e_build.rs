@@ -7,35 +7,10 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use support::Workerd;
+use support::{Mode, Workerd, BUILD_LOCK};
 use tempfile::TempDir;
-
-/// Builds share one target dir; cargo serialises them on its lock anyway, and running them one
-/// at a time keeps one build from replacing the `.wasm` another is about to read.
-static BUILD_LOCK: Mutex<()> = Mutex::new(());
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Mode {
-    /// The default: stable toolchain, panic=abort, abort recovery.
-    Abort,
-    /// `--unwind` with the default (exnref) exception-handling encoding.
-    Unwind,
-    /// `--unwind --eh legacy`.
-    UnwindLegacy,
-}
-
-impl Mode {
-    fn args(self) -> &'static [&'static str] {
-        match self {
-            Mode::Abort => &[],
-            Mode::Unwind => &["--unwind"],
-            Mode::UnwindLegacy => &["--unwind", "--eh", "legacy"],
-        }
-    }
-}
 
 /// A bundle built from a private copy of a fixture crate.
 struct Built {
@@ -50,14 +25,7 @@ fn build(fixture: &str, mode: Mode) -> Built {
         .unwrap_or_else(|poisoned| poisoned.into_inner());
     let crate_dir = support::copy_fixture(fixture);
     let out = crate_dir.path().join("build");
-    let mut cmd = support::tool();
-    cmd.args(mode.args())
-        .arg("--manifest-path")
-        .arg(crate_dir.path().join("Cargo.toml"))
-        .arg("--target-dir")
-        .arg(support::fixtures_target_dir())
-        .arg("--out-dir")
-        .arg(&out);
+    let mut cmd = support::build_command(crate_dir.path(), &out, mode);
     let started = Instant::now();
     support::run_ok(&mut cmd);
     eprintln!(

@@ -49,6 +49,46 @@ pub fn fixtures_target_dir() -> PathBuf {
     repo_root().join("target").join("fixtures")
 }
 
+/// The three ways a crate can be built, as the end-to-end tests compare them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// The default: stable toolchain, panic=abort, abort recovery.
+    Abort,
+    /// `--unwind` with the default (exnref) exception-handling encoding.
+    Unwind,
+    /// `--unwind --eh legacy`.
+    UnwindLegacy,
+}
+
+impl Mode {
+    pub fn args(self) -> &'static [&'static str] {
+        match self {
+            Mode::Abort => &[],
+            Mode::Unwind => &["--unwind"],
+            Mode::UnwindLegacy => &["--unwind", "--eh", "legacy"],
+        }
+    }
+}
+
+/// Fixture builds in one test binary run one at a time: they share a target dir (cargo would
+/// serialise them on its lock anyway), and one build must not replace the `.wasm` another is
+/// about to read.
+pub static BUILD_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// `cargo worker-build` in `mode` for the crate in `crate_dir`, writing to `out`, with the shared
+/// fixtures target dir. Hold [`BUILD_LOCK`] while it runs.
+pub fn build_command(crate_dir: &Path, out: &Path, mode: Mode) -> Command {
+    let mut cmd = tool();
+    cmd.args(mode.args())
+        .arg("--manifest-path")
+        .arg(crate_dir.join("Cargo.toml"))
+        .arg("--target-dir")
+        .arg(fixtures_target_dir())
+        .arg("--out-dir")
+        .arg(out);
+    cmd
+}
+
 /// The binary under test.
 pub fn tool() -> Command {
     Command::new(env!("CARGO_BIN_EXE_cargo-worker-build"))
@@ -192,6 +232,12 @@ impl Workerd {
     ///
     /// The bundle is copied first, so a later rebuild does not change a running server.
     pub fn serve(bundle_dir: &Path) -> Workerd {
+        Workerd::try_serve(bundle_dir).unwrap_or_else(|why| panic!("{why}"))
+    }
+
+    /// Like [`Workerd::serve`], but a bundle workerd refuses (it exits instead of listening) is an
+    /// `Err` with workerd's output, for tests that expect some bundles not to load.
+    pub fn try_serve(bundle_dir: &Path) -> Result<Workerd, String> {
         let dir = tempfile::Builder::new()
             .prefix("cwb-workerd-")
             .tempdir()
@@ -211,12 +257,12 @@ impl Workerd {
             let mut child = spawn_workerd(&config, &log);
             match wait_until_listening(&mut child, port) {
                 Ok(()) => {
-                    return Workerd {
+                    return Ok(Workerd {
                         child,
                         port,
                         log,
                         dir,
-                    }
+                    })
                 }
                 Err(why) => {
                     let _ = child.kill();
@@ -233,10 +279,10 @@ impl Workerd {
                 }
             }
         }
-        panic!(
+        Err(format!(
             "workerd did not start serving {}: {last_failure}",
             bundle_dir.display()
-        );
+        ))
     }
 
     pub fn port(&self) -> u16 {
