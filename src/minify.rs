@@ -13,7 +13,7 @@ use anyhow::Result;
 use serde_json::Value;
 
 use crate::errors::{problem, Code, Problem};
-use crate::process::{which, Cmd};
+use crate::process::Cmd;
 use crate::term::Shell;
 
 /// The npm `esbuild` release installed when `ESBUILD` is not set. It parses the source-phase
@@ -96,21 +96,18 @@ pub fn locate(offline: bool, shell: &Shell) -> Result<Option<Esbuild>> {
         };
     }
     let program = binary(&crate::toolcache::dir("esbuild", ESBUILD_VERSION));
-    if !program.is_file() {
-        if offline {
-            return Ok(None);
-        }
-        let Some(npm) = which("npm") else {
-            return Ok(None);
-        };
-        crate::toolcache::install_npm(
-            &npm,
+    if !program.is_file()
+        && crate::toolcache::install_npm(
             "esbuild",
             ESBUILD_VERSION,
+            offline,
             Code::MinifyFailed,
             "fix what npm reports below, set ESBUILD to an esbuild binary, or pass --no-opt",
             shell,
-        )?;
+        )?
+        .is_none()
+    {
+        return Ok(None);
     }
     Ok(Some(Esbuild {
         program,

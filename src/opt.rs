@@ -189,21 +189,18 @@ pub fn locate(offline: bool, shell: &Shell) -> Result<Option<WasmOpt>> {
         return Ok(None);
     };
     let script = npm_script(&crate::toolcache::dir("binaryen", BINARYEN_VERSION));
-    if !script.is_file() {
-        if offline {
-            return Ok(None);
-        }
-        let Some(npm) = which("npm") else {
-            return Ok(None);
-        };
-        crate::toolcache::install_npm(
-            &npm,
+    if !script.is_file()
+        && crate::toolcache::install_npm(
             "binaryen",
             BINARYEN_VERSION,
+            offline,
             Code::WasmOptFailed,
             "fix what npm reports below, set WASM_OPT to a Binaryen 119+ wasm-opt, or pass --no-opt",
             shell,
-        )?;
+        )?
+        .is_none()
+    {
+        return Ok(None);
     }
     Ok(Some(WasmOpt {
         program: node,

@@ -246,8 +246,9 @@ fn write_bundle(
         &staging.dir,
     )?;
     crate::fs::remove_file(&input)?;
+    let mut complete = true;
     if let Some(args) = &plan.opt.args {
-        optimise(plan, args, &staging.dir.join(bundle::WASM), shell)?;
+        complete &= optimise(plan, args, &staging.dir.join(bundle::WASM), shell)?;
     }
     shell.status(
         "Bundling",
@@ -258,9 +259,16 @@ fn write_bundle(
     );
     let exports = bundle::assemble(&staging.dir, plan)?;
     if plan.minify.enabled {
-        minify(plan, &staging.dir, shell)?;
+        complete &= minify(plan, &staging.dir, shell)?;
     }
-    let manifest = bundle::write_manifest(&staging.dir, plan, exports, &bindgen.version, key)?;
+    // A bundle that went without a step it was meant to have (no wasm-opt or esbuild here) is
+    // never taken as up to date: the next build tries again.
+    let key = if complete {
+        key.to_string()
+    } else {
+        format!("{key}+incomplete")
+    };
+    let manifest = bundle::write_manifest(&staging.dir, plan, exports, &bindgen.version, &key)?;
     check_budget(plan, &manifest.sizes, wasm, built)?;
     staging.commit(&plan.out_dir)?;
     Ok(manifest)
@@ -292,52 +300,65 @@ fn check_budget(plan: &Plan, sizes: &Sizes, wasm: &[u8], built_wasm: &Path) -> R
     .into())
 }
 
-/// Run wasm-opt on the staged module. Without a usable wasm-opt the bundle stays unoptimised
-/// with a warning, unless optimisation was asked for explicitly.
-fn optimise(plan: &Plan, args: &[String], wasm: &Path, shell: &Shell) -> Result<()> {
+/// Run wasm-opt on the staged module, and say whether it ran. Without a usable wasm-opt the
+/// bundle stays unoptimised with a warning, unless optimisation was asked for explicitly.
+fn optimise(plan: &Plan, args: &[String], wasm: &Path, shell: &Shell) -> Result<bool> {
     match crate::opt::locate(plan.offline, shell)? {
         Some(wasm_opt) => {
             let _spinner = shell.spinner("Optimizing", format!("with wasm-opt {} {} ({})", wasm_opt.version, args.join(" "), wasm_opt.origin));
-            crate::opt::run(&wasm_opt, args, wasm)
+            crate::opt::run(&wasm_opt, args, wasm).map(|()| true)
         }
         None if plan.opt.required => Err(crate::errors::problem(
             crate::errors::Code::WasmOptUnavailable,
             format!("optimisation was asked for ({}), but no wasm-opt {}+ is available and npm binaryen cannot be installed here", plan.opt.source, crate::opt::MIN_WASM_OPT),
             format!("install Node.js (the tool then installs binaryen@{} once), set WASM_OPT to a Binaryen {}+ wasm-opt, or pass --no-opt", crate::opt::BINARYEN_VERSION, crate::opt::MIN_WASM_OPT),
         )),
+        None if plan.offline => {
+            shell.warn(format!(
+                "the bundle is not optimised: no wasm-opt {}+ on PATH, and npm binaryen@{} is not in the tool cache (--offline forbids installing it); build once online, set WASM_OPT, or pass --no-opt to silence this",
+                crate::opt::MIN_WASM_OPT,
+                crate::opt::BINARYEN_VERSION
+            ));
+            Ok(false)
+        }
         None => {
             shell.warn(format!(
-                "the bundle is not optimised: no wasm-opt {}+ and no node to run npm binaryen{}; install Node.js or set WASM_OPT, or pass --no-opt to silence this",
+                "the bundle is not optimised: no wasm-opt {}+ and no node to run npm binaryen; install Node.js or set WASM_OPT, or pass --no-opt to silence this",
                 crate::opt::MIN_WASM_OPT,
-                if plan.offline { " (and --offline forbids installing it)" } else { "" }
             ));
-            Ok(())
+            Ok(false)
         }
     }
 }
 
-/// Minify the staged glue and runtime. Without esbuild the bundle stays readable with a warning,
-/// unless minification was asked for explicitly.
-fn minify(plan: &Plan, dir: &Path, shell: &Shell) -> Result<()> {
+/// Minify the staged glue and runtime, and say whether it ran. Without esbuild the bundle stays
+/// readable with a warning, unless minification was asked for explicitly.
+fn minify(plan: &Plan, dir: &Path, shell: &Shell) -> Result<bool> {
     match crate::minify::locate(plan.offline, shell)? {
         Some(esbuild) => {
             let _spinner = shell.spinner(
                 "Minifying",
                 format!("{} with esbuild ({})", crate::minify::FILES.join(" and "), esbuild.origin),
             );
-            crate::minify::run(&esbuild, dir, crate::minify::FILES)
+            crate::minify::run(&esbuild, dir, crate::minify::FILES).map(|()| true)
         }
         None if plan.minify.required => Err(crate::errors::problem(
             crate::errors::Code::MinifyUnavailable,
             format!("minification was asked for ({}), but esbuild cannot be installed here (no npm{})", plan.minify.source, if plan.offline { ", or --offline" } else { "" }),
             format!("install Node.js and npm (the tool then installs esbuild@{} once), set ESBUILD to an esbuild binary, or pass --no-opt", crate::minify::ESBUILD_VERSION),
         )),
-        None => {
+        None if plan.offline => {
             shell.warn(format!(
-                "the bundle's JavaScript is not minified: no npm to install esbuild{}; install Node.js or set ESBUILD, or pass --no-opt to silence this",
-                if plan.offline { " (and --offline forbids installing it)" } else { "" }
+                "the bundle's JavaScript is not minified: esbuild@{} is not in the tool cache (--offline forbids installing it); build once online, set ESBUILD, or pass --no-opt to silence this",
+                crate::minify::ESBUILD_VERSION
             ));
-            Ok(())
+            Ok(false)
+        }
+        None => {
+            shell.warn(
+                "the bundle's JavaScript is not minified: no npm to install esbuild; install Node.js or set ESBUILD, or pass --no-opt to silence this",
+            );
+            Ok(false)
         }
     }
 }

@@ -63,21 +63,28 @@ pub fn install_once(
 }
 
 /// Install npm package `package@version` into the cache (as tool `package`) with `npm`, once,
-/// showing a spinner. A failure becomes a [`Problem`] with `code`, npm's stderr below it, and
-/// `fix` as what to do.
+/// showing a spinner. `Ok(None)` when it cannot be had here: no npm on PATH, or `offline`. A
+/// failed install becomes a [`Problem`] with `code`, npm's stderr below it, and `fix` as what to
+/// do.
 ///
 /// [`Problem`]: crate::errors::Problem
 pub fn install_npm(
-    npm: &Path,
     package: &str,
     version: &str,
+    offline: bool,
     code: crate::errors::Code,
     fix: &str,
     shell: &crate::term::Shell,
-) -> Result<PathBuf> {
+) -> Result<Option<PathBuf>> {
+    if offline {
+        return Ok(None);
+    }
+    let Some(npm) = crate::process::which("npm") else {
+        return Ok(None);
+    };
     install_once(package, version, |staging| {
         let _spinner = shell.spinner("Installing", format!("{package}@{version} from npm (once)"));
-        crate::process::Cmd::new(npm)
+        crate::process::Cmd::new(&npm)
             .args(["install", "--prefix"])
             .arg(staging.as_os_str())
             .arg(format!("{package}@{version}"))
@@ -94,6 +101,7 @@ pub fn install_npm(
                 .into()
             })
     })
+    .map(Some)
 }
 
 /// Every cached version of every tool: (tool, version, path).

@@ -196,6 +196,8 @@ fn tools_lists_what_a_build_uses_and_clean_keeps_only_that() {
         ("wasm-bindgen", "0.2.100"),
         ("binaryen", "132.0.0"),
         ("binaryen", "116.0.0"),
+        ("esbuild", "0.28.2"),
+        ("esbuild", "0.19.0"),
     ] {
         fs::create_dir_all(cache.path().join(tool).join(version).join("bin")).unwrap();
     }
@@ -230,6 +232,11 @@ fn tools_lists_what_a_build_uses_and_clean_keeps_only_that() {
         listing.contains("binaryen 132.0.0 (used by this project)"),
         "{listing}"
     );
+    assert!(
+        listing.contains("esbuild 0.28.2 (used by this project)")
+            && listing.contains("esbuild 0.19.0 (not used by this project)"),
+        "{listing}"
+    );
     let json: serde_json::Value =
         serde_json::from_str(&tools(&["--message-format", "json"])).unwrap();
     let bindgen = json["tools"]
@@ -244,12 +251,14 @@ fn tools_lists_what_a_build_uses_and_clean_keeps_only_that() {
     tools(&["--clean"]);
     assert!(
         cache.path().join("wasm-bindgen/0.2.130").is_dir()
-            && cache.path().join("binaryen/132.0.0").is_dir(),
+            && cache.path().join("binaryen/132.0.0").is_dir()
+            && cache.path().join("esbuild/0.28.2").is_dir(),
         "a used tool was removed"
     );
     assert!(
         !cache.path().join("wasm-bindgen/0.2.100").exists()
-            && !cache.path().join("binaryen/116.0.0").exists(),
+            && !cache.path().join("binaryen/116.0.0").exists()
+            && !cache.path().join("esbuild/0.19.0").exists(),
         "unused versions remain"
     );
 }

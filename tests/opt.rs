@@ -397,3 +397,71 @@ fn a_failing_minifier_reports_its_output_and_keeps_the_previous_bundle() {
         "{err}"
     );
 }
+
+/// The tool cache the other tests use, resolved as the tool resolves it.
+fn real_tool_cache() -> std::path::PathBuf {
+    let non_empty = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty());
+    if let Some(dir) = non_empty("CARGO_WORKER_BUILD_CACHE") {
+        return dir.into();
+    }
+    non_empty("XDG_CACHE_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| non_empty("HOME").map(|h| std::path::PathBuf::from(h).join(".cache")))
+        .expect("HOME is set")
+        .join("cargo-worker-build")
+}
+
+#[test]
+fn a_bundle_built_without_its_tools_is_rebuilt_once_they_are_there() {
+    let dir = copy_fixture("plain");
+    // Offline with an empty tool cache: wasm-bindgen from the real cache, no Binaryen, no esbuild.
+    let empty = tempfile::tempdir().unwrap();
+    let bindgen = real_tool_cache().join("wasm-bindgen/0.2.130/bin/wasm-bindgen");
+    assert!(
+        bindgen.is_file(),
+        "{} is missing: run ./install.sh",
+        bindgen.display()
+    );
+    let offline = || {
+        let out = run(tool_in(dir.path())
+            .env("CARGO_WORKER_BUILD_CACHE", empty.path())
+            .env("WASM_BINDGEN", &bindgen)
+            .arg("--offline"));
+        assert!(out.status.success(), "{}", stderr(&out));
+        stderr(&out)
+    };
+    for attempt in 1..=2 {
+        let err = offline();
+        assert!(
+            err.contains("warning: the bundle is not optimised")
+                && err.contains("--offline forbids installing it"),
+            "attempt {attempt}:\n{err}"
+        );
+        assert!(
+            err.contains("warning: the bundle's JavaScript is not minified"),
+            "attempt {attempt}:\n{err}"
+        );
+    }
+    let readable = fs::read(dir.path().join("build/runtime.js")).unwrap();
+    assert_eq!(
+        readable,
+        include_str!("../src/runtime/runtime.js").as_bytes()
+    );
+    let unoptimised = fs::metadata(dir.path().join("build/index_bg.wasm"))
+        .unwrap()
+        .len();
+
+    // Online, same inputs: the incomplete bundle is not taken as up to date.
+    let out = run(&mut tool_in(dir.path()));
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("Optimizing with wasm-opt"), "{err}");
+    assert!(err.contains("Minifying glue.js and runtime.js"), "{err}");
+    assert!(
+        fs::metadata(dir.path().join("build/index_bg.wasm"))
+            .unwrap()
+            .len()
+            < unoptimised
+    );
+    assert!(fs::read(dir.path().join("build/runtime.js")).unwrap().len() < readable.len());
+}
