@@ -128,6 +128,19 @@ fn recoverable_failures(server: &Server) {
     failed_promptly(server, "/async/panic?ms=5");
     assert_eq!(counter(server), 2);
 
+    // A JS exception after an await, like the one above (the `worker` crate's handler is a
+    // future, polled in a microtask): Rust drops the future, whose promise can then never
+    // settle. The instance and its state are kept, the runtime logs one line, and the request
+    // still fails at once (workerd ends a request that can no longer produce a response).
+    failed_promptly(server, "/async/js-throw?ms=5");
+    assert_eq!(counter(server), 2);
+    assert_eq!(
+        lines_containing(server, "a microtask failed: SyntaxError"),
+        2,
+        "{}",
+        server.log()
+    );
+
     // A Durable Object keeps its fields across its panics.
     for expected in ["1", "2", "3"] {
         assert_eq!(server.expect("/do/kept/inc", 200), expected);
