@@ -10,7 +10,8 @@ use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use support::recovery::{faults_bundle, free_port, Build, Conn};
+use support::free_port;
+use support::recovery::{faults_bundle, Build, Conn};
 use support::{copy_tree, describe_output, repo_root, run};
 
 const WRANGLER_TOML: &str = r#"name = "faults"

@@ -10,11 +10,10 @@ mod support;
 
 use std::fmt::Write as _;
 use std::fs;
-use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use cargo_worker_build::cli::NewArgs;
 use toml_edit::DocumentMut;
@@ -115,11 +114,7 @@ impl Served {
             .unwrap();
         let config = dir.path().join("config.capnp");
         let log = dir.path().join("workerd.log");
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = support::free_port();
         // workerd embeds files by paths relative to the config, so the modules are copied
         // next to it (which also keeps a rebuild from changing the running server).
         let (config_text, modules) = workerd_config(project, port);
@@ -129,50 +124,21 @@ impl Served {
             fs::copy(project.join(module), &copy).unwrap();
         }
         fs::write(&config, config_text).unwrap();
-        let out = fs::File::create(&log).unwrap();
-        let err = out.try_clone().unwrap();
-        let child = Command::new(support::workerd_bin())
-            .arg("serve")
-            .arg(&config)
-            .arg("--verbose")
-            .current_dir(dir.path())
-            .env("PWD", dir.path())
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err)
-            .spawn()
-            .expect("cannot start workerd");
         let mut served = Served {
-            child,
+            child: support::spawn_workerd(&config, &log, true),
             port,
             log,
             _dir: dir,
         };
-        served.wait_until_listening(&config);
-        served
-    }
-
-    fn wait_until_listening(&mut self, config: &Path) {
-        let addr = SocketAddr::from(([127, 0, 0, 1], self.port));
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                panic!(
-                    "workerd exited with {status}\n--- config ---\n{}\n--- log ---\n{}",
-                    fs::read_to_string(config).unwrap_or_default(),
-                    self.log_contents()
-                );
-            }
-            if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "workerd not listening on {addr} after 30 s\n{}",
-                self.log_contents()
+        // Dropping `served` on a failure stops workerd.
+        if let Err(why) = support::wait_until_listening(&mut served.child, port) {
+            panic!(
+                "{why}\n--- config ---\n{}\n--- log ---\n{}",
+                fs::read_to_string(&config).unwrap_or_default(),
+                served.log_contents()
             );
-            std::thread::sleep(Duration::from_millis(50));
         }
+        served
     }
 
     fn get(&self, path: &str) -> (u16, String) {

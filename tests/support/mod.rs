@@ -254,7 +254,7 @@ impl Workerd {
             let port = free_port();
             fs::write(&config, workerd_config(&snapshot, "bundle", port))
                 .unwrap_or_else(|e| panic!("cannot write {}: {e}", config.display()));
-            let mut child = spawn_workerd(&config, &log);
+            let mut child = spawn_workerd(&config, &log, true);
             match wait_until_listening(&mut child, port) {
                 Ok(()) => {
                     return Ok(Workerd {
@@ -433,12 +433,16 @@ fn capnp_string(s: &str) -> String {
     out
 }
 
-fn free_port() -> u16 {
+/// A port on 127.0.0.1 that was free a moment ago (another process may take it before workerd
+/// binds it: callers retry on "Address already in use").
+pub fn free_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("cannot bind a port on 127.0.0.1");
     listener.local_addr().unwrap().port()
 }
 
-fn spawn_workerd(config: &Path, log: &Path) -> Child {
+/// Starts `workerd serve CONFIG` (with `--verbose` when asked) in the config's directory, its
+/// output going to `log`. The caller stops it by its PID (dropping a [`Workerd`] does).
+pub fn spawn_workerd(config: &Path, log: &Path, verbose: bool) -> Child {
     let bin = workerd_bin();
     let out =
         fs::File::create(log).unwrap_or_else(|e| panic!("cannot create {}: {e}", log.display()));
@@ -448,7 +452,7 @@ fn spawn_workerd(config: &Path, log: &Path) -> Child {
     Command::new(&bin)
         .arg("serve")
         .arg(config)
-        .arg("--verbose")
+        .args(verbose.then_some("--verbose"))
         .current_dir(config.parent().unwrap())
         // Keeps workerd from noting that PWD differs from its working directory.
         .env("PWD", config.parent().unwrap())
@@ -459,7 +463,9 @@ fn spawn_workerd(config: &Path, log: &Path) -> Child {
         .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()))
 }
 
-fn wait_until_listening(child: &mut Child, port: u16) -> Result<(), String> {
+/// Waits until 127.0.0.1:`port` accepts connections; `Err` when the child exits first or
+/// [`STARTUP_TIMEOUT`] passes.
+pub fn wait_until_listening(child: &mut Child, port: u16) -> Result<(), String> {
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let deadline = Instant::now() + STARTUP_TIMEOUT;
     loop {

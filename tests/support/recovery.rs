@@ -6,18 +6,16 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::{Mutex, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
-use super::{
-    copy_tree, fixture, fixtures_target_dir, run_ok, tool, workerd_bin, COMPATIBILITY_DATE,
-};
+use super::{copy_tree, fixture, fixtures_target_dir, run_ok, tool, COMPATIBILITY_DATE};
 
 /// How the fault fixture is built.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -160,11 +158,11 @@ impl Server {
         let config = dir.path().join("config.capnp");
         let mut last_failure = String::new();
         for _ in 0..3 {
-            let port = free_port();
+            let port = super::free_port();
             let text = capnp_config(&services, &modules, extra, port);
             fs::write(&config, text).expect("write config");
-            let mut child = spawn(&config, &log);
-            match wait_listening(&mut child, port) {
+            let mut child = super::spawn_workerd(&config, &log, false);
+            match super::wait_until_listening(&mut child, port) {
                 Ok(()) => {
                     return Server {
                         child,
@@ -305,47 +303,6 @@ const worker :Workerd.Worker = (
 {extra});
 "#
     )
-}
-
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .expect("bind 127.0.0.1")
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn spawn(config: &Path, log: &Path) -> Child {
-    let out = fs::File::create(log).expect("create the log");
-    let err = out.try_clone().unwrap();
-    Command::new(workerd_bin())
-        .arg("serve")
-        .arg(config)
-        .current_dir(config.parent().unwrap())
-        .env("PWD", config.parent().unwrap())
-        .stdin(Stdio::null())
-        .stdout(out)
-        .stderr(err)
-        .spawn()
-        .expect("start workerd")
-}
-
-/// Waits until 127.0.0.1:`port` accepts connections, or the child exits, or 30 s pass.
-pub fn wait_listening(child: &mut Child, port: u16) -> Result<(), String> {
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
-            return Err(format!("exited with {status} before listening on {addr}"));
-        }
-        if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
-            return Ok(());
-        }
-        if Instant::now() > deadline {
-            return Err(format!("not listening on {addr} after 30 s"));
-        }
-        thread::sleep(Duration::from_millis(50));
-    }
 }
 
 /// A keep-alive HTTP/1.1 connection to 127.0.0.1 (reconnects when the server closes it).
