@@ -313,7 +313,8 @@ fn optimise(plan: &Plan, args: &[String], wasm: &Path, shell: &Shell) -> Result<
             format!("optimisation was asked for ({}), but no wasm-opt {}+ is available and npm binaryen cannot be installed here", plan.opt.source, crate::opt::MIN_WASM_OPT),
             format!("install Node.js (the tool then installs binaryen@{} once), set WASM_OPT to a Binaryen {}+ wasm-opt, or pass --no-opt", crate::opt::BINARYEN_VERSION, crate::opt::MIN_WASM_OPT),
         )),
-        None if plan.offline => {
+        // Offline with node at hand: what is missing is the cached Binaryen.
+        None if plan.offline && crate::process::which("node").is_some() => {
             shell.warn(format!(
                 "the bundle is not optimised: no wasm-opt {}+ on PATH, and npm binaryen@{} is not in the tool cache (--offline forbids installing it); build once online, set WASM_OPT, or pass --no-opt to silence this",
                 crate::opt::MIN_WASM_OPT,
@@ -349,15 +350,17 @@ fn minify(plan: &Plan, dir: &Path, shell: &Shell) -> Result<bool> {
         )),
         None if plan.offline => {
             shell.warn(format!(
-                "the bundle's JavaScript is not minified: esbuild@{} is not in the tool cache (--offline forbids installing it); build once online, set ESBUILD, or pass --no-opt to silence this",
-                crate::minify::ESBUILD_VERSION
+                "the bundle's JavaScript is not minified: esbuild@{} is not in the tool cache (--offline forbids installing it); build once online, set ESBUILD, or write `minify = false` under [package.metadata.worker-build.profile.{}] to silence this",
+                crate::minify::ESBUILD_VERSION,
+                plan.profile
             ));
             Ok(false)
         }
         None => {
-            shell.warn(
-                "the bundle's JavaScript is not minified: no npm to install esbuild; install Node.js or set ESBUILD, or pass --no-opt to silence this",
-            );
+            shell.warn(format!(
+                "the bundle's JavaScript is not minified: no npm to install esbuild; install Node.js or set ESBUILD, or write `minify = false` under [package.metadata.worker-build.profile.{}] to silence this",
+                plan.profile
+            ));
             Ok(false)
         }
     }
