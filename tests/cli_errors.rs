@@ -7,16 +7,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use support::{copy_fixture, fixtures_target_dir, run, tool};
-
-/// The `error:` lines the tool printed (cargo's own diagnostics are not ours to count).
-fn error_lines(output: &Output) -> Vec<String> {
-    String::from_utf8_lossy(&output.stderr)
-        .lines()
-        .filter(|l| l.starts_with("error:"))
-        .map(str::to_string)
-        .collect()
-}
+use support::{copy_fixture, error_lines, fixtures_target_dir, run, tool};
 
 /// Exactly one `error:` line, containing every expected fragment; returns it.
 #[track_caller]

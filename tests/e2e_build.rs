@@ -101,16 +101,6 @@ fn assert_eh_encoding(out: &Path, mode: Mode) {
     assert!(ok, "{} for {mode:?}: unexpected {eh:?}", wasm.display());
 }
 
-fn expect(server: &Workerd, path: &str, status: u16, body: &str) {
-    let (got_status, got_body) = server.get(path);
-    assert_eq!(
-        (got_status, got_body.as_str()),
-        (status, body),
-        "GET {path}\n--- workerd output ---\n{}",
-        server.log_contents()
-    );
-}
-
 /// A failed request answers 500 (and does not hang).
 fn expect_server_error(server: &Workerd, path: &str) {
     let (status, body) = server.get(path);
@@ -124,22 +114,22 @@ fn expect_server_error(server: &Workerd, path: &str) {
 
 /// A panic answers 500, its message reaches the log, and the instance lives on with its state.
 fn assert_panic_keeps_state(server: &Workerd) {
-    expect(server, "/", 200, "1");
-    expect(server, "/count", 200, "2");
+    server.expect("/", 200, "1");
+    server.expect("/count", 200, "2");
     expect_server_error(server, "/panic");
     server.wait_for_log("panic requested by /panic", Duration::from_secs(5));
-    expect(server, "/state", 200, "2");
-    expect(server, "/", 200, "3");
+    server.expect("/state", 200, "2");
+    server.expect("/", 200, "3");
 }
 
 /// A panic or abort answers 500; the dead instance is replaced, so the next request succeeds
 /// on fresh state (the counter starts again).
 fn assert_recovers_by_reinit(server: &Workerd, path: &str) {
-    expect(server, "/", 200, "1");
-    expect(server, "/", 200, "2");
+    server.expect("/", 200, "1");
+    server.expect("/", 200, "2");
     expect_server_error(server, path);
-    expect(server, "/state", 200, "0");
-    expect(server, "/", 200, "1");
+    server.expect("/state", 200, "0");
+    server.expect("/", 200, "1");
 }
 
 fn check(fixture: &str, mode: Mode) {
@@ -152,28 +142,28 @@ fn check(fixture: &str, mode: Mode) {
         Mode::Abort => {
             assert_recovers_by_reinit(&server, "/abort");
             // Under panic=abort a panic is an abort too.
-            expect(&server, "/", 200, "2");
+            server.expect("/", 200, "2");
             assert_recovers_by_reinit_from(&server, "/panic", 2);
         }
         Mode::Unwind | Mode::UnwindLegacy => {
             assert_panic_keeps_state(&server);
             // Aborts cannot unwind: the instance is replaced.
             expect_server_error(&server, "/abort");
-            expect(&server, "/state", 200, "0");
-            expect(&server, "/", 200, "1");
+            server.expect("/state", 200, "0");
+            server.expect("/", 200, "1");
             // A panic after the re-initialisation is still caught.
             expect_server_error(&server, "/panic");
-            expect(&server, "/state", 200, "1");
+            server.expect("/state", 200, "1");
         }
     }
 }
 
 /// Like [`assert_recovers_by_reinit`] for a server whose counter is already at `count`.
 fn assert_recovers_by_reinit_from(server: &Workerd, path: &str, count: u32) {
-    expect(server, "/state", 200, &count.to_string());
+    server.expect("/state", 200, &count.to_string());
     expect_server_error(server, path);
-    expect(server, "/state", 200, "0");
-    expect(server, "/", 200, "1");
+    server.expect("/state", 200, "0");
+    server.expect("/", 200, "1");
 }
 
 #[test]
@@ -251,8 +241,8 @@ export function greet() { return `hello ${name()}`; }
     );
 
     let server = Workerd::serve(bundle.path());
-    expect(&server, "/", 200, "hello snippet");
-    expect(&server, "/log", 201, "hello snippet");
+    server.expect("/", 200, "hello snippet");
+    server.expect("/log", 201, "hello snippet");
     server.wait_for_log(
         "harness: console.error reached the log",
         Duration::from_secs(5),

@@ -18,6 +18,14 @@ fn tool_in(dir: &Path) -> Command {
     cmd
 }
 
+/// The tool's first `error:` line, or "" when it printed none.
+fn first_error_line(out: &Output) -> String {
+    support::error_lines(out)
+        .into_iter()
+        .next()
+        .unwrap_or_default()
+}
+
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
@@ -123,10 +131,7 @@ fn a_too_old_wasm_opt_from_the_environment_is_refused() {
     let out = run(tool_in(dir.path()).env("WASM_OPT", &old));
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
-    let line = err
-        .lines()
-        .find(|l| l.starts_with("error:"))
-        .unwrap_or_default();
+    let line = first_error_line(&out);
     assert!(
         line.contains("wasm-opt version 108")
             && line.contains("Binaryen 119")
@@ -246,10 +251,7 @@ fn over_max_size_fails_listing_the_biggest_contributors_and_keeps_the_previous_b
     let out = run(tool_in(dir.path()).args(["--opt-level", "s"]));
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
-    let line = err
-        .lines()
-        .find(|l| l.starts_with("error:"))
-        .unwrap_or_default();
+    let line = first_error_line(&out);
     assert!(
         line.contains("over the budget of 2.0 KiB set by `package.metadata.worker-build.max-size`"),
         "{err}"
@@ -368,10 +370,7 @@ fn a_failing_minifier_reports_its_output_and_keeps_the_previous_bundle() {
         .args(["--opt-level", "s"]));
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
-    let line = err
-        .lines()
-        .find(|l| l.starts_with("error:"))
-        .unwrap_or_default();
+    let line = first_error_line(&out);
     assert!(
         line.contains("esbuild failed to minify") && line.contains("--no-opt"),
         "{err}"

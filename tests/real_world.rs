@@ -120,16 +120,6 @@ fn out_dir(built: &Built) -> PathBuf {
     PathBuf::from(built.summary["out_dir"].as_str().unwrap())
 }
 
-fn expect(server: &Workerd, path: &str, status: u16, body: &str) {
-    let (got_status, got_body) = server.get(path);
-    assert_eq!(
-        (got_status, got_body.as_str()),
-        (status, body),
-        "GET {path}\n--- workerd output ---\n{}",
-        server.log_contents()
-    );
-}
-
 fn body_of(server: &Workerd, path: &str) -> String {
     let (status, body) = server.get(path);
     assert_eq!(
@@ -156,11 +146,11 @@ fn expect_panic(server: &Workerd, message: &str) {
 
 /// The common proof for a counter fixture: count, panic, and the count is still there.
 fn assert_panic_keeps_counter(server: &Workerd, message: &str) {
-    expect(server, "/", 200, "1");
-    expect(server, "/", 200, "2");
+    server.expect("/", 200, "1");
+    server.expect("/", 200, "2");
     expect_panic(server, message);
-    expect(server, "/state", 200, "2");
-    expect(server, "/", 200, "3");
+    server.expect("/state", 200, "2");
+    server.expect("/", 200, "3");
 }
 
 fn served(built: &Built) -> Workerd {
@@ -171,9 +161,9 @@ fn served(built: &Built) -> Workerd {
 fn workers_rs_with_http_feature_and_axum_router() {
     let built = build("rw-axum", "", &[]);
     let server = served(&built);
-    expect(&server, "/hello/ada", 200, "hello, ada (from axum)");
+    server.expect("/hello/ada", 200, "hello, ada (from axum)");
     assert_panic_keeps_counter(&server, "rw-axum: panic requested by /panic");
-    expect(&server, "/hello/grace", 200, "hello, grace (from axum)");
+    server.expect("/hello/grace", 200, "hello, grace (from axum)");
 }
 
 /// serde/serde_json, regex, getrandom's JavaScript backend (which needs the `--cfg` from the
@@ -182,7 +172,7 @@ fn workers_rs_with_http_feature_and_axum_router() {
 fn popular_crates_serde_regex_getrandom_chrono_tracing() {
     let built = build("rw-crates", "", &[]);
     let server = served(&built);
-    expect(&server, "/", 200, "1");
+    server.expect("/", 200, "1");
     let report = |server: &Workerd| -> Value {
         let body = body_of(server, "/report");
         serde_json::from_str(&body).unwrap_or_else(|e| panic!("/report is not JSON ({e}): {body}"))
@@ -201,12 +191,12 @@ fn popular_crates_serde_regex_getrandom_chrono_tracing() {
     assert_eq!(first["tracing_spans"], 2, "tracing: {first}");
 
     expect_panic(&server, "rw-crates: panic requested by /panic");
-    expect(&server, "/state", 200, "1");
+    server.expect("/state", 200, "1");
     let second = report(&server);
     // The statics kept counting; the panicking request's span is counted too.
     assert_eq!(second["tracing_events"], 4, "tracing: {second}");
     assert_eq!(second["tracing_spans"], 5, "tracing: {second}");
-    expect(&server, "/", 200, "2");
+    server.expect("/", 200, "2");
 }
 
 /// Two Worker crates and a shared library in one virtual workspace: built from the root with
@@ -230,13 +220,13 @@ fn workspace_members_from_the_root_with_p_and_from_inside_a_member() {
 
     let alpha_server = Workerd::serve(&alpha);
     let beta_server = Workerd::serve(&beta);
-    expect(&alpha_server, "/name", 200, "alpha (shared rw-ws-shared)");
-    expect(&beta_server, "/name", 200, "beta (shared rw-ws-shared)");
+    alpha_server.expect("/name", 200, "alpha (shared rw-ws-shared)");
+    beta_server.expect("/name", 200, "beta (shared rw-ws-shared)");
     assert_panic_keeps_counter(&alpha_server, "alpha: panic requested by /panic");
     // Separate Workers, separate state.
-    expect(&beta_server, "/state", 200, "0");
+    beta_server.expect("/state", 200, "0");
     assert_panic_keeps_counter(&beta_server, "beta: panic requested by /panic");
-    expect(&alpha_server, "/state", 200, "3");
+    alpha_server.expect("/state", 200, "3");
 }
 
 /// Like [`finished`] for a build inside an already copied fixture; returns the bundle dir.
@@ -260,8 +250,7 @@ fn build_script_and_proc_macro_run_on_the_host() {
     let built = build("rw-build-script", "", &[]);
     let server = served(&built);
     let host = format!("{}-{}", std::env::consts::ARCH, std::env::consts::OS);
-    expect(
-        &server,
+    server.expect(
         "/host",
         200,
         &format!(
@@ -279,8 +268,7 @@ fn build_script_and_proc_macro_run_on_the_host() {
 fn project_config_rustflags_reach_rustc() {
     let built = build("rw-config-cfg", "", &[]);
     let server = served(&built);
-    expect(
-        &server,
+    server.expect(
         "/flags",
         200,
         "target flag: true, flavour: config, build flag: false",
@@ -294,25 +282,15 @@ fn project_config_rustflags_reach_rustc() {
 fn crate_with_catch_unwind_and_panic_hook() {
     let built = build("rw-catch-unwind", "", &[]);
     let server = served(&built);
-    expect(&server, "/", 200, "1");
-    expect(
-        &server,
-        "/caught",
-        200,
-        "caught: inner failure 7; hook calls: 1",
-    );
-    expect(&server, "/drops", 200, "1");
+    server.expect("/", 200, "1");
+    server.expect("/caught", 200, "caught: inner failure 7; hook calls: 1");
+    server.expect("/drops", 200, "1");
     expect_panic(&server, "rw-catch-unwind: panic requested by /panic");
-    expect(&server, "/hook", 200, "2");
-    expect(&server, "/drops", 200, "2");
-    expect(&server, "/state", 200, "1");
-    expect(
-        &server,
-        "/caught",
-        200,
-        "caught: inner failure 7; hook calls: 3",
-    );
-    expect(&server, "/", 200, "2");
+    server.expect("/hook", 200, "2");
+    server.expect("/drops", 200, "2");
+    server.expect("/state", 200, "1");
+    server.expect("/caught", 200, "caught: inner failure 7; hook calls: 3");
+    server.expect("/", 200, "2");
 }
 
 /// `[profile.release] panic = "abort"` in Cargo.toml: cargo passes `-C panic=abort`, the
@@ -322,7 +300,7 @@ fn crate_with_catch_unwind_and_panic_hook() {
 fn release_profile_panic_abort_is_overridden_and_said_so() {
     let built = build("rw-profile-abort", "", &[]);
     let server = served(&built);
-    expect(&server, "/strategy", 200, "panic=unwind");
+    server.expect("/strategy", 200, "panic=unwind");
     assert_panic_keeps_counter(&server, "rw-profile-abort: panic requested by /panic");
 
     let stderr = String::from_utf8_lossy(&built.output.stderr);
@@ -355,12 +333,7 @@ fn lock_file_with_two_wasm_bindgen_versions() {
     let manifest: Value = serde_json::from_str(&manifest).unwrap();
     assert_eq!(manifest["wasm_bindgen"], "0.2.130", "{manifest}");
     let server = served(&built);
-    expect(
-        &server,
-        "/helper",
-        200,
-        "helper without wasm-bindgen 0.1 on wasm32",
-    );
+    server.expect("/helper", 200, "helper without wasm-bindgen 0.1 on wasm32");
     assert_panic_keeps_counter(&server, "rw-two-bindgen: panic requested by /panic");
 }
 
@@ -412,10 +385,10 @@ fn refcell_fields_need_unwind_safety_and_the_fix_builds() {
         "{manifest}"
     );
     let server = served(&built);
-    expect(&server, "/", 200, "1");
+    server.expect("/", 200, "1");
     expect_panic(&server, "rw-refcell: panic requested by /panic");
     // The note pushed before the panic is there, and the borrow was released by unwinding.
-    expect(&server, "/state", 200, "2");
-    expect(&server, "/notes", 200, "note1,during-panic");
-    expect(&server, "/", 200, "3");
+    server.expect("/state", 200, "2");
+    server.expect("/notes", 200, "note1,during-panic");
+    server.expect("/", 200, "3");
 }

@@ -89,6 +89,15 @@ pub fn build_command(crate_dir: &Path, out: &Path, mode: Mode) -> Command {
     cmd
 }
 
+/// The `error:` lines the tool printed on stderr (cargo's own diagnostics are not ours to count).
+pub fn error_lines(output: &Output) -> Vec<String> {
+    String::from_utf8_lossy(&output.stderr)
+        .lines()
+        .filter(|l| l.starts_with("error:"))
+        .map(str::to_string)
+        .collect()
+}
+
 /// The binary under test.
 pub fn tool() -> Command {
     Command::new(env!("CARGO_BIN_EXE_cargo-worker-build"))
@@ -292,6 +301,19 @@ impl Workerd {
     /// The process id of the running `workerd serve`.
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// Asserts that GET `path` answers `status` with exactly `body`, showing workerd's output
+    /// when it does not.
+    #[track_caller]
+    pub fn expect(&self, path: &str, status: u16, body: &str) {
+        let (got_status, got_body) = self.get(path);
+        assert_eq!(
+            (got_status, got_body.as_str()),
+            (status, body),
+            "GET {path}\n--- workerd output ---\n{}",
+            self.log_contents()
+        );
     }
 
     /// Sends a GET request and returns the status and body; panics on timeout.
