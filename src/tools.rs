@@ -77,54 +77,20 @@ pub fn run(args: &ToolsArgs, shell: &Shell) -> Result<i32> {
         origin,
         path,
     });
-    let binaryen = crate::toolcache::dir("binaryen", crate::opt::BINARYEN_VERSION);
-    let (installed, origin, path) =
-        if let Some(env) = std::env::var_os("WASM_OPT").map(PathBuf::from) {
-            (None, "WASM_OPT".to_string(), Some(env))
-        } else if binaryen.is_dir() {
-            (
-                Some(crate::opt::BINARYEN_VERSION.to_string()),
-                "tool cache".to_string(),
-                Some(binaryen),
-            )
-        } else {
-            (
-                None,
-                "installed by the first release build".to_string(),
-                None,
-            )
-        };
-    rows.push(ToolRow {
-        tool: "binaryen (wasm-opt)".into(),
-        needed: format!("{}+", crate::opt::MIN_WASM_OPT),
-        installed,
-        origin,
-        path,
-    });
-    let esbuild = crate::toolcache::dir("esbuild", crate::minify::ESBUILD_VERSION);
-    let (installed, origin, path) =
-        if let Some(env) = std::env::var_os("ESBUILD").map(PathBuf::from) {
-            (None, "ESBUILD".to_string(), Some(env))
-        } else if crate::minify::binary(&esbuild).is_file() {
-            (
-                Some(crate::minify::ESBUILD_VERSION.to_string()),
-                "tool cache".to_string(),
-                Some(esbuild),
-            )
-        } else {
-            (
-                None,
-                "installed by the first release build".to_string(),
-                None,
-            )
-        };
-    rows.push(ToolRow {
-        tool: "esbuild (minify JS)".into(),
-        needed: crate::minify::ESBUILD_VERSION.into(),
-        installed,
-        origin,
-        path,
-    });
+    rows.push(cached_npm_tool(
+        "binaryen (wasm-opt)",
+        format!("{}+", crate::opt::MIN_WASM_OPT),
+        "WASM_OPT",
+        "binaryen",
+        crate::opt::BINARYEN_VERSION,
+    ));
+    rows.push(cached_npm_tool(
+        "esbuild (minify JS)",
+        crate::minify::ESBUILD_VERSION.to_string(),
+        "ESBUILD",
+        "esbuild",
+        crate::minify::ESBUILD_VERSION,
+    ));
     let node = crate::process::which("node");
     rows.push(ToolRow {
         tool: "node".into(),
@@ -191,4 +157,31 @@ pub fn run(args: &ToolsArgs, shell: &Shell) -> Result<i32> {
         shell.status("Removed", r);
     }
     Ok(0)
+}
+
+/// The row of a tool installed from npm into the tool cache on demand, unless `env` names one.
+fn cached_npm_tool(tool: &str, needed: String, env: &str, package: &str, version: &str) -> ToolRow {
+    let dir = toolcache::dir(package, version);
+    let (installed, origin, path) = if let Some(path) = std::env::var_os(env).map(PathBuf::from) {
+        (None, env.to_string(), Some(path))
+    } else if dir.is_dir() {
+        (
+            Some(version.to_string()),
+            "tool cache".to_string(),
+            Some(dir),
+        )
+    } else {
+        (
+            None,
+            "installed by the first release build".to_string(),
+            None,
+        )
+    };
+    ToolRow {
+        tool: tool.into(),
+        needed,
+        installed,
+        origin,
+        path,
+    }
 }
