@@ -121,21 +121,13 @@ pub fn binary(dir: &Path) -> PathBuf {
     dir.join("node_modules").join(".bin").join("esbuild")
 }
 
-/// Minify `files` of the staged bundle in `dir`, each on its own, in place. On failure every
-/// file is left as it was.
-pub fn run(esbuild: &Esbuild, dir: &Path, files: &[&str]) -> Result<()> {
+/// Minify `files` of the staged bundle in `dir` (built with `profile`), each on its own, in place.
+/// On failure every file is left as it was.
+pub fn run(esbuild: &Esbuild, dir: &Path, files: &[&str], profile: &str) -> Result<()> {
     let out = dir.join(".minified");
     crate::fs::remove_dir_all_if_exists(&out)?;
-    let present: Vec<&str> = files
-        .iter()
-        .copied()
-        .filter(|f| dir.join(f).is_file())
-        .collect();
-    if present.is_empty() {
-        return Ok(());
-    }
     let cmd = Cmd::new(&esbuild.program)
-        .args(present.iter().map(|f| dir.join(f).into_os_string()))
+        .args(files.iter().map(|f| dir.join(f).into_os_string()))
         .args([
             "--minify",
             "--format=esm",
@@ -145,13 +137,13 @@ pub fn run(esbuild: &Esbuild, dir: &Path, files: &[&str]) -> Result<()> {
         .arg(format!("--outdir={}", out.display()));
     let result = cmd.read_or_stderr();
     let outcome = match result {
-        Ok(_) => present
+        Ok(_) => files
             .iter()
             .try_for_each(|f| crate::fs::rename(&out.join(f), &dir.join(f))),
         Err(e) => Err(Problem::new(
             Code::MinifyFailed,
             format!("esbuild failed to minify the bundle's JavaScript ({})", e.status),
-            "rebuild with --no-opt, or set `minify = false` under [package.metadata.worker-build.profile.release], and report esbuild's output (below)",
+            format!("rebuild with --no-opt, or set `minify = false` under [package.metadata.worker-build.profile.{profile}], and report esbuild's output (below)"),
         )
         .with_detail(format!("command: {}\n{}", e.command, e.stderr))
         .into()),

@@ -341,7 +341,7 @@ fn minify(plan: &Plan, dir: &Path, shell: &Shell) -> Result<bool> {
                 "Minifying",
                 format!("{} with esbuild ({})", crate::minify::FILES.join(" and "), esbuild.origin),
             );
-            crate::minify::run(&esbuild, dir, crate::minify::FILES).map(|()| true)
+            crate::minify::run(&esbuild, dir, crate::minify::FILES, &plan.profile).map(|()| true)
         }
         None if plan.minify.required => Err(crate::errors::problem(
             crate::errors::Code::MinifyUnavailable,
