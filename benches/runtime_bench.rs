@@ -40,7 +40,7 @@ static ROUNDS: std::sync::LazyLock<usize> =
 const ABORTS: usize = 30;
 
 struct Variant {
-    name: &'static str,
+    name: String,
     server: Server,
     /// The variant this one is compared with (its raw baseline), by index.
     baseline: Option<usize>,
@@ -183,8 +183,8 @@ fn main() {
     let raw_object_again = raw_bundle(&ours, "raw-entry.js");
     let raw_class = raw_bundle(&ours, "raw-entrypoint.js");
     let object = module_worker_bundle(&ours);
-    let variant = |name, dir: &Path, baseline, recovers| Variant {
-        name,
+    let variant = |name: &str, dir: &Path, baseline, recovers| Variant {
+        name: name.to_string(),
         server: Server::start(Serve::Worker(dir)),
         baseline,
         recovers,
@@ -247,7 +247,6 @@ fn main() {
             let (name, dir) = item
                 .split_once('=')
                 .expect("EXTRA_BUNDLES items are name=dir");
-            let name: &'static str = Box::leak(name.to_string().into_boxed_str());
             variants.push(variant(name, Path::new(dir), Some(0), true));
         }
     }
