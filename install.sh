@@ -33,7 +33,7 @@ if ! rustup target add wasm32-unknown-unknown --toolchain stable 2>/dev/null; th
   rustup toolchain install stable --profile minimal --target wasm32-unknown-unknown --no-self-update
 fi
 
-step Installing "npm packages from package-lock.json (workerd, Binaryen, wrangler)"
+step Installing "npm packages from package-lock.json (workerd, wrangler, Miniflare, vitest-pool-workers, esbuild, typescript)"
 npm ci --no-audit --no-fund --loglevel=error
 
 # mdbook for the user guide in book/ (tests/book.rs builds it): the pinned version, built once
