@@ -1,5 +1,6 @@
 //! wasm-bindgen: the CLI must be exactly the version in Cargo.lock (its schema check refuses
-//! anything else). Found from `WASM_BINDGEN`, the tool cache or PATH; otherwise installed into
+//! anything else). Found from `WASM_BINDGEN` (or worker-build's `WASM_BINDGEN_BIN`), the tool
+//! cache or PATH; otherwise installed into
 //! the tool cache from crates.io.
 
 use std::path::{Path, PathBuf};
@@ -50,10 +51,8 @@ pub fn install_command(version: &Version, root: &Path) -> Cmd {
 /// The `wasm-bindgen` binary of exactly `version`, installing it when allowed.
 pub fn locate_or_install(version: &Version, offline: bool, shell: &Shell) -> Result<Located> {
     let wanted = version.to_string();
-    if let Some(path) = std::env::var_os("WASM_BINDGEN")
-        .filter(|p| !p.is_empty())
-        .map(PathBuf::from)
-    {
+    if let Some(found) = crate::compat::WASM_BINDGEN.from_env(shell) {
+        let (path, var) = (found.path, found.var);
         let found = version_of(&path);
         if found.as_deref() == Some(wanted.as_str()) {
             return Ok(Located {
@@ -65,11 +64,11 @@ pub fn locate_or_install(version: &Version, offline: bool, shell: &Shell) -> Res
         return Err(problem(
             Code::BindgenWrongVersion,
             format!(
-                "WASM_BINDGEN={} is {}, but Cargo.lock resolves wasm-bindgen {wanted} and the CLI must match exactly",
+                "{var}={} is {}, but Cargo.lock resolves wasm-bindgen {wanted} and the CLI must match exactly",
                 path.display(),
                 found.map_or("not a runnable wasm-bindgen".to_string(), |v| format!("wasm-bindgen {v}"))
             ),
-            format!("point WASM_BINDGEN at wasm-bindgen {wanted}, or unset it to let the tool install it"),
+            format!("point {var} at wasm-bindgen {wanted}, or unset it to let the tool install it"),
         ));
     }
     let cached = cached_binary(version);

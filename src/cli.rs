@@ -85,7 +85,7 @@ pub enum TargetRuntime {
 #[derive(Debug, Clone, Default, Args)]
 pub struct BuildArgs {
     /// Build with panic=unwind (nightly, -Zbuild-std, Wasm exception handling)
-    #[arg(long, help_heading = "Build mode")]
+    #[arg(long, alias = "panic-unwind", help_heading = "Build mode")]
     pub unwind: bool,
 
     /// Exception-handling encoding for --unwind builds [default: exnref]
@@ -134,7 +134,12 @@ pub struct BuildArgs {
     pub release: bool,
 
     /// Build with the dev profile (debug assertions, no optimisation)
-    #[arg(long, conflicts_with = "profile", help_heading = "Compilation options")]
+    #[arg(
+        long,
+        alias = "debug",
+        conflicts_with = "profile",
+        help_heading = "Compilation options"
+    )]
     pub dev: bool,
 
     /// Build with the given profile
@@ -153,13 +158,14 @@ pub struct BuildArgs {
     #[arg(
         long,
         short = 'o',
+        short_alias = 'd',
         value_name = "DIRECTORY",
         help_heading = "Compilation options"
     )]
     pub out_dir: Option<PathBuf>,
 
     /// Skip wasm-opt and the minification of the bundle's JavaScript
-    #[arg(long, help_heading = "Optimisation")]
+    #[arg(long, alias = "no-optimization", help_heading = "Optimisation")]
     pub no_opt: bool,
 
     /// wasm-opt optimisation level: 0-4, s or z [default: z for release profiles, none for dev]
@@ -221,9 +227,58 @@ pub struct BuildArgs {
     #[arg(long, help_heading = "Output")]
     pub dry_run: bool,
 
+    /// worker-build's positional crate directory (`worker-build [PATH]`); the same as
+    /// `--manifest-path PATH/Cargo.toml`, with a relative `--out-dir` taken from PATH as
+    /// worker-build takes it. Hidden: `--manifest-path` is the cargo spelling.
+    #[arg(value_name = "PATH", hide = true, conflicts_with = "manifest_path")]
+    pub crate_dir: Option<PathBuf>,
+
+    /// The rest of worker-build's interface, parsed only to say what to use instead.
+    #[command(flatten)]
+    pub worker_build: WorkerBuildOnly,
+
     /// Arguments after `--` are passed to `cargo build` verbatim
     #[arg(last = true, value_name = "CARGO-ARGS")]
     pub cargo_args: Vec<String>,
+}
+
+/// Flags of workers-rs `worker-build` 0.8.7 that have no counterpart here. They are hidden
+/// arguments so that a build command written for worker-build fails with one line naming what
+/// to use instead (see `compat::refuse_unsupported`), not with clap's "unexpected argument".
+#[derive(Debug, Clone, Default, Args)]
+pub struct WorkerBuildOnly {
+    /// worker-build: the npm scope of the package.json it writes.
+    #[arg(long, short = 's', value_name = "SCOPE", hide = true)]
+    pub scope: Option<String>,
+
+    /// worker-build (hidden there too): wasm-bindgen's target.
+    #[arg(long, short = 't', value_name = "TARGET", hide = true)]
+    pub target: Option<String>,
+
+    /// worker-build (hidden there too): the output files' base name.
+    #[arg(long, value_name = "NAME", hide = true)]
+    pub out_name: Option<String>,
+
+    /// worker-build (hidden there too, and always passed by it): no TypeScript declarations.
+    /// Accepted as it is: the bundle needs none.
+    #[arg(long, hide = true)]
+    pub no_typescript: bool,
+
+    /// worker-build: the legacy bundler-target shim without abort recovery.
+    #[arg(long, hide = true)]
+    pub no_panic_recovery: bool,
+
+    /// worker-build: a release build with `[package.metadata.wasm-pack.profile.profiling]`.
+    #[arg(long, hide = true)]
+    pub profiling: bool,
+
+    /// worker-build: build for wasm32-unknown-emscripten.
+    #[arg(long, hide = true)]
+    pub emscripten: bool,
+
+    /// worker-build: the bin target of an --emscripten build.
+    #[arg(long, value_name = "NAME", hide = true)]
+    pub bin: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -296,7 +351,39 @@ pub struct ToolsArgs {
 impl Cli {
     /// Parse the process arguments, dropping the `worker-build` that cargo inserts.
     pub fn from_env() -> Self {
-        Self::parse_from(normalize_args(std::env::args_os()))
+        Self::parse_args(std::env::args_os())
+    }
+
+    /// Parse `args` (program name first) as [`Cli::from_env`] does, exiting on a usage error.
+    pub fn parse_args<I: IntoIterator<Item = std::ffi::OsString>>(args: I) -> Self {
+        let mut cli = Self::parse_from(normalize_args(args));
+        cli.build.resolve_crate_dir();
+        cli
+    }
+}
+
+impl BuildArgs {
+    /// worker-build's `[PATH]` is a crate directory: it becomes `--manifest-path`, and a
+    /// relative `--out-dir` is taken from it (worker-build writes the bundle relative to the
+    /// crate, not to the current directory).
+    fn resolve_crate_dir(&mut self) {
+        let Some(dir) = &self.crate_dir else {
+            return;
+        };
+        self.manifest_path = Some(if dir.file_name().is_some_and(|n| n == "Cargo.toml") {
+            dir.clone()
+        } else {
+            dir.join("Cargo.toml")
+        });
+        let crate_root = self
+            .manifest_path
+            .as_deref()
+            .and_then(|m| m.parent())
+            .map(PathBuf::from)
+            .unwrap_or_default();
+        if let Some(out) = self.out_dir.as_mut().filter(|o| o.is_relative()) {
+            *out = crate_root.join(&*out);
+        }
     }
 }
 
@@ -309,4 +396,87 @@ pub fn normalize_args<I: IntoIterator<Item = std::ffi::OsString>>(
         args.remove(1);
     }
     args
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::OsString;
+
+    fn build(argv: &[&str]) -> BuildArgs {
+        let mut full = vec!["cargo-worker-build"];
+        full.extend_from_slice(argv);
+        Cli::parse_args(full.into_iter().map(OsString::from)).build
+    }
+
+    fn parse_error(argv: &[&str]) -> clap::error::ErrorKind {
+        let mut full = vec!["cargo-worker-build"];
+        full.extend_from_slice(argv);
+        Cli::try_parse_from(full).unwrap_err().kind()
+    }
+
+    #[test]
+    fn worker_build_aliases_set_our_options() {
+        assert!(build(&["--panic-unwind"]).unwind);
+        assert!(build(&["--debug"]).dev);
+        assert!(build(&["--no-optimization"]).no_opt);
+        assert_eq!(build(&["-d", "out"]).out_dir, Some(PathBuf::from("out")));
+        assert_eq!(build(&["-o", "out"]).out_dir, Some(PathBuf::from("out")));
+        assert!(build(&["--no-typescript"]).worker_build.no_typescript);
+        // As in worker-build, the profile flags exclude each other.
+        assert_eq!(
+            parse_error(&["--release", "--debug"]),
+            clap::error::ErrorKind::ArgumentConflict
+        );
+        assert_eq!(
+            parse_error(&["--dev", "--profile", "x"]),
+            clap::error::ErrorKind::ArgumentConflict
+        );
+    }
+
+    #[test]
+    fn a_crate_directory_becomes_the_manifest_path_and_the_out_dir_base() {
+        let a = build(&["--release", "crates/api"]);
+        assert_eq!(
+            a.manifest_path,
+            Some(PathBuf::from("crates/api/Cargo.toml"))
+        );
+        assert_eq!(a.out_dir, None, "the default stays next to Cargo.toml");
+        let a = build(&["crates/api", "-d", "dist"]);
+        assert_eq!(a.out_dir, Some(PathBuf::from("crates/api/dist")));
+        let a = build(&["crates/api", "-d", "/abs/dist"]);
+        assert_eq!(a.out_dir, Some(PathBuf::from("/abs/dist")));
+        let a = build(&["crates/api/Cargo.toml"]);
+        assert_eq!(
+            a.manifest_path,
+            Some(PathBuf::from("crates/api/Cargo.toml"))
+        );
+        // Without a crate directory, a relative --out-dir stays relative to the current one.
+        assert_eq!(build(&["-d", "dist"]).out_dir, Some(PathBuf::from("dist")));
+        assert_eq!(
+            parse_error(&["crates/api", "--manifest-path", "x/Cargo.toml"]),
+            clap::error::ErrorKind::ArgumentConflict
+        );
+    }
+
+    #[test]
+    fn subcommands_still_win_over_a_crate_directory() {
+        let cli = Cli::parse_args(["cargo-worker-build", "tools"].map(OsString::from));
+        assert!(matches!(cli.command, Some(Command::Tools(_))));
+        let cli = Cli::parse_args(
+            ["cargo-worker-build", "worker-build", "--release", "."].map(OsString::from),
+        );
+        assert!(cli.command.is_none());
+        assert_eq!(cli.build.manifest_path, Some(PathBuf::from("./Cargo.toml")));
+    }
+
+    #[test]
+    fn cargo_args_after_the_separator_still_pass_through() {
+        let a = build(&["crates/api", "--", "--timings"]);
+        assert_eq!(a.cargo_args, ["--timings"]);
+        assert_eq!(
+            a.manifest_path,
+            Some(PathBuf::from("crates/api/Cargo.toml"))
+        );
+    }
 }

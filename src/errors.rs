@@ -37,6 +37,7 @@ pub enum Code {
     MinifyUnavailable,
     InvalidMaxSize,
     OverMaxSize,
+    WorkerBuildUnsupported,
 }
 
 impl Code {
@@ -69,6 +70,7 @@ impl Code {
         Code::MinifyUnavailable,
         Code::InvalidMaxSize,
         Code::OverMaxSize,
+        Code::WorkerBuildUnsupported,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -101,13 +103,14 @@ impl Code {
             Code::MinifyUnavailable => "minify-unavailable",
             Code::InvalidMaxSize => "invalid-max-size",
             Code::OverMaxSize => "over-max-size",
+            Code::WorkerBuildUnsupported => "worker-build-unsupported",
         }
     }
 
     /// Usage mistakes exit with 2 like clap's own; everything else with 1.
     pub fn exit_code(self) -> i32 {
         match self {
-            Code::EhWithoutUnwind => 2,
+            Code::EhWithoutUnwind | Code::WorkerBuildUnsupported => 2,
             _ => 1,
         }
     }

@@ -10,6 +10,7 @@ pub mod bundle;
 pub mod cargo;
 pub mod check;
 pub mod cli;
+pub mod compat;
 pub mod errors;
 pub mod exports;
 pub mod fs;

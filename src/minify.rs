@@ -33,14 +33,20 @@ pub struct MinifyPlan {
     pub required: bool,
 }
 
-/// Decide minification for a profile: `--no-opt` turns it off, then
+/// Decide minification for a profile: `--no-opt` turns it off, then worker-build's `NO_MINIFY`
+/// (set in the environment, like a flag for one run), then
 /// `[package.metadata.worker-build.profile.<p>] minify = true|false`, then on for release-like
 /// profiles and off for dev.
-pub fn plan(no_opt: bool, profile: &str, metadata: &Value) -> Result<MinifyPlan> {
-    if no_opt {
+pub fn plan(no_opt: bool, no_minify: bool, profile: &str, metadata: &Value) -> Result<MinifyPlan> {
+    if no_opt || no_minify {
         return Ok(MinifyPlan {
             enabled: false,
-            source: "--no-opt".into(),
+            source: if no_opt {
+                "--no-opt"
+            } else {
+                crate::compat::NO_MINIFY
+            }
+            .into(),
             required: false,
         });
     }
@@ -79,19 +85,17 @@ pub struct Esbuild {
 /// Find (or install) esbuild. `Ok(None)` when none can be had here; the caller decides whether
 /// that is a warning or an error.
 pub fn locate(offline: bool, shell: &Shell) -> Result<Option<Esbuild>> {
-    if let Some(path) = std::env::var_os("ESBUILD")
-        .filter(|p| !p.is_empty())
-        .map(PathBuf::from)
-    {
+    if let Some(found) = crate::compat::ESBUILD.from_env(shell) {
+        let (path, var) = (found.path, found.var);
         return match Cmd::new(&path).arg("--version").read() {
             Ok(_) => Ok(Some(Esbuild {
                 program: path,
-                origin: "ESBUILD".into(),
+                origin: var.into(),
             })),
             Err(e) => Err(problem(
                 Code::MinifyFailed,
-                format!("ESBUILD={} is not a runnable esbuild ({e})", path.display()),
-                format!("point ESBUILD at an esbuild binary or unset it (the tool then installs npm esbuild@{ESBUILD_VERSION}), or pass --no-opt"),
+                format!("{var}={} is not a runnable esbuild ({e})", path.display()),
+                format!("point {var} at an esbuild binary or unset it (the tool then installs npm esbuild@{ESBUILD_VERSION}), or pass --no-opt"),
             )),
         };
     }
@@ -159,31 +163,40 @@ mod tests {
 
     #[test]
     fn release_minifies_and_dev_does_not() {
-        let p = plan(false, "release", &Value::Null).unwrap();
+        let p = plan(false, false, "release", &Value::Null).unwrap();
         assert!(p.enabled && !p.required);
-        assert!(!plan(false, "dev", &Value::Null).unwrap().enabled);
-        assert!(!plan(true, "release", &Value::Null).unwrap().enabled);
+        assert!(!plan(false, false, "dev", &Value::Null).unwrap().enabled);
+        assert!(!plan(true, false, "release", &Value::Null).unwrap().enabled);
     }
 
     #[test]
     fn cargo_toml_key_decides_and_no_opt_wins() {
         let off = json!({"worker-build": {"profile": {"release": {"minify": false}}}});
-        let p = plan(false, "release", &off).unwrap();
+        let p = plan(false, false, "release", &off).unwrap();
         assert!(!p.enabled);
         assert_eq!(
             p.source,
             "package.metadata.worker-build.profile.release.minify"
         );
         let on = json!({"worker-build": {"profile": {"dev": {"minify": true}}}});
-        let p = plan(false, "dev", &on).unwrap();
+        let p = plan(false, false, "dev", &on).unwrap();
         assert!(p.enabled && p.required);
-        assert!(!plan(true, "dev", &on).unwrap().enabled);
+        assert!(!plan(true, false, "dev", &on).unwrap().enabled);
+    }
+
+    #[test]
+    fn no_minify_from_the_environment_beats_cargo_toml() {
+        let on = json!({"worker-build": {"profile": {"release": {"minify": true}}}});
+        let p = plan(false, true, "release", &on).unwrap();
+        assert!(!p.enabled && !p.required);
+        assert_eq!(p.source, "NO_MINIFY");
+        assert_eq!(plan(true, true, "release", &on).unwrap().source, "--no-opt");
     }
 
     #[test]
     fn an_invalid_setting_names_the_key() {
         let bad = json!({"worker-build": {"profile": {"release": {"minify": "yes"}}}});
-        let err = plan(false, "release", &bad).unwrap_err().to_string();
+        let err = plan(false, false, "release", &bad).unwrap_err().to_string();
         assert!(
             err.contains("package.metadata.worker-build.profile.release.minify"),
             "{err}"

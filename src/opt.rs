@@ -65,8 +65,14 @@ pub fn plan(
             required: true,
         });
     }
-    for tool in ["worker-build", "wasm-pack"] {
-        let prof = profile;
+    // worker-build reads wasm-pack's `custom` table for every profile but dev and release.
+    let custom = (profile != "dev" && profile != "release").then_some("custom");
+    let tables = [
+        Some(("worker-build", profile)),
+        Some(("wasm-pack", profile)),
+        custom.map(|c| ("wasm-pack", c)),
+    ];
+    for (tool, prof) in tables.into_iter().flatten() {
         let key = format!("package.metadata.{tool}.profile.{prof}.wasm-opt");
         let Some(value) = metadata
             .get(tool)
@@ -157,21 +163,19 @@ fn version_of(cmd: &Cmd) -> Option<u32> {
 /// Find (or install) a `wasm-opt` that can handle Wasm exception handling. `Ok(None)` when
 /// none can be had here; the caller decides whether that is a warning or an error.
 pub fn locate(offline: bool, shell: &Shell) -> Result<Option<WasmOpt>> {
-    if let Some(path) = std::env::var_os("WASM_OPT")
-        .filter(|p| !p.is_empty())
-        .map(PathBuf::from)
-    {
+    if let Some(found) = crate::compat::WASM_OPT.from_env(shell) {
+        let (path, var) = (found.path, found.var);
         let cmd = Cmd::new(&path);
         return match version_of(&cmd) {
-            Some(v) if v >= MIN_WASM_OPT => Ok(Some(WasmOpt { program: path, script: None, version: v, origin: "WASM_OPT".into() })),
+            Some(v) if v >= MIN_WASM_OPT => Ok(Some(WasmOpt { program: path, script: None, version: v, origin: var.into() })),
             found => Err(problem(
                 Code::WasmOptTooOld,
                 format!(
-                    "WASM_OPT={} is {}; Binaryen {MIN_WASM_OPT} or newer is needed, older versions reject or corrupt modules with exception handling",
+                    "{var}={} is {}; Binaryen {MIN_WASM_OPT} or newer is needed, older versions reject or corrupt modules with exception handling",
                     path.display(),
                     found.map_or("not a runnable wasm-opt".to_string(), |v| format!("wasm-opt version {v}"))
                 ),
-                format!("point WASM_OPT at Binaryen {MIN_WASM_OPT}+ or unset it (the tool then installs npm binaryen@{BINARYEN_VERSION}), or pass --no-opt"),
+                format!("point {var} at Binaryen {MIN_WASM_OPT}+ or unset it (the tool then installs npm binaryen@{BINARYEN_VERSION}), or pass --no-opt"),
             )),
         };
     }
@@ -287,6 +291,32 @@ mod tests {
             p.source,
             "package.metadata.wasm-pack.profile.release.wasm-opt"
         );
+    }
+
+    #[test]
+    fn wasm_pack_custom_table_serves_custom_profiles_after_the_named_one() {
+        let meta = json!({"wasm-pack": {"profile": {
+            "custom": {"wasm-opt": ["-O2"]},
+            "small": {"wasm-opt": ["-Os"]},
+            "release": {"wasm-opt": false},
+        }}});
+        let p = plan(false, None, "size", &meta).unwrap();
+        assert_eq!(p.args, Some(vec!["-O2".to_string()]));
+        assert_eq!(
+            p.source,
+            "package.metadata.wasm-pack.profile.custom.wasm-opt"
+        );
+        let p = plan(false, None, "small", &meta).unwrap();
+        assert_eq!(p.args, Some(vec!["-Os".to_string()]));
+        // dev and release never fall back to `custom`.
+        assert_eq!(plan(false, None, "release", &meta).unwrap().args, None);
+        assert_eq!(
+            plan(false, None, "dev", &meta).unwrap().source,
+            "dev profile default"
+        );
+        // Our own table still comes first.
+        let ours = json!({"worker-build": {"profile": {"size": {"wasm-opt": false}}}, "wasm-pack": {"profile": {"custom": {"wasm-opt": ["-O2"]}}}});
+        assert_eq!(plan(false, None, "size", &ours).unwrap().args, None);
     }
 
     #[test]

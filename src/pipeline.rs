@@ -65,6 +65,7 @@ impl Events {
 /// Resolve the plan: everything decided, nothing built.
 pub fn resolve(args: &BuildArgs, shell: &Shell) -> Result<Plan> {
     plan::validate_args(args)?;
+    crate::compat::refuse_unsupported(args, |k| std::env::var_os(k))?;
     let cwd = std::env::current_dir()?;
     let manifest = workspace::locate_manifest(args.manifest_path.as_deref(), &cwd)?;
     let var = |k: &str| std::env::var(k).ok();
@@ -118,6 +119,7 @@ pub fn resolve(args: &BuildArgs, shell: &Shell) -> Result<Plan> {
         cwd: &cwd,
         project_rustflags,
         color: shell.color_arg(),
+        no_minify: crate::compat::no_minify(|k| std::env::var_os(k)),
     };
     plan::resolve(args, package, toolchain, &env)
 }

@@ -90,6 +90,8 @@ pub struct Env<'a> {
     /// The project's effective rustflags for the wasm target, as cargo would compute them.
     pub project_rustflags: Vec<String>,
     pub color: &'a str,
+    /// worker-build's `NO_MINIFY` is set.
+    pub no_minify: bool,
 }
 
 /// Usage errors that need no metadata: checked first so they fail fast.
@@ -171,7 +173,7 @@ pub fn resolve(
         &profile,
         &package.metadata,
     )?;
-    let minify = crate::minify::plan(args.no_opt, &profile, &package.metadata)?;
+    let minify = crate::minify::plan(args.no_opt, env.no_minify, &profile, &package.metadata)?;
     let cargo = cargo_command(args, &package, &toolchain, mode, &profile, &rustflags, env);
 
     let mut bindgen_args: Vec<String> = [
@@ -371,12 +373,11 @@ pub fn toolchain_needs(mode: Mode) -> toolchain::Needs {
 mod tests {
     use super::*;
     use crate::toolchain::Source;
-    use clap::Parser;
 
     fn args(argv: &[&str]) -> BuildArgs {
         let mut full = vec!["cargo-worker-build"];
         full.extend_from_slice(argv);
-        crate::cli::Cli::parse_from(full).build
+        crate::cli::Cli::parse_args(full.into_iter().map(OsString::from)).build
     }
 
     fn package(bindgen: &str) -> Selected {
@@ -408,6 +409,7 @@ mod tests {
             cwd: Path::new("/work"),
             project_rustflags: project_rustflags.iter().map(|s| s.to_string()).collect(),
             color: "never",
+            no_minify: false,
         };
         resolve(&a, package("0.2.130"), tc, &env)
     }
@@ -616,6 +618,7 @@ mod tests {
             cwd: Path::new("/work"),
             project_rustflags: vec![],
             color: "never",
+            no_minify: false,
         };
         let err = resolve(&a, package("0.2.126"), tc.clone(), &env).unwrap_err();
         let msg = err.to_string();
@@ -630,6 +633,83 @@ mod tests {
             err.downcast_ref::<crate::errors::Problem>().unwrap().code,
             Code::BindgenTooOld
         );
+    }
+
+    /// What a plan does, for comparing two spellings of the same build.
+    fn outline(p: &Plan) -> String {
+        format!(
+            "{:?} {} {:?} {:?} {:?} {:?} {:?} {}",
+            p.mode,
+            p.profile,
+            cargo_args(p),
+            encoded_rustflags(p),
+            p.bindgen_args,
+            p.opt,
+            p.minify,
+            p.out_dir.display()
+        )
+    }
+
+    #[test]
+    fn worker_build_spellings_plan_the_same_build_as_ours() {
+        for (theirs, ours) in [
+            (
+                &["--release", "--panic-unwind"][..],
+                &["--release", "--unwind"][..],
+            ),
+            (&["--debug"], &["--dev"]),
+            (&["--dev", "--panic-unwind"], &["--dev", "--unwind"]),
+            (&["--profile", "small"], &["--profile", "small"]),
+            (&["-d", "dist"], &["-o", "dist"]),
+            (&["--out-dir", "dist"], &["-o", "dist"]),
+            (&["--no-optimization"], &["--no-opt"]),
+            (&["--release", "--no-typescript"], &["--release"]),
+            (&["--target", "module", "--out-name", "index"], &[]),
+        ] {
+            assert_eq!(
+                outline(&plan(theirs)),
+                outline(&plan(ours)),
+                "{theirs:?} vs {ours:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn worker_build_profiles_mean_what_they_meant_there() {
+        // worker-build: --release (its default) is cargo --release with wasm-opt; --dev is the
+        // dev profile without wasm-opt and with wasm-bindgen's --debug glue; --profile NAME
+        // is cargo --profile NAME with wasm-opt.
+        let release = plan(&["--release"]);
+        assert!(cargo_args(&release).contains(&"--release".to_string()));
+        assert!(release.opt.args.is_some());
+        let dev = plan(&["--dev"]);
+        assert_eq!(dev.opt.args, None);
+        assert!(dev.bindgen_args.contains(&"--debug".to_string()));
+        let custom = plan(&["--profile", "small"]);
+        assert!(custom.opt.args.is_some());
+        assert!(!cargo_args(&custom).contains(&"--release".to_string()));
+        let no_opt = plan(&["--release", "--no-opt"]);
+        assert_eq!(no_opt.opt.args, None);
+        assert!(cargo_args(&no_opt).contains(&"--release".to_string()));
+    }
+
+    #[test]
+    fn no_minify_from_the_environment_reaches_the_plan() {
+        let a = args(&["--release"]);
+        let env = Env {
+            cwd: Path::new("/work"),
+            project_rustflags: vec![],
+            color: "never",
+            no_minify: true,
+        };
+        let tc = Toolchain {
+            name: "stable".into(),
+            source: Source::Default,
+        };
+        let p = resolve(&a, package("0.2.130"), tc, &env).unwrap();
+        assert!(!p.minify.enabled);
+        assert_eq!(p.minify.source, "NO_MINIFY");
+        assert!(p.opt.args.is_some(), "NO_MINIFY leaves wasm-opt alone");
     }
 
     #[test]

@@ -58,11 +58,11 @@ pub fn run(args: &ToolsArgs, shell: &Shell) -> Result<i32> {
             "tool cache".to_string(),
             Some(cached),
         )
-    } else if let Some(env) = std::env::var_os("WASM_BINDGEN").map(PathBuf::from) {
+    } else if let Some(env) = crate::compat::WASM_BINDGEN.lookup(|k| std::env::var_os(k)) {
         (
-            bindgen::version_of(&env),
-            "WASM_BINDGEN".to_string(),
-            Some(env),
+            bindgen::version_of(&env.path),
+            env.var.to_string(),
+            Some(env.path),
         )
     } else {
         match crate::process::which("wasm-bindgen") {
@@ -80,14 +80,14 @@ pub fn run(args: &ToolsArgs, shell: &Shell) -> Result<i32> {
     rows.push(cached_npm_tool(
         "binaryen (wasm-opt)",
         format!("{}+", crate::opt::MIN_WASM_OPT),
-        "WASM_OPT",
+        crate::compat::WASM_OPT,
         "binaryen",
         crate::opt::BINARYEN_VERSION,
     ));
     rows.push(cached_npm_tool(
         "esbuild (minify JS)",
         crate::minify::ESBUILD_VERSION.to_string(),
-        "ESBUILD",
+        crate::compat::ESBUILD,
         "esbuild",
         crate::minify::ESBUILD_VERSION,
     ));
@@ -160,10 +160,16 @@ pub fn run(args: &ToolsArgs, shell: &Shell) -> Result<i32> {
 }
 
 /// The row of a tool installed from npm into the tool cache on demand, unless `env` names one.
-fn cached_npm_tool(tool: &str, needed: String, env: &str, package: &str, version: &str) -> ToolRow {
+fn cached_npm_tool(
+    tool: &str,
+    needed: String,
+    env: crate::compat::ToolVar,
+    package: &str,
+    version: &str,
+) -> ToolRow {
     let dir = toolcache::dir(package, version);
-    let (installed, origin, path) = if let Some(path) = std::env::var_os(env).map(PathBuf::from) {
-        (None, env.to_string(), Some(path))
+    let (installed, origin, path) = if let Some(found) = env.lookup(|k| std::env::var_os(k)) {
+        (None, found.var.to_string(), Some(found.path))
     } else if dir.is_dir() {
         (
             Some(version.to_string()),

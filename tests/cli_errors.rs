@@ -246,6 +246,66 @@ fn eh_without_unwind_and_unknown_flags_are_usage_errors() {
 }
 
 #[test]
+fn worker_build_flags_and_variables_without_counterpart_say_what_to_use_instead() {
+    let dir = copy_fixture("plain");
+    let out_dir = dir.path().join("build");
+    plant_previous_bundle(&out_dir);
+    let before = snapshot(dir.path());
+    for (args, env, expected) in [
+        (
+            &["--release", "--no-panic-recovery"][..],
+            None,
+            &["--no-panic-recovery", "drop --no-panic-recovery"][..],
+        ),
+        (&["--profiling"], None, &["--profiling", "--release"]),
+        (
+            &["--scope", "acme"],
+            None,
+            &["--scope acme", "drop --scope"],
+        ),
+        (&["--emscripten"], None, &["--emscripten", "cdylib"]),
+        (
+            &["--release"],
+            Some(("RUN_TO_COMPLETION", "1")),
+            &["RUN_TO_COMPLETION", "ctx.wait_until"],
+        ),
+        (
+            &["--release"],
+            Some(("CUSTOM_SHIM", "shim.js")),
+            &["CUSTOM_SHIM", "--lib"],
+        ),
+    ] {
+        let mut cmd = tool_in(dir.path());
+        cmd.args(args);
+        if let Some((k, v)) = env {
+            cmd.env(k, v);
+        }
+        let out = run(&mut cmd);
+        assert_eq!(out.status.code(), Some(2), "{args:?} {env:?}");
+        one_error(&out, expected);
+        assert!(
+            !String::from_utf8_lossy(&out.stderr).contains("unexpected argument"),
+            "not clap's generic message"
+        );
+    }
+    assert_eq!(snapshot(dir.path()), before, "nothing was touched");
+}
+
+#[test]
+fn a_crate_directory_that_is_not_one_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(tool_in(dir.path()).arg("tool"));
+    assert_eq!(out.status.code(), Some(1));
+    one_error(
+        &out,
+        &[
+            "`tool` is neither a crate directory",
+            "new, init, check, tools",
+        ],
+    );
+}
+
+#[test]
 fn virtual_workspace_without_package_lists_cdylib_members() {
     let ws = tempfile::tempdir().unwrap();
     fs::write(
