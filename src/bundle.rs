@@ -224,7 +224,10 @@ pub fn assemble(staging: &Path, plan: &Plan) -> Result<Exports> {
     let glue = crate::fs::read_to_string(&staging.join(GLUE))?;
     let exports = crate::exports::read(&crate::fs::read(&staging.join(WASM))?, &glue)?;
     crate::fs::write(&staging.join(RUNTIME), RUNTIME_JS)?;
-    crate::fs::write(&staging.join(ENTRY), render_entry(plan, &exports)?)?;
+    crate::fs::write(
+        &staging.join(ENTRY),
+        render_entry(&plan.mode, plan.library, &exports),
+    )?;
     crate::fs::write(
         &staging.join(".gitignore"),
         "# Written by cargo-worker-build; rebuilt on every build.\n*\n",
@@ -270,8 +273,8 @@ pub fn write_manifest(
 
 /// Fill the entry template: the export lists as JSON, one line per class (and per function in
 /// library mode). Names are JavaScript identifiers read from the module.
-pub fn render_entry(plan: &Plan, exports: &Exports) -> Result<String> {
-    let mode = match plan.mode {
+pub fn render_entry(mode: &Mode, library: bool, exports: &Exports) -> String {
+    let mode = match mode {
         Mode::Unwind { .. } => "unwind",
         Mode::Abort => "abort",
     };
@@ -286,7 +289,7 @@ pub fn render_entry(plan: &Plan, exports: &Exports) -> Result<String> {
         .iter()
         .map(|c| format!("export const {c} = wrapClass(glue, {c:?}, EXPORTS);\n"))
         .collect();
-    let template = if plan.library {
+    let template = if library {
         LIBRARY_TEMPLATE
     } else {
         ENTRY_TEMPLATE
@@ -295,7 +298,21 @@ pub fn render_entry(plan: &Plan, exports: &Exports) -> Result<String> {
         .replace("/*@EXPORTS@*/", &json.to_string())
         .replace("/*@CLASSES@*/\n", &classes)
         .replace("/*@CLASSES@*/", &classes);
-    if plan.library {
+    // Only RPC methods need `WorkerEntrypoint`; without them the entry imports no builtin, so it
+    // also loads where `cloudflare:workers` does not exist.
+    let rpc = !library && !exports.functions.is_empty();
+    let (entrypoint_import, entrypoint_arg) = if rpc {
+        (
+            "import { WorkerEntrypoint } from \"cloudflare:workers\";\n",
+            ", WorkerEntrypoint",
+        )
+    } else {
+        ("", "")
+    };
+    out = out
+        .replace("/*@ENTRYPOINT_IMPORT@*/\n", entrypoint_import)
+        .replace("/*@ENTRYPOINT_ARG@*/", entrypoint_arg);
+    if library {
         let functions: String = exports
             .handlers
             .iter()
@@ -306,7 +323,7 @@ pub fn render_entry(plan: &Plan, exports: &Exports) -> Result<String> {
             .replace("/*@FUNCTIONS@*/\n", &functions)
             .replace("/*@FUNCTIONS@*/", &functions);
     }
-    Ok(out)
+    out
 }
 
 /// Files under `dir`, relative, sorted, with `/` separators.
@@ -423,6 +440,42 @@ mod tests {
             "{err}"
         );
         assert!(root.path().join("precious.txt").exists());
+    }
+
+    fn exports(handlers: &[&str], functions: &[&str], classes: &[&str]) -> Exports {
+        let v = |l: &[&str]| l.iter().map(|s| s.to_string()).collect();
+        Exports {
+            handlers: v(handlers),
+            functions: v(functions),
+            classes: v(classes),
+        }
+    }
+
+    #[test]
+    fn only_an_entry_with_rpc_functions_imports_worker_entrypoint() {
+        let unwind = Mode::Unwind {
+            eh: crate::cli::EhEncoding::Exnref,
+        };
+        let rpc = render_entry(&unwind, false, &exports(&["fetch"], &["add"], &[]));
+        assert!(
+            rpc.contains("import { WorkerEntrypoint } from \"cloudflare:workers\";\n"),
+            "{rpc}"
+        );
+        assert!(
+            rpc.contains("createWorker(glue, EXPORTS, WorkerEntrypoint)"),
+            "{rpc}"
+        );
+
+        let plain = render_entry(&unwind, false, &exports(&["fetch"], &[], &["Counter"]));
+        assert!(!plain.contains("cloudflare:"), "{plain}");
+        assert!(plain.contains("createWorker(glue, EXPORTS);"), "{plain}");
+
+        let library = render_entry(&Mode::Abort, true, &exports(&[], &["add"], &["Tally"]));
+        assert!(!library.contains("cloudflare:"), "{library}");
+        assert!(
+            !library.contains("@*/"),
+            "every placeholder is filled: {library}"
+        );
     }
 
     #[test]

@@ -23,8 +23,9 @@
 // the workers-rs abort hook uses) to the runtime, so re-initialisation happens exactly once, here,
 // and never inside the glue's call guard (which would run an old closure pointer on the new
 // instance). This module must therefore be evaluated before the glue: the entry imports it first.
-
-import { WorkerEntrypoint } from "cloudflare:workers";
+//
+// It imports nothing, so a library build loads outside Workers too (Node, a browser); a Worker
+// entry with RPC methods passes `WorkerEntrypoint` from `cloudflare:workers` to `createWorker`.
 
 const LOG_PREFIX = "cargo-worker-build:";
 
@@ -459,9 +460,10 @@ function describe(error) {
 /**
  * The Worker's default export. Handlers (`fetch`, `scheduled`, ...) call the crate's exports of
  * the same name with (event, env, ctx); other exported functions become RPC methods, which needs
- * a `WorkerEntrypoint` class; without them a plain module-worker object is cheaper per request.
+ * a `WorkerEntrypoint` class (passed by the entry, which imports it from `cloudflare:workers`
+ * only then); without them a plain module-worker object is cheaper per request.
  */
-export function createWorker(glue, EXPORTS) {
+export function createWorker(glue, EXPORTS, WorkerEntrypoint) {
   const recovery = recoveryFor(glue, EXPORTS);
   publishStats(recovery);
   const handlers = (EXPORTS.handlers ?? []).filter(
@@ -483,6 +485,11 @@ export function createWorker(glue, EXPORTS) {
     return worker;
   }
 
+  if (typeof WorkerEntrypoint !== "function") {
+    throw new TypeError(
+      `${LOG_PREFIX} exported functions ${functions.join(", ")} need WorkerEntrypoint from "cloudflare:workers"`,
+    );
+  }
   class Worker extends WorkerEntrypoint {}
   for (const name of handlers) {
     const handler = glue[name];

@@ -169,7 +169,7 @@ export const workerShapes = {
       ...PLAIN,
       handlers: [],
       functions: ["bump", "__wbg_reset_state", "missing"],
-    });
+    }, WorkerEntrypoint);
     assert(rpc.prototype instanceof WorkerEntrypoint, "RPC methods need a WorkerEntrypoint");
     assert(typeof rpc.prototype.bump === "function", "exported functions are RPC methods");
     assert(!("__wbg_reset_state" in rpc.prototype), "plumbing is not exposed");
