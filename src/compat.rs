@@ -170,6 +170,28 @@ pub fn refuse_unsupported(args: &BuildArgs, var: impl Fn(&str) -> Option<OsStrin
     Ok(())
 }
 
+/// wasm-pack's `wasm-bindgen` settings for `profile` that Cargo.toml sets: worker-build passes
+/// them to wasm-bindgen, this tool does not read them. worker-build reads the `custom` table
+/// for every profile but dev and release (its `profiling` profile is refused).
+pub fn unread_wasm_pack_settings(metadata: &serde_json::Value, profile: &str) -> Vec<String> {
+    let table = match profile {
+        "dev" | "release" => profile,
+        _ => "custom",
+    };
+    metadata
+        .get("wasm-pack")
+        .and_then(|w| w.get("profile"))
+        .and_then(|p| p.get(table))
+        .and_then(|p| p.get("wasm-bindgen"))
+        .and_then(|b| b.as_object())
+        .map(|keys| {
+            keys.keys()
+                .map(|k| format!("package.metadata.wasm-pack.profile.{table}.wasm-bindgen.{k}"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -246,6 +268,24 @@ mod tests {
         assert!(no_minify(env(&[("NO_MINIFY", "1")])));
         assert!(no_minify(env(&[("NO_MINIFY", "")])));
         assert!(!no_minify(env(&[])));
+    }
+
+    #[test]
+    fn wasm_pack_wasm_bindgen_settings_are_named_for_the_profile_built() {
+        let meta = serde_json::json!({"wasm-pack": {"profile": {
+            "release": {"wasm-opt": ["-Oz"], "wasm-bindgen": {"dwarf-debug-info": true}},
+            "custom": {"wasm-bindgen": {"debug-js-glue": true}},
+        }}});
+        assert_eq!(
+            unread_wasm_pack_settings(&meta, "release"),
+            ["package.metadata.wasm-pack.profile.release.wasm-bindgen.dwarf-debug-info"]
+        );
+        assert_eq!(
+            unread_wasm_pack_settings(&meta, "small"),
+            ["package.metadata.wasm-pack.profile.custom.wasm-bindgen.debug-js-glue"]
+        );
+        assert!(unread_wasm_pack_settings(&meta, "dev").is_empty());
+        assert!(unread_wasm_pack_settings(&serde_json::Value::Null, "release").is_empty());
     }
 
     #[test]

@@ -99,6 +99,14 @@ pub fn resolve(args: &BuildArgs, shell: &Shell) -> Result<Plan> {
     if let Some(dir) = &args.target_dir {
         package.target_dir = cwd.join(dir);
     }
+    let unread =
+        crate::compat::unread_wasm_pack_settings(&package.metadata, &plan::profile_of(args));
+    if !unread.is_empty() {
+        shell.note(format!(
+            "Cargo.toml sets `{}`, which worker-build passes to wasm-bindgen; cargo worker-build does not read it (dev builds get wasm-bindgen's debug glue, other profiles do not)",
+            unread.join("`, `")
+        ));
+    }
     let project_rustflags = if args.unwind {
         plan::project_rustflags(&cwd)?
     } else {
