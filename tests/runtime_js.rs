@@ -37,8 +37,19 @@ fn runtime_js_unit_tests_pass_in_workerd() {
     names.retain(|name| name != "runtime.test.js");
     names.insert(0, "runtime.test.js".into());
     names.push("runtime.js".into());
+    // The handler list of the Rust side, which writes it into every entry's EXPORTS: the
+    // runtime must serve each of them (it keeps no list of its own).
+    fs::write(
+        dir.path().join("handlers.js"),
+        format!(
+            "export const HANDLERS = {};\n",
+            serde_json::to_string(cargo_worker_build::exports::HANDLERS).unwrap()
+        ),
+    )
+    .unwrap();
+    names.push("handlers.js".into());
     for name in &names {
-        if name != "runtime.js" {
+        if name != "runtime.js" && name != "handlers.js" {
             fs::copy(tests.join(name), dir.path().join(name)).unwrap();
         }
         writeln!(modules, "    (name = {name:?}, esModule = embed {name:?}),").unwrap();
@@ -82,13 +93,50 @@ const worker :Workerd.Worker = (
         "trapReinitialisesOnce",
         "asyncAbortFailsCallsInFlight",
         "scheduleReinitWhileAlive",
+        "asyncJsExceptionRejectsOnlyItsCall",
+        "scheduleReinitWithCallsInFlight",
+        "nestedAbortRecoversOnceTheOuterCallReturns",
+        "startAbortRetriesAreBounded",
+        "objectsCrossTheBoundary",
         "classesAreRebuiltFromTheirArguments",
         "fallbackWithoutObservation",
         "workerShapes",
+        "everyHandlerTheToolListsIsServed",
     ] {
         assert!(
             text.contains(&format!("[ PASS ] runtime-unit:{test}")),
             "{test} did not pass:\n{report}"
         );
     }
+}
+
+/// `tsc --checkJs` over the runtime (`src/runtime/tsconfig.json`, strict), with the typescript
+/// the repository pins in package.json.
+#[test]
+fn runtime_js_type_checks() {
+    let root = repo_root();
+    let tsc = root.join("node_modules/typescript/bin/tsc");
+    assert!(
+        tsc.is_file(),
+        "typescript is not installed ({} is missing): run `npm ci` in {}",
+        tsc.display(),
+        root.display()
+    );
+    let node = ["node_modules/.bin/node", "node_modules/node/bin/node"]
+        .iter()
+        .map(|p| root.join(p))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| {
+            panic!(
+                "node is not installed under node_modules: run `npm ci` in {}",
+                root.display()
+            )
+        });
+    let mut cmd = Command::new(node);
+    cmd.arg(&tsc)
+        .arg("--project")
+        .arg(root.join("src/runtime/tsconfig.json"))
+        .current_dir(&root);
+    let output = cmd.output().expect("run tsc");
+    assert!(output.status.success(), "{}", describe_output(&cmd, &output));
 }
