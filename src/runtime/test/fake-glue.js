@@ -1,7 +1,10 @@
 // A stand-in for wasm-bindgen 0.2.130's `--target module` glue, with the same recovery
 // machinery as the generated code (terminated flag in linear memory, call guard, catch handler,
-// abort hook, reinit import, `__wbg_reset_state`, instance ids on objects and closures), over
-// the tiny module in fake.wat. It lets runtime.js be tested in workerd without a Rust build.
+// abort hook, reinit import, `__wbg_reset_state`, instance ids on objects and closures, and an
+// executor like wasm-bindgen-futures': one tick closure scheduled through the module's
+// `queueMicrotask` import, futures that hold their promise's resolve and reject in the
+// externref table and are dropped when a poll throws), over the tiny module in fake.wat. It
+// lets runtime.js be tested in workerd without a Rust build.
 
 class PanicError extends Error {}
 Object.defineProperty(PanicError.prototype, "name", { value: "PanicError" });
@@ -19,11 +22,17 @@ export function makeGlue(wasmModule, { hook }) {
   let instanceId = 0;
   let reinitScheduled = false;
   let calledAbort = false;
+  let tasks = [];
+  let scheduled = false;
+  let tick = null;
 
   const imports = () => ({
     "./index_bg.js": {
       __wbg___wbindgen_reinit_0000000000000000: () => {
         reinitScheduled = true;
+      },
+      __wbg_queueMicrotask_0000000000000000: (callback) => {
+        queueMicrotask(callback);
       },
     },
   });
@@ -65,8 +74,55 @@ export function makeGlue(wasmModule, { hook }) {
     instanceId++;
     calledAbort = false;
     reinitScheduled = false;
+    tasks = [];
+    scheduled = false;
     wasm = new WebAssembly.Instance(wasmModule, imports()).exports;
+    tick = makeTick();
+    const aborts = globalThis.__fake_start_aborts ?? 0;
+    if (aborts > 0) {
+      // The start function aborts (see startAbortRetriesAreBounded).
+      globalThis.__fake_start_aborts = aborts - 1;
+      wasm.trap();
+    }
     wasm.__wbindgen_start();
+  }
+  /** The executor's tick: polls every task queued before it began, like run_all. */
+  function makeTick() {
+    const instance = instanceId;
+    return () => {
+      if (instance !== instanceId) throw new Error("Cannot invoke closure from previous WASM instance");
+      call(() => {
+        scheduled = false;
+        let left = tasks.length;
+        while (left-- > 0) {
+          const task = tasks.shift();
+          try {
+            task.poll();
+          } catch (e) {
+            task.drop(); // the future is dropped as the exception unwinds
+            throw e;
+          }
+        }
+      });
+    };
+  }
+  function schedule(task) {
+    tasks.push(task);
+    if (!scheduled) {
+      scheduled = true;
+      wasm.schedule(tick);
+    }
+  }
+  /** Rust holding a JS value: a slot of the externref table. */
+  function hold(value) {
+    const table = wasm.__wbindgen_externrefs;
+    for (let i = 1; i < table.length; i++) {
+      if (table.get(i) == null) {
+        table.set(i, value);
+        return i;
+      }
+    }
+    throw new Error("externref table full");
   }
   /** A closure from Rust: refuses to run on a later instance, like the glue's makeMutClosure. */
   function closure(body) {
@@ -103,9 +159,13 @@ export function makeGlue(wasmModule, { hook }) {
     static make(start) {
       return call(() => start * 2);
     }
+    static create(start) {
+      return call(() => new Counter(start));
+    }
   }
 
   wasm = new WebAssembly.Instance(wasmModule, imports()).exports;
+  tick = makeTick();
   wasm.__wbindgen_start();
 
   return {
@@ -118,16 +178,46 @@ export function makeGlue(wasmModule, { hook }) {
       throw new Recoverable(new RangeError("thrown by an imported JS function"));
     }),
     scheduleReinit: () => call(() => wasm.request_reinit()),
-    // An async export: the future runs in a microtask after `ms`, like wasm-bindgen-futures.
+    // An async export: a future polled by the executor after a timer of `ms`.
     later: (kind, ms) =>
-      new Promise((resolve, reject) => {
-        const poll = closure(() => {
-          if (kind === "abort") wasm.trap();
-          if (kind === "panic") return reject(new PanicError("async boom"));
-          resolve(wasm.bump());
-        });
-        setTimeout(() => queueMicrotask(poll), ms);
+      call(
+        () =>
+          new Promise((resolve, reject) => {
+            const slots = [hold(resolve), hold(reject)];
+            const release = () => {
+              for (const slot of slots) wasm.__wbindgen_externrefs.set(slot, null);
+            };
+            const task = {
+              poll() {
+                if (kind === "abort") wasm.trap();
+                if (kind === "js-throw") {
+                  throw new Recoverable(new SyntaxError("thrown by an imported JS function"));
+                }
+                release();
+                if (kind === "panic") reject(new PanicError("async boom"));
+                else resolve(wasm.bump());
+              },
+              drop: release,
+            };
+            const instance = instanceId;
+            setTimeout(() => {
+              if (instance === instanceId) schedule(task);
+            }, ms);
+          }),
+      ),
+    // Calls `callback` (JavaScript, which may call back into Rust), then bumps.
+    nested: (callback) =>
+      call(() => {
+        callback();
+        return wasm.bump();
       }),
+    // Takes a Counter by reference, with the glue's class assertion.
+    total: (counter) =>
+      call(() => {
+        if (!(counter instanceof Counter)) throw new Error("expected instance of Counter");
+        return counter.total;
+      }),
+    trace: (events, env, ctx) => call(() => `${events.length} ${typeof env} ${typeof ctx}`),
     fetch: (request, env, ctx) => call(() => new Response(`${request.url} ${env.NAME} ${typeof ctx}`)),
     Counter,
     __wbg_reset_state: reset,

@@ -12,6 +12,7 @@ import { WorkerEntrypoint } from "cloudflare:workers";
 import * as hooked from "./glue-hooked.js";
 import * as plain from "./glue-plain.js";
 import * as fallback from "./glue-fallback.js";
+import { HANDLERS } from "./handlers.js";
 
 const HOOKED = { mode: "unwind", handlers: ["fetch"], functions: [], classes: ["Counter"], wasmModule: hooked.wasmModule };
 const PLAIN = { mode: "abort", handlers: [], functions: [], classes: ["Counter"], wasmModule: plain.wasmModule };
@@ -19,7 +20,7 @@ const FALLBACK = { mode: "unwind", handlers: [], functions: [], classes: [] };
 
 function wrapAll(glue, EXPORTS) {
   const fns = {};
-  for (const name of ["bump", "trap", "panic", "jsRangeError", "scheduleReinit", "later"]) {
+  for (const name of ["bump", "trap", "panic", "jsRangeError", "scheduleReinit", "later", "nested", "total"]) {
     fns[name] = wrapFunction(glue, name, EXPORTS);
   }
   return fns;
@@ -116,6 +117,83 @@ export const asyncAbortFailsCallsInFlight = {
   },
 };
 
+export const asyncJsExceptionRejectsOnlyItsCall = {
+  async test() {
+    for (const [fns, glue] of [[h, hooked.glue], [p, plain.glue]]) {
+      const before = stats(glue);
+      const start = fns.bump();
+      const started = Date.now();
+      const slow = fns.later("ok", 150);
+      const dropped = fns.later("js-throw", 10);
+      await rejects(dropped, (e) => e instanceof SyntaxError, "the JS exception itself");
+      assert(Date.now() - started < 120, "at once, not when another call settles");
+      equal(await slow, start + 1, "the call in flight is not touched and keeps the state");
+      const after = stats(glue);
+      equal(after.droppedFutures, before.droppedFutures + 1, "one dropped future");
+      equal(after.reinits, before.reinits, "no re-initialisation");
+    }
+  },
+};
+
+export const scheduleReinitWithCallsInFlight = {
+  async test() {
+    const before = stats(hooked.glue).reinits;
+    const slow = h.later("ok", 100);
+    h.scheduleReinit();
+    const started = Date.now();
+    equal(h.bump(), 1, "the next call runs on a fresh instance");
+    await rejects(slow, (e) => e instanceof WasmAbortError, "the call in flight on the old instance");
+    assert(Date.now() - started < 80, "at once, not after its timer");
+    equal(stats(hooked.glue).reinits, before + 1, "one re-initialisation");
+  },
+};
+
+export const nestedAbortRecoversOnceTheOuterCallReturns = {
+  test() {
+    for (const [fns, glue] of [[h, hooked.glue], [p, plain.glue]]) {
+      const before = stats(glue).reinits;
+      fns.bump();
+      let inner = null;
+      let reinitsInside = null;
+      throws(
+        () =>
+          fns.nested(() => {
+            try {
+              fns.trap();
+            } catch (error) {
+              inner = error;
+            }
+            reinitsInside = stats(glue).reinits;
+            // A second nested call must not enter the dying instance.
+            throws(() => fns.bump(), (e) => e instanceof WasmAbortError, "no call into a dying instance");
+          }),
+        (e) => e instanceof WasmAbortError,
+        "the outer call fails cleanly",
+      );
+      assert(inner instanceof WebAssembly.RuntimeError, "the inner call saw the trap");
+      equal(reinitsInside, before, "no re-initialisation under the outer Rust frame");
+      equal(stats(glue).reinits, before + 1, "one re-initialisation, after the outer call");
+      equal(fns.bump(), 1, "fresh instance");
+    }
+  },
+};
+
+export const startAbortRetriesAreBounded = {
+  async test() {
+    const before = stats(plain.glue);
+    globalThis.__fake_start_aborts = 100;
+    throws(() => p.trap(), (e) => e instanceof WebAssembly.RuntimeError, "the abort");
+    for (let i = 0; i < 5; i++) {
+      throws(() => p.bump(), (e) => e instanceof WasmAbortError && /could not be re-initialised/.test(e.message), `call ${i} fails clearly`);
+    }
+    const after = stats(plain.glue);
+    equal(after.reinitFailures - before.reinitFailures, 3, "bounded attempts");
+    globalThis.__fake_start_aborts = 0;
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    equal(p.bump(), 1, "retried after the backoff, and live again");
+  },
+};
+
 export const scheduleReinitWhileAlive = {
   test() {
     h.bump();
@@ -145,6 +223,20 @@ export const classesAreRebuiltFromTheirArguments = {
   },
 };
 
+export const objectsCrossTheBoundary = {
+  test() {
+    const counter = new HookedCounter(3);
+    assert(counter instanceof HookedCounter, "instanceof the exported class");
+    equal(h.total(counter), 3, "a wrapped object passed to an export taking &T");
+    const made = HookedCounter.create(7);
+    assert(made instanceof HookedCounter, "an object Rust returned is wrapped");
+    equal(made.add(1), 8, "and works");
+    throws(() => h.trap(), (e) => e instanceof WebAssembly.RuntimeError, "an abort");
+    equal(counter.add(1), 4, "the constructed one is rebuilt");
+    throws(() => made.add(1), (e) => e instanceof WasmAbortError && /Counter/.test(e.message), "the returned one fails clearly");
+  },
+};
+
 export const fallbackWithoutObservation = {
   test() {
     equal(stats(fallback.glue).observed, false, "not observed without its module");
@@ -165,6 +257,9 @@ export const workerShapes = {
     const response = await worker.fetch(new Request("http://x/"), { NAME: "env" }, {});
     equal(await response.text(), "http://x/ env object", "handlers get (request, env, ctx)");
 
+    const traced = createWorker(hooked.glue, { ...HOOKED, handlers: ["fetch", "trace"] });
+    equal(await traced.trace([1, 2], {}, {}), "2 object object", "every handler the tool lists, trace included");
+
     const rpc = createWorker(plain.glue, {
       ...PLAIN,
       handlers: [],
@@ -176,5 +271,19 @@ export const workerShapes = {
     assert(!("missing" in rpc.prototype), "names the glue lacks are ignored");
     assert(globalThis[STATS_GLOBAL] !== undefined, "the counters are published on globalThis");
     equal(typeof globalThis[STATS_GLOBAL].reinits, "number", "with the re-initialisation count");
+  },
+};
+
+export const everyHandlerTheToolListsIsServed = {
+  async test() {
+    // A glue with one function per handler name of the Rust side (src/exports.rs).
+    const glue = Object.fromEntries(HANDLERS.map((name) => [name, () => `${name} ran`]));
+    glue.__wbg_reset_state = () => {};
+    const worker = createWorker(glue, { mode: "unwind", handlers: HANDLERS, functions: [], classes: [] });
+    assert(HANDLERS.includes("trace"), "the Rust side lists trace");
+    for (const name of HANDLERS) {
+      equal(typeof worker[name], "function", `the Worker serves ${name}`);
+      equal(await worker[name]({}, {}, {}), `${name} ran`, `${name} calls the export`);
+    }
   },
 };
