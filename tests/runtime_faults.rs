@@ -9,7 +9,7 @@ mod support;
 use std::thread;
 use std::time::Duration;
 
-use support::recovery::{faults_bundle, Build, Serve, Server};
+use support::recovery::{faults_bundle, fixture_bundle, Build, Serve, Server};
 
 /// A failing request must answer well before any runtime timeout (workerd's is 30 s and more).
 const PROMPT_SECS: f64 = 5.0;
@@ -129,17 +129,23 @@ fn recoverable_failures(server: &Server) {
     assert_eq!(counter(server), 2);
 
     // A JS exception after an await, like the one above (the `worker` crate's handler is a
-    // future, polled in a microtask): Rust drops the future, whose promise can then never
-    // settle. The instance and its state are kept, the runtime logs one line, and the request
-    // still fails at once (workerd ends a request that can no longer produce a response).
+    // future, polled in a microtask, so both are): wasm-bindgen-futures drops the future, whose
+    // promise can then never settle. The runtime finds the call whose future was dropped and
+    // fails it with the exception; the instance and its state are kept; one log line each.
     failed_promptly(server, "/async/js-throw?ms=5");
     assert_eq!(counter(server), 2);
     assert_eq!(
-        lines_containing(server, "a microtask failed: SyntaxError"),
+        lines_containing(
+            server,
+            "fetch failed: SyntaxError: Expected property name or '}' in JSON at position 2 \
+             (line 1 column 3) in a Rust future, which wasm-bindgen dropped (recovered; \
+             instance kept)"
+        ),
         2,
         "{}",
         server.log()
     );
+    assert_eq!(server.stats("/recovery")["droppedFutures"], 2);
 
     // A Durable Object keeps its fields across its panics.
     for expected in ["1", "2", "3"] {
@@ -148,6 +154,10 @@ fn recoverable_failures(server: &Server) {
     failed_promptly(server, "/do/kept/panic");
     assert_eq!(server.expect("/do/kept/get", 200), "3");
     failed_promptly(server, "/do/kept/async-panic?ms=5");
+    assert_eq!(server.expect("/do/kept/get", 200), "3");
+    // A JS exception after an await in a Durable Object method: its call fails at once, the
+    // object keeps its fields.
+    failed_promptly(server, "/do/kept/async-js-throw?ms=5");
     assert_eq!(server.expect("/do/kept/get", 200), "3");
     assert_eq!(
         object_info(server, "kept").1,
@@ -270,11 +280,42 @@ fn in_flight_abort(server: &Server) {
     );
 }
 
+/// `schedule_reinit()` on a live instance while requests are in flight: the next request runs
+/// on a fresh instance, and those in flight fail at once instead of hanging.
+fn reinit_with_requests_in_flight(server: &Server) {
+    server.expect("/count", 200);
+    let before = reinits(server);
+    let port = server.port();
+    let slow: Vec<_> = (0..4)
+        .map(|_| {
+            thread::spawn(move || {
+                let started = std::time::Instant::now();
+                let mut conn = support::recovery::Conn::open(port).expect("connect");
+                let (status, body) = conn.get("/slow?ms=1500").expect("a response");
+                (status, body, started.elapsed().as_secs_f64())
+            })
+        })
+        .collect();
+    thread::sleep(Duration::from_millis(300));
+    assert_eq!(server.expect("/reinit", 200), "reinit scheduled");
+    assert_eq!(server.expect("/count", 200), "1", "a fresh instance");
+    for handle in slow {
+        let (status, body, secs) = handle.join().unwrap();
+        assert_eq!(status, 500, "{body:?}");
+        assert!(
+            secs < 1.4,
+            "failed at the reinit, not after 1.5 s ({secs:.2} s)"
+        );
+    }
+    assert_eq!(reinits(server), before + 1);
+}
+
 fn unwind_suite(build: Build) {
     let bundle = faults_bundle(build);
     let server = Server::start(Serve::Worker(&bundle));
     recoverable_failures(&server);
     aborts(&server);
+    reinit_with_requests_in_flight(&server);
 }
 
 #[test]
@@ -419,4 +460,219 @@ fn rpc_methods_recover() {
         "{}",
         server.log()
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Library mode on the recovery-lib fixture (`tests/fixtures/recovery-lib`): a plain wasm-bindgen
+// crate imported by a JavaScript Worker (`js/client.js`), one scenario per route.
+
+fn library_server() -> Server {
+    let bundle = fixture_bundle("recovery-lib", Build::UnwindLibrary);
+    let client = support::fixture("recovery-lib").join("js/client.js");
+    Server::start(Serve::Library {
+        bundle: &bundle,
+        client: &client,
+    })
+}
+
+/// The JSON a scenario route answered.
+fn scenario(server: &Server, path: &str) -> serde_json::Value {
+    server.stats(path)
+}
+
+fn error_of(outcome: &serde_json::Value) -> &str {
+    outcome["error"]
+        .as_str()
+        .unwrap_or_else(|| panic!("expected an error, got {outcome}"))
+}
+
+/// Item 2: an async export that awaits, then calls an imported JS function that throws, rejects
+/// its caller at once with that exception; a call in flight meanwhile completes; no
+/// re-initialisation, state kept.
+#[test]
+fn library_async_js_exception_rejects_promptly() {
+    let server = library_server();
+    assert_eq!(scenario(&server, "/bump")["value"], 1);
+    let seen = scenario(&server, "/async-js-throw");
+    let dropped = &seen["dropped"];
+    assert!(
+        error_of(dropped).starts_with("SyntaxError: "),
+        "the JS exception itself: {seen}"
+    );
+    assert!(
+        dropped["ms"].as_f64().unwrap() < 250.0,
+        "settled at once, not when the other call did: {seen}\n{}",
+        server.log()
+    );
+    assert_eq!(
+        seen["slow"]["value"], 2,
+        "the call in flight is not touched: {seen}"
+    );
+    let stats = server.stats("/stats");
+    assert_eq!(stats["reinits"], 0, "{stats}");
+    assert_eq!(stats["droppedFutures"], 1, "{stats}");
+    assert_eq!(
+        lines_containing(&server, "later failed: SyntaxError"),
+        1,
+        "{}",
+        server.log()
+    );
+}
+
+/// Item 8: errors of plain JavaScript (a microtask, a timer, an event listener) are not Rust
+/// failures: not counted, not logged by the runtime, and a call in flight completes.
+#[test]
+fn library_unrelated_errors_are_not_rust_failures() {
+    let server = library_server();
+    let port = server.port();
+    let slow = thread::spawn(move || {
+        let mut conn = support::recovery::Conn::open(port).expect("connect");
+        conn.get("/later?kind=ok&ms=400").expect("a response")
+    });
+    thread::sleep(Duration::from_millis(100));
+    server.get("/unrelated-errors");
+    server.get("/unrelated-errors");
+    let (status, body) = slow.join().unwrap();
+    assert_eq!(status, 200, "{body}");
+    let seen: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(seen["value"], 1, "the call in flight completed: {seen}");
+    let stats = server.stats("/stats");
+    assert_eq!(stats["failures"], 0, "{stats}");
+    assert_eq!(stats["droppedFutures"], 0, "{stats}");
+    assert!(
+        server.runtime_lines().is_empty(),
+        "the runtime logged nothing: {:?}",
+        server.runtime_lines()
+    );
+}
+
+/// Item 4: `schedule_reinit()` on a live instance with a call in flight: the next call runs on a
+/// fresh instance and the call in flight fails at once instead of hanging.
+#[test]
+fn library_schedule_reinit_settles_calls_in_flight() {
+    let server = library_server();
+    assert_eq!(scenario(&server, "/bump")["value"], 1);
+    let seen = scenario(&server, "/reinit-in-flight");
+    assert_eq!(seen["next"]["value"], 1, "fresh instance: {seen}");
+    assert!(
+        error_of(&seen["slow"]).starts_with("WasmAbortError: "),
+        "{seen}"
+    );
+    assert!(
+        seen["slow"]["ms"].as_f64().unwrap() < 250.0,
+        "at once, not after its 300 ms timer: {seen}"
+    );
+    assert_eq!(server.stats("/stats")["reinits"], 1);
+}
+
+/// Item 5: JS -> Rust -> JS callback -> Rust export that aborts. The inner call sees the trap,
+/// nothing enters the dying instance, the outer call fails cleanly instead of running on a new
+/// instance, and the instance is re-initialised once, after the outer call.
+#[test]
+fn library_nested_abort_recovers_after_the_outer_call() {
+    let server = library_server();
+    assert_eq!(scenario(&server, "/bump")["value"], 1);
+    let seen = scenario(&server, "/nested");
+    assert_eq!(
+        error_of(&seen["inner"]),
+        "RuntimeError: unreachable",
+        "{seen}"
+    );
+    assert!(
+        error_of(&seen["again"]).starts_with("WasmAbortError: "),
+        "no call enters the dying instance: {seen}"
+    );
+    assert!(
+        error_of(&seen["outer"]).starts_with("WasmAbortError: "),
+        "the outer call fails cleanly: {seen}"
+    );
+    assert_eq!(seen["next"]["value"], 1, "fresh instance: {seen}");
+    let stats = server.stats("/stats");
+    assert_eq!(stats["reinits"], 1, "once: {stats}");
+    assert_eq!(stats["aborts"], 1, "{stats}");
+    assert_eq!(
+        lines_containing(
+            &server,
+            "Wasm instance aborted (trap: unreachable in fault)"
+        ),
+        1,
+        "{}",
+        server.log()
+    );
+}
+
+/// Item 6: the start function aborts during re-initialisation: bounded attempts, one clear
+/// error per call meanwhile, no stack overflow, and a later call recovers.
+#[test]
+fn library_start_abort_retries_are_bounded() {
+    let server = library_server();
+    let seen = scenario(&server, "/start-abort?n=2&calls=3");
+    assert_eq!(error_of(&seen["abort"]), "RuntimeError: unreachable");
+    let calls = seen["calls"].as_array().unwrap();
+    assert!(
+        error_of(&calls[0]).contains("could not be re-initialised"),
+        "{seen}"
+    );
+    assert_eq!(calls[1]["value"], 1, "the second attempt succeeds: {seen}");
+    assert_eq!(calls[2]["value"], 2, "{seen}");
+
+    let seen = scenario(&server, "/start-abort?n=1000&calls=6");
+    let calls = seen["calls"].as_array().unwrap();
+    for call in calls {
+        assert!(
+            error_of(call).starts_with("WasmAbortError: ")
+                && error_of(call).contains("could not be re-initialised"),
+            "every call gets one clear error: {seen}"
+        );
+    }
+    let stats = server.stats("/stats");
+    assert_eq!(
+        stats["reinitFailures"], 5,
+        "2 attempts in the first run, then 3 in a row and a backoff: {stats}"
+    );
+    assert!(
+        !server.log().contains("Maximum call stack"),
+        "{}",
+        server.log()
+    );
+}
+
+/// Item 7: wrapped objects pass to exports taking `&T` and `T`; `instanceof` works for objects
+/// Rust returns; after an abort a constructed object is rebuilt and a returned one throws an
+/// error naming its class.
+#[test]
+fn library_objects_cross_the_boundary() {
+    let server = library_server();
+    let seen = scenario(&server, "/objects");
+    assert_eq!(seen["constructed"], true, "{seen}");
+    assert_eq!(seen["byRef"]["value"], 4, "&T: {seen}");
+    assert_eq!(seen["byValue"]["value"], 9, "T: {seen}");
+    assert_eq!(
+        seen["fromStatic"],
+        serde_json::json!([true, {"value": 4}]),
+        "{seen}"
+    );
+    assert_eq!(
+        seen["fromMethod"],
+        serde_json::json!([true, {"value": 5}]),
+        "{seen}"
+    );
+    assert_eq!(
+        seen["fromFunction"],
+        serde_json::json!([true, {"value": 5}]),
+        "{seen}"
+    );
+    let after = &seen["afterAbort"];
+    assert_eq!(after["constructed"]["value"], 4, "rebuilt: {seen}");
+    assert_eq!(
+        after["byRef"]["value"], 5,
+        "the rebuilt object, by reference: {seen}"
+    );
+    for key in ["fromStatic", "fromFunction"] {
+        let error = error_of(&after[key]);
+        assert!(
+            error.starts_with("WasmAbortError: ") && error.contains("Tally"),
+            "{key}: {seen}"
+        );
+    }
 }

@@ -54,19 +54,31 @@ impl Build {
 /// `target/fixtures/runtime-bundles/<mode>` (shared by every test binary; the tool keeps a bundle
 /// that is up to date and locks the output directory against concurrent builds).
 pub fn faults_bundle(build: Build) -> PathBuf {
-    static BUILT: OnceLock<Mutex<HashMap<Build, PathBuf>>> = OnceLock::new();
+    fixture_bundle("faults", build)
+}
+
+/// Builds the fixture crate `tests/fixtures/<name>` like [`faults_bundle`] builds the fault
+/// fixture: once per mode and process, into `target/fixtures/runtime-bundles/<name>-<mode>`
+/// (the fault fixture keeps its historical `<mode>`).
+pub fn fixture_bundle(name: &str, build: Build) -> PathBuf {
+    static BUILT: OnceLock<Mutex<HashMap<(String, Build), PathBuf>>> = OnceLock::new();
     // One build at a time: the machine has two cores and the builds share a target dir.
     let mut built = BUILT
         .get_or_init(Default::default)
         .lock()
         .unwrap_or_else(|e| e.into_inner());
-    if let Some(dir) = built.get(&build) {
+    let key = (name.to_string(), build);
+    if let Some(dir) = built.get(&key) {
         return dir.clone();
     }
     let out_dir = fixtures_target_dir()
         .join("runtime-bundles")
-        .join(build.name());
-    let manifest = fixture("faults").join("Cargo.toml");
+        .join(if name == "faults" {
+            build.name().to_string()
+        } else {
+            format!("{name}-{}", build.name())
+        });
+    let manifest = fixture(name).join("Cargo.toml");
     run_ok(
         tool()
             .args(build.args())
@@ -77,7 +89,7 @@ pub fn faults_bundle(build: Build) -> PathBuf {
             .arg("--out-dir")
             .arg(&out_dir),
     );
-    for file in ["index.js", "runtime.js", "glue.js", "index_bg.wasm"] {
+    for file in ["index.js", "index_bg.wasm"] {
         assert!(
             out_dir.join(file).is_file(),
             "the {} bundle in {} has no {file}",
@@ -85,7 +97,7 @@ pub fn faults_bundle(build: Build) -> PathBuf {
             out_dir.display()
         );
     }
-    built.insert(build, out_dir.clone());
+    built.insert(key, out_dir.clone());
     out_dir
 }
 
