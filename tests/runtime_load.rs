@@ -1,7 +1,8 @@
 //! Bounded load against the `--unwind` fault fixture in workerd (127.0.0.1 only): 20,000
 //! requests at concurrency 32, first with 5% panicking requests, then with 5% panics and 0.1%
-//! aborts, then 20,000 caught panics in a row for the memory check. Each request is bounded by
-//! a client timeout, so a hang fails the test instead of stalling it.
+//! aborts, then 20,000 caught panics in a row for the memory check; and 10,000 requests to a
+//! Durable Object route that awaits, with 0.2% top-level aborts (issue 16's proof). Each
+//! request is bounded by a client timeout, so a hang fails the test instead of stalling it.
 
 mod support;
 
@@ -225,5 +226,90 @@ fn unwind_under_load_with_panics_and_aborts() {
     eprintln!(
         "caught panics: {} (heap {before:?} -> {after:?})",
         summary(&samples, elapsed(&samples))
+    );
+}
+
+/// Requests of the Durable Object load: 0.2% abort the Worker at the top level.
+const DO_REQUESTS: usize = 10_000;
+
+fn is_top_level_abort(i: usize) -> bool {
+    i % 500 == 250 // 0.2%
+}
+
+/// The proof of issue 16: concurrency 32 on a Durable Object route that awaits a timer, with
+/// 0.2% of the requests aborting at the top level. No request hangs; no response comes from
+/// Rust code running on an instance that had aborted (each answer carries the re-initialisation
+/// count when its instance was born and when the answer was made); the requests that fail are
+/// only those in flight at an abort, counted per abort.
+#[test]
+fn durable_object_route_under_top_level_aborts() {
+    let bundle = faults_bundle(Build::UnwindExnref);
+    let server = Server::start(Serve::Worker(&bundle));
+    let paths: Vec<String> = (0..DO_REQUESTS)
+        .map(|i| {
+            if is_top_level_abort(i) {
+                "/fault/abort".into()
+            } else {
+                format!("/do/load-{}/tick?ms=5", i % 8)
+            }
+        })
+        .collect();
+    let reinits_before = server.stats("/recovery")["reinits"].as_u64().unwrap();
+    let samples = load(server.port(), &paths, CONCURRENCY, CLIENT_TIMEOUT);
+    assert_bounded(&samples);
+    let aborts: Vec<&Sample> = samples
+        .iter()
+        .filter(|s| is_top_level_abort(s.index))
+        .collect();
+    let mut failed_per_abort = vec![0usize; aborts.len()];
+    let mut answered = 0;
+    for sample in &samples {
+        if is_top_level_abort(sample.index) {
+            assert_eq!(sample.status, 500, "{sample:?}");
+            continue;
+        }
+        if sample.status == 200 {
+            let fields: Vec<&str> = sample.body.split(' ').collect();
+            assert_eq!(
+                fields.len(),
+                4,
+                "`<token> <born> <now> <value>`: {sample:?}"
+            );
+            assert_eq!(
+                fields[1], fields[2],
+                "a response made by Rust code on an instance that had been replaced: {sample:?}"
+            );
+            answered += 1;
+            continue;
+        }
+        assert_eq!(sample.status, 500, "{sample:?}");
+        let during = aborts
+            .iter()
+            .position(|a| sample.start < a.end && sample.end > a.start);
+        let Some(abort) = during else {
+            panic!("a request failed without an abort in flight: {sample:?}");
+        };
+        failed_per_abort[abort] += 1;
+    }
+    let reinits = server.stats("/recovery")["reinits"].as_u64().unwrap() - reinits_before;
+    assert_eq!(
+        reinits,
+        aborts.len() as u64,
+        "one re-initialisation per abort"
+    );
+    for (i, failed) in failed_per_abort.iter().enumerate() {
+        assert!(
+            *failed < CONCURRENCY,
+            "abort {i} failed {failed} requests; at most the {} others in flight can",
+            CONCURRENCY - 1
+        );
+    }
+    let failed: usize = failed_per_abort.iter().sum();
+    eprintln!(
+        "Durable Object route, 0.2% top-level aborts: {} ({} aborts; {answered} answered; \
+         {failed} failed in flight, {:.1} per abort: {failed_per_abort:?})",
+        summary(&samples, elapsed(&samples)),
+        aborts.len(),
+        failed as f64 / aborts.len() as f64,
     );
 }
