@@ -15,6 +15,7 @@ pub mod errors;
 pub mod exports;
 pub mod fs;
 pub mod minify;
+pub mod node;
 pub mod opt;
 pub mod pipeline;
 pub mod plan;

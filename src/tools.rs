@@ -91,16 +91,24 @@ pub fn run(args: &ToolsArgs, shell: &Shell) -> Result<i32> {
         "esbuild",
         crate::minify::ESBUILD_VERSION,
     ));
-    let node = crate::process::which("node");
+    // Binaryen runs on any Node; the project's wrangler (npm run dev / deploy / test) does not.
+    let node_needed = crate::node::requirement(Some(&package.dir));
+    let node = crate::node::check(&node_needed);
+    let node_advice = crate::node::advice(&node_needed, &node);
+    let (installed, path) = match &node {
+        crate::node::NodeCheck::Fits { version, path }
+        | crate::node::NodeCheck::TooOld { version, path } => {
+            (Some(format!("v{version}")), Some(path.clone()))
+        }
+        crate::node::NodeCheck::Missing => (None, None),
+        crate::node::NodeCheck::Unknown { .. } => (None, crate::process::which("node")),
+    };
     rows.push(ToolRow {
         tool: "node".into(),
-        needed: "any (runs binaryen)".into(),
-        installed: node
-            .as_ref()
-            .and_then(|n| crate::process::Cmd::new(n).arg("--version").read().ok())
-            .map(|v| v.trim().to_string()),
-        origin: "PATH".into(),
-        path: node,
+        needed: node_needed.range.clone(),
+        installed,
+        origin: format!("PATH, for wrangler {}", node_needed.wrangler),
+        path,
     });
 
     // What this project's builds use: its wasm-bindgen, the pinned Binaryen and esbuild.
@@ -126,7 +134,7 @@ pub fn run(args: &ToolsArgs, shell: &Shell) -> Result<i32> {
             .collect();
         println!(
             "{}",
-            serde_json::json!({"tools": rows, "cache": {"root": toolcache::root(), "entries": cache}, "removed": removed})
+            serde_json::json!({"tools": rows, "cache": {"root": toolcache::root(), "entries": cache}, "removed": removed, "warnings": node_advice.iter().collect::<Vec<_>>()})
         );
         return Ok(0);
     }
@@ -155,6 +163,9 @@ pub fn run(args: &ToolsArgs, shell: &Shell) -> Result<i32> {
     }
     for r in &removed {
         shell.status("Removed", r);
+    }
+    if let Some(advice) = &node_advice {
+        shell.warn(advice);
     }
     Ok(0)
 }

@@ -78,7 +78,84 @@ fn new_creates_the_project_and_says_what_to_run_next() {
     assert!(manifest.contains("name = \"my-worker\""), "{manifest}");
     assert!(dir.join("src/lib.rs").is_file());
     let err = stderr(&output);
-    assert!(err.contains("cd my-worker && npx wrangler dev"), "{err}");
+    let steps: Vec<&str> = err
+        .lines()
+        .skip_while(|l| !l.trim_start().starts_with("Next:"))
+        .take(4)
+        .map(|l| l.trim().trim_start_matches("Next:").trim())
+        .map(|l| l.split("   (").next().unwrap().trim())
+        .collect();
+    assert_eq!(
+        steps,
+        ["cd my-worker", "npm install", "npm run dev", "npm test"],
+        "{err}"
+    );
+    assert!(dir.join("package.json").is_file());
+}
+
+/// `new` and `tools` compare the `node` on PATH with the pinned wrangler's Node range and say
+/// what to run when it is older. The old Node here is a script that prints what Node 20 prints.
+#[test]
+fn new_and_tools_say_what_to_run_when_node_is_too_old() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let bin = tmp.path().join("bin");
+    fs::create_dir(&bin).unwrap();
+    let node = bin.join("node");
+    fs::write(&node, "#!/bin/sh\necho v20.20.2\n").unwrap();
+    fs::set_permissions(&node, fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+
+    let output = run(tool()
+        .args(["new", "old-node"])
+        .env("PATH", &path)
+        .current_dir(tmp.path()));
+    assert!(
+        output.status.success(),
+        "the project is written anyway: {}",
+        stderr(&output)
+    );
+    let err = stderr(&output);
+    let warnings: Vec<&str> = err.lines().filter(|l| l.starts_with("warning:")).collect();
+    assert_eq!(warnings.len(), 1, "{err}");
+    for part in [
+        "Node 20.20.2",
+        "wrangler 4.164.0",
+        "Node >=22.12.0",
+        "`npx -y -p node@24 -- npm install`",
+    ] {
+        assert!(warnings[0].contains(part), "{part} missing: {err}");
+    }
+
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/plain/Cargo.toml");
+    let output = run(tool()
+        .arg("tools")
+        .arg("--manifest-path")
+        .arg(&fixture)
+        .env("PATH", &path)
+        .current_dir(tmp.path()));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let table = String::from_utf8_lossy(&output.stdout);
+    let row = table.lines().find(|l| l.starts_with("node ")).unwrap();
+    assert!(
+        row.contains(">=22.12.0") && row.contains("v20.20.2"),
+        "{row}"
+    );
+    assert!(
+        stderr(&output)
+            .lines()
+            .any(|l| l.starts_with("warning: Node 20.20.2") && l.contains("npx -y -p node@24")),
+        "{}",
+        stderr(&output)
+    );
+
+    // With a new enough Node: no warning.
+    fs::write(&node, "#!/bin/sh\necho v24.21.0\n").unwrap();
+    let output = run(tool()
+        .args(["new", "new-node"])
+        .env("PATH", &path)
+        .current_dir(tmp.path()));
+    assert!(!stderr(&output).contains("warning:"), "{}", stderr(&output));
 }
 
 #[test]

@@ -322,14 +322,56 @@ fn report(plan: &Plan, created_directory: bool, cd_into: Option<&Path>) {
     for warning in &plan.warnings {
         eprintln!("warning: {warning}");
     }
+    for line in next_steps(plan, cd_into) {
+        eprintln!("{line}");
+    }
+    let node = crate::node::requirement(Some(&plan.root));
+    if let Some(advice) = crate::node::advice(&node, &crate::node::check(&node)) {
+        eprintln!("warning: {advice}");
+    }
+}
+
+/// What to run next, one command a line, aligned under cargo's status words: enter the project,
+/// install its npm tools (the wrangler and vitest its package.json pins), serve, test.
+pub fn next_steps(plan: &Plan, cd_into: Option<&Path>) -> Vec<String> {
     let build = if plan.template.name == "library" {
         "cargo worker-build --release --lib --unwind"
     } else {
         "cargo worker-build --release --unwind"
     };
-    let cd = cd_into
-        .filter(|dir| *dir != Path::new("."))
-        .map(|dir| format!("cd {} && ", dir.display()))
-        .unwrap_or_default();
-    eprintln!("        Next: {cd}npx wrangler dev   (runs `{build}`; see README.md)");
+    let mut commands = Vec::new();
+    if let Some(dir) = cd_into.filter(|dir| *dir != Path::new(".")) {
+        commands.push((format!("cd {}", dir.display()), String::new()));
+    }
+    commands.push((
+        "npm install".to_string(),
+        "installs the wrangler and vitest package.json pins".to_string(),
+    ));
+    commands.push((
+        "npm run dev".to_string(),
+        format!("builds with `{build}`, then serves on http://localhost:8787"),
+    ));
+    commands.push((
+        "npm test".to_string(),
+        "builds, then runs test/index.test.js in the Workers runtime".to_string(),
+    ));
+    let width = commands
+        .iter()
+        .filter(|(_, why)| !why.is_empty())
+        .map(|(c, _)| c.len())
+        .max()
+        .unwrap_or(0);
+    commands
+        .iter()
+        .enumerate()
+        .map(|(i, (command, why))| {
+            let word = if i == 0 { "Next:" } else { "" };
+            let line = if why.is_empty() {
+                command.clone()
+            } else {
+                format!("{command:<width$}   ({why})")
+            };
+            format!("{word:>12} {line}")
+        })
+        .collect()
 }
