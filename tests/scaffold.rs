@@ -227,7 +227,13 @@ fn generated_projects_are_configured_for_unwind_builds() {
             Some(build),
             "{template}"
         );
-        assert_eq!(wrangler["compatibility_date"].as_str(), Some("2026-11-01"));
+        let date = wrangler["compatibility_date"].as_str().unwrap();
+        for (runtime, newest) in newest_compatibility_dates() {
+            assert!(
+                date <= newest.as_str(),
+                "{template}: compatibility_date {date} is newer than {runtime} supports ({newest})"
+            );
+        }
 
         let toolchain = toml(&dir.join("rust-toolchain.toml"));
         assert_eq!(toolchain["toolchain"]["channel"].as_str(), Some(NIGHTLY));
@@ -274,6 +280,114 @@ fn generated_projects_are_configured_for_unwind_builds() {
             "{template}: README documents the panic route"
         );
     }
+}
+
+/// The directory of the npm package `name` as Node resolves it from `dir`: the nearest
+/// `node_modules/<name>` at or above `dir`.
+fn npm_package_dir(dir: &Path, name: &str) -> std::path::PathBuf {
+    dir.ancestors()
+        .map(|d| d.join("node_modules").join(name))
+        .find(|p| p.join("package.json").is_file())
+        .unwrap_or_else(|| {
+            panic!(
+                "npm package {name} is not installed for {}: run `npm ci` in {}",
+                dir.display(),
+                repo().display()
+            )
+        })
+}
+
+/// The `package.json` of the npm package `name` as Node resolves it from `dir`.
+fn installed_npm_package(dir: &Path, name: &str) -> serde_json::Value {
+    let manifest = npm_package_dir(dir, name).join("package.json");
+    serde_json::from_str(&fs::read_to_string(manifest).unwrap()).unwrap()
+}
+
+/// The newest compatibility date each pinned runtime's workerd accepts: workerd `1.YYYYMMDD.N`
+/// supports dates up to YYYY-MM-DD (a later one fails to start: "the newest date supported by
+/// this server binary is ..."). wrangler's workerd serves `npm run dev`; the one that
+/// vitest-pool-workers brings (through its own Miniflare) runs `npm test`.
+fn newest_compatibility_dates() -> Vec<(String, String)> {
+    let wrangler = npm_package_dir(repo(), "wrangler");
+    let pool = npm_package_dir(repo(), "@cloudflare/vitest-pool-workers");
+    let pool_miniflare = npm_package_dir(&pool, "miniflare");
+    [
+        ("wrangler", wrangler),
+        ("vitest-pool-workers", pool_miniflare),
+    ]
+    .into_iter()
+    .map(|(runtime, from)| {
+        let version = installed_npm_package(&from, "workerd")["version"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let day = version.split('.').nth(1).unwrap().to_string();
+        assert_eq!(day.len(), 8, "workerd version {version}");
+        let date = format!("{}-{}-{}", &day[..4], &day[4..6], &day[6..]);
+        (format!("{runtime}'s workerd {version}"), date)
+    })
+    .collect()
+}
+
+#[test]
+fn every_template_pins_the_npm_tools_the_repository_tests_with() {
+    let root_manifest: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(repo().join("package.json")).unwrap()).unwrap();
+    let pinned = &root_manifest["devDependencies"];
+    let wrangler = installed_npm_package(repo(), "wrangler");
+    assert_eq!(
+        wrangler["version"], pinned["wrangler"],
+        "npm ci is out of date"
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    for template in templates::names() {
+        let dir = tmp.path().join(format!("npm-{template}"));
+        scaffold::new_project(&new_args(&dir, template)).unwrap();
+        let manifest: serde_json::Value =
+            serde_json::from_str(&fs::read_to_string(dir.join("package.json")).unwrap()).unwrap();
+        assert_eq!(manifest["name"], format!("npm-{template}").as_str());
+        assert_eq!(
+            manifest["type"], "module",
+            "{template}: vitest.config.js is ESM"
+        );
+        for tool in [
+            "wrangler",
+            "vite",
+            "vitest",
+            "@cloudflare/vitest-pool-workers",
+        ] {
+            let version = manifest["devDependencies"][tool]
+                .as_str()
+                .unwrap_or_default();
+            assert!(
+                semver::Version::parse(version).is_ok(),
+                "{template}: {tool} must be pinned exactly, not `{version}`"
+            );
+            assert_eq!(
+                manifest["devDependencies"][tool], pinned[tool],
+                "{template}: {tool} differs from the repository's package.json"
+            );
+        }
+        // Node's range is wrangler's own; `new` and `tools` read it from the templates.
+        assert_eq!(
+            manifest["engines"]["node"], wrangler["engines"]["node"],
+            "{template}: engines.node must be the pinned wrangler's"
+        );
+        let build = toml(&dir.join("wrangler.toml"))["build"]["command"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let scripts = &manifest["scripts"];
+        assert_eq!(scripts["build"], build.as_str(), "{template}");
+        assert_eq!(scripts["dev"], "wrangler dev", "{template}");
+        assert_eq!(scripts["deploy"], "wrangler deploy", "{template}");
+        assert_eq!(scripts["test"], "npm run build && vitest run", "{template}");
+        assert!(dir.join("test/index.test.js").is_file(), "{template}");
+    }
+    assert_eq!(
+        cargo_worker_build::node::template_requirement().range,
+        wrangler["engines"]["node"].as_str().unwrap()
+    );
 }
 
 #[test]
