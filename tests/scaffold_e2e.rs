@@ -3,17 +3,22 @@
 //! `--unwind`, then `--check-eh`), serve the result in workerd the way its wrangler.toml
 //! describes it (entry module, Durable Object bindings, compatibility date), and assert the
 //! routes its README documents: the panic route answers 500 and the state is kept afterwards.
+//! Then, in the same project (sharing the build), the user's first run (issue 12): the
+//! workflow's `npm install` and `npm test`, which builds again (nothing to do by then) and runs
+//! the template's own tests in `@cloudflare/vitest-pool-workers`.
 //!
-//! Needs `npm ci` in the repository root (workerd) and the toolchain the templates pin.
+//! Needs `npm ci` in the repository root (workerd, and Node 24 for npm) and the toolchain the
+//! templates pin; `npm install` in the generated project reads npm's cache (`--prefer-offline`).
 
 mod support;
 
 use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Child;
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::Mutex;
-use std::time::Instant;
+use std::thread;
+use std::time::{Duration, Instant};
 
 use cargo_worker_build::cli::NewArgs;
 use toml_edit::DocumentMut;
@@ -83,12 +88,153 @@ fn generate_and_build(template: &str) -> (tempfile::TempDir, PathBuf) {
 
 /// The arguments of every `cargo worker-build` step in the project's CI workflow, in order.
 fn workflow_commands(project: &Path) -> Vec<Vec<String>> {
+    workflow_steps(project, "cargo worker-build ")
+}
+
+/// The arguments after `program` of every `run: <program>...` step in the project's workflow.
+fn workflow_steps(project: &Path, program: &str) -> Vec<Vec<String>> {
     let workflow = fs::read_to_string(project.join(".github/workflows/worker.yml")).unwrap();
     workflow
         .lines()
-        .filter_map(|line| line.trim().strip_prefix("run: cargo worker-build "))
+        .filter_map(|line| line.trim().strip_prefix("run: ")?.strip_prefix(program))
         .map(|rest| rest.split_whitespace().map(String::from).collect())
         .collect()
+}
+
+/// How long `npm install` may take: a warm npm cache makes it about 10 s.
+const NPM_INSTALL_TIMEOUT: Duration = Duration::from_secs(300);
+/// How long `npm test` may take: a build with nothing to do, then vitest starting workerd.
+const NPM_TEST_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// The user's first run, as the README and the workflow give it: `npm install`, then `npm test`
+/// (which runs `cargo worker-build` through package.json, then vitest-pool-workers). npm runs on
+/// the repository's Node 24, first in PATH, with the binary under test as `cargo worker-build`;
+/// the build shares the fixtures target dir, where `generate_and_build` already built the project.
+fn npm_install_and_test(template: &str, project: &Path) {
+    let steps = workflow_steps(project, "npm ");
+    assert_eq!(
+        steps,
+        [vec!["install".to_string()], vec!["test".to_string()]],
+        "{template}: the workflow should run `npm install` then `npm test`"
+    );
+    let node = support::repo_root().join("node_modules/node/bin/node");
+    assert!(
+        node.is_file(),
+        "{} is missing: run `npm ci` in {} (package.json pins node@24)",
+        node.display(),
+        support::repo_root().display()
+    );
+    let tool = PathBuf::from(env!("CARGO_BIN_EXE_cargo-worker-build"));
+    let path = std::env::join_paths(
+        [tool.parent().unwrap(), node.parent().unwrap()]
+            .into_iter()
+            .map(Path::to_path_buf)
+            .chain(std::env::split_paths(
+                &std::env::var_os("PATH").unwrap_or_default(),
+            )),
+    )
+    .unwrap();
+    let npm = |args: &[&str]| {
+        let mut cmd = Command::new("npm");
+        cmd.args(args)
+            .current_dir(project)
+            .env("PATH", &path)
+            .env("CARGO_TARGET_DIR", support::fixtures_target_dir())
+            .env("CLOUDFLARE_CF_FETCH_ENABLED", "false")
+            .env("WRANGLER_SEND_METRICS", "false")
+            .env("NO_COLOR", "1")
+            .env("CI", "1")
+            // As in a user's shell: no toolchain chosen by the `cargo test` that runs this, so
+            // `cargo worker-build` takes the project's rust-toolchain.toml.
+            .env_remove("RUSTUP_TOOLCHAIN")
+            .env_remove("RUSTUP_TOOLCHAIN_SOURCE")
+            .env_remove("RUSTFLAGS")
+            .stdin(Stdio::null());
+        cmd
+    };
+    for (args, timeout) in [
+        (
+            &["install", "--prefer-offline", "--no-audit", "--no-fund"][..],
+            NPM_INSTALL_TIMEOUT,
+        ),
+        (&["test"][..], NPM_TEST_TIMEOUT),
+    ] {
+        let mut cmd = npm(args);
+        let started = Instant::now();
+        let output = run_bounded(&mut cmd, timeout);
+        eprintln!(
+            "{template}: `npm {}` took {:.1?}",
+            args.join(" "),
+            started.elapsed()
+        );
+        assert!(
+            output.status.success(),
+            "{template}: {}",
+            support::describe_output(&cmd, &output)
+        );
+        if args[0] == "test" {
+            // vitest's summary, e.g. `      Tests  2 passed (2)`: every test ran and passed.
+            let stdout = String::from_utf8_lossy(&output.stdout);
+            let summary = stdout
+                .lines()
+                .map(str::trim)
+                .find(|l| l.starts_with("Tests "))
+                .unwrap_or_default();
+            let counts: Vec<&str> = summary.split_whitespace().collect();
+            assert!(
+                matches!(counts[..], ["Tests", n, "passed", total] if total == format!("({n})")),
+                "{template}: vitest's summary is not all passed: {summary:?}\n{stdout}"
+            );
+        }
+    }
+}
+
+/// Runs `cmd` in its own process group with captured output, and kills the whole group (npm,
+/// vitest, workerd) by its id when it runs past `timeout`, or when the test fails meanwhile.
+fn run_bounded(cmd: &mut Command, timeout: Duration) -> Output {
+    use std::os::unix::process::CommandExt;
+    struct Group(Child);
+    impl Drop for Group {
+        fn drop(&mut self) {
+            let group = format!("-{}", self.0.id());
+            let _ = Command::new("kill")
+                .args(["-KILL", "--", &group])
+                .stderr(Stdio::null())
+                .status();
+            let _ = self.0.wait();
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (out_path, err_path) = (dir.path().join("stdout"), dir.path().join("stderr"));
+    let child = cmd
+        .process_group(0)
+        .stdout(fs::File::create(&out_path).unwrap())
+        .stderr(fs::File::create(&err_path).unwrap())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", support::command_line(cmd)));
+    let mut group = Group(child);
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        if let Some(status) = group.0.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            panic!(
+                "`{}` did not finish within {timeout:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+                support::command_line(cmd),
+                fs::read_to_string(&out_path).unwrap_or_default(),
+                fs::read_to_string(&err_path).unwrap_or_default()
+            );
+        }
+        thread::sleep(Duration::from_millis(200));
+    };
+    // Also stops anything the command left running in its group.
+    drop(group);
+    Output {
+        status,
+        stdout: fs::read(&out_path).unwrap(),
+        stderr: fs::read(&err_path).unwrap(),
+    }
 }
 
 fn wrangler(project: &Path) -> DocumentMut {
@@ -279,7 +425,7 @@ fn assert_recovers(
 }
 
 #[test]
-fn hello_template_builds_unwinds_and_keeps_serving_after_a_panic() {
+fn hello_template_recovers_after_a_panic_and_passes_its_npm_test() {
     let (_tmp, project) = generate_and_build("hello");
     let served = Served::start(&project);
     assert_recovers(
@@ -288,10 +434,12 @@ fn hello_template_builds_unwinds_and_keeps_serving_after_a_panic() {
         |n| format!("Hello from Rust! Visits: {n}\n"),
         |n| format!("Visits: {n}\n"),
     );
+    drop(served);
+    npm_install_and_test("hello", &project);
 }
 
 #[test]
-fn plain_template_builds_unwinds_and_keeps_serving_after_a_panic() {
+fn plain_template_recovers_after_a_panic_and_passes_its_npm_test() {
     let (_tmp, project) = generate_and_build("plain");
     let served = Served::start(&project);
     assert_recovers(
@@ -301,10 +449,12 @@ fn plain_template_builds_unwinds_and_keeps_serving_after_a_panic() {
         |n| format!("Visits: {n}\n"),
     );
     assert_eq!(served.get("/nowhere").0, 404);
+    drop(served);
+    npm_install_and_test("plain", &project);
 }
 
 #[test]
-fn durable_object_keeps_its_count_after_a_panic() {
+fn durable_object_keeps_its_count_after_a_panic_and_passes_its_npm_test() {
     let (_tmp, project) = generate_and_build("durable-object");
     let served = Served::start(&project);
     assert_recovers(
@@ -313,10 +463,12 @@ fn durable_object_keeps_its_count_after_a_panic() {
         |n| format!("Count: {n}\n"),
         |n| format!("Count: {n}\n"),
     );
+    drop(served);
+    npm_install_and_test("durable-object", &project);
 }
 
 #[test]
-fn library_template_is_imported_by_its_javascript_worker_and_recovers() {
+fn library_template_is_imported_by_its_javascript_worker_recovers_and_passes_its_npm_test() {
     let (_tmp, project) = generate_and_build("library");
     let served = Served::start(&project);
     assert_recovers(
@@ -329,4 +481,6 @@ fn library_template_is_imported_by_its_javascript_worker_and_recovers() {
     assert_eq!(status, 500);
     assert!(body.starts_with("Rust panicked: "), "{body}");
     assert!(body.contains("panics on purpose"), "{body}");
+    drop(served);
+    npm_install_and_test("library", &project);
 }
