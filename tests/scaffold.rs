@@ -464,6 +464,65 @@ const ADDED_LINES: &[&str] = &[
 ];
 
 #[test]
+fn init_keeps_an_existing_package_json_and_names_the_npm_commands_that_complete_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("has-npm");
+    fs::create_dir(&dir).unwrap();
+    let mine = "{\n  \"name\": \"has-npm\",\n  \"scripts\": { \"dev\": \"my-own-dev\" },\n  \"devDependencies\": { \"prettier\": \"3.0.0\", \"vitest\": \"4.1.12\" }\n}\n";
+    fs::write(dir.join("package.json"), mine).unwrap();
+    let plan = scaffold::plan_init(&init_args(&dir, "hello", false), tmp.path()).unwrap();
+    assert!(
+        plan.files
+            .iter()
+            .all(|f| f.path != Path::new("package.json")),
+        "package.json must not be rewritten"
+    );
+    let advice: Vec<&String> = plan
+        .warnings
+        .iter()
+        .filter(|w| w.starts_with("package.json exists and was kept"))
+        .collect();
+    assert_eq!(advice.len(), 1, "{:?}", plan.warnings);
+    let command = advice[0].split('`').nth(1).unwrap();
+    let (install, set) = command.split_once(" && ").unwrap();
+    // Only what is missing or pinned differently: vitest 4.1.12 is already there.
+    assert_eq!(
+        install,
+        "npm install -D -E @cloudflare/vitest-pool-workers@0.23.0 vite@8.3.8 wrangler@4.164.0"
+    );
+    assert!(
+        !set.contains("scripts.dev"),
+        "the user's dev script is kept: {set}"
+    );
+
+    // The `npm pkg set` half, run for real, adds the scripts and keeps the rest.
+    scaffold::init_project(&init_args(&dir, "hello", false)).unwrap();
+    assert_eq!(fs::read_to_string(dir.join("package.json")).unwrap(), mine);
+    let output = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(set)
+        .current_dir(&dir)
+        .output()
+        .expect("run sh");
+    assert!(
+        output.status.success(),
+        "`{set}`: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(dir.join("package.json")).unwrap()).unwrap();
+    assert_eq!(json["scripts"]["dev"], "my-own-dev");
+    assert_eq!(json["scripts"]["test"], "npm run build && vitest run");
+    assert_eq!(
+        json["scripts"]["build"],
+        "cargo worker-build --release --unwind"
+    );
+    assert_eq!(json["scripts"]["deploy"], "wrangler deploy");
+    assert_eq!(json["devDependencies"]["prettier"], "3.0.0");
+    assert_eq!(json["type"], "module");
+}
+
+#[test]
 fn init_merges_into_an_existing_crate_keeping_its_bytes() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("existing-crate");

@@ -22,6 +22,8 @@ use templates::Template;
 /// Files that `init` merges into an existing copy instead of refusing to replace it.
 const CARGO_TOML: &str = "Cargo.toml";
 const GITIGNORE: &str = ".gitignore";
+/// Kept as it is by `init` (without `--force`): what it lacks is named as npm commands to run.
+const PACKAGE_JSON: &str = "package.json";
 
 /// Everything a generation will write, worked out before writing.
 #[derive(Debug)]
@@ -187,6 +189,13 @@ pub fn plan_init(args: &InitArgs, cwd: &Path) -> Result<Plan> {
             (result.text, Action::Merge)
         } else if path == Path::new(GITIGNORE) {
             (merge_gitignore(&existing, &contents), Action::Merge)
+        } else if path == Path::new(PACKAGE_JSON) && !args.force {
+            // npm owns package.json (its order, its formatting, the user's other packages): keep
+            // it, and say how to add what the template's has with npm itself.
+            if let Some(advice) = package_json_advice(&existing, &contents) {
+                warnings.push(advice);
+            }
+            continue;
         } else {
             if existing != contents {
                 would_overwrite.push(path.clone());
@@ -240,6 +249,60 @@ pub fn render(template: &Template, values: &Placeholders) -> Result<Vec<(PathBuf
         ));
     }
     Ok(out)
+}
+
+/// For an existing `package.json` that lacks the template's pinned devDependencies or scripts:
+/// one line with the npm commands that add them (`npm install -D -E`, `npm pkg set`).
+fn package_json_advice(existing: &str, template: &str) -> Option<String> {
+    let Ok(existing) = serde_json::from_str::<serde_json::Value>(existing) else {
+        return Some(format!(
+            "{PACKAGE_JSON} is not valid JSON and was left as it is; compare it with the template's: `cargo worker-build new --template NAME` writes one"
+        ));
+    };
+    let template: serde_json::Value =
+        serde_json::from_str(template).expect("the templates' package.json is valid JSON");
+    let mut commands = Vec::new();
+    let installs: Vec<String> = template["devDependencies"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(name, version)| {
+            existing["devDependencies"][name.as_str()] != **version
+                && existing["dependencies"][name.as_str()] != **version
+        })
+        .map(|(name, version)| format!("{name}@{}", version.as_str().unwrap_or_default()))
+        .collect();
+    if !installs.is_empty() {
+        commands.push(format!("npm install -D -E {}", installs.join(" ")));
+    }
+    // vitest.config.js is an ES module: in a CommonJS package vitest cannot load it.
+    let mut settings: Vec<String> = Vec::new();
+    if let Some(kind) = template["type"].as_str().filter(|k| existing["type"] != *k) {
+        settings.push(format!("type={kind}"));
+    }
+    let scripts: Vec<String> = template["scripts"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(name, _)| existing["scripts"].get(name.as_str()).is_none())
+        .map(|(name, command)| {
+            format!(
+                "scripts.{name}={}",
+                crate::process::shell_quote(command.as_str().unwrap_or_default())
+            )
+        })
+        .collect();
+    settings.extend(scripts);
+    if !settings.is_empty() {
+        commands.push(format!("npm pkg set {}", settings.join(" ")));
+    }
+    if commands.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "{PACKAGE_JSON} exists and was kept; to add what the template's has, run `{}`",
+        commands.join(" && ")
+    ))
 }
 
 /// `existing` with each line of `template` it lacks appended (`.gitignore` entries).
