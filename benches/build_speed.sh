@@ -4,6 +4,9 @@
 #
 #   benches/build_speed.sh                 (BENCHMARKS.md records its output)
 #   MODES=unwind benches/build_speed.sh    (only the --unwind rows)
+#   MODES=dev-unwind benches/build_speed.sh  (dev builds: --dev --unwind / --dev --panic-unwind,
+#                                           plus a Miniflare run of MINIFLARE_INSTANCES (10)
+#                                           instances over each dev bundle)
 #
 # Needs: `cargo build --release` of this repo, `cargo install worker-build --version 0.8.7`
 # (or WORKER_BUILD=/path/to/worker-build), the pinned nightly (./install.sh), node and npm.
@@ -35,21 +38,24 @@ elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
 median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 gz() { gzip -c "$1" | wc -c; }
 
-# build TOOL DIR MODE: one build, quietly; MODE is unwind or abort.
+# build TOOL DIR MODE: one build, quietly; MODE is unwind, abort, dev-unwind or dev-abort.
 build() {
   local tool=$1 dir=$2 mode=$3
+  local profile=--release panic=${mode#dev-}
+  [ "$mode" != "$panic" ] && profile=--dev
   if [ "$tool" = ours ]; then
-    local flags=(); [ "$mode" = unwind ] && flags=(--unwind)
-    (cd "$dir" && CARGO_TARGET_DIR="$dir/target" "$ours" --release "${flags[@]}" -q >/dev/null 2>&1)
+    local flags=(); [ "$panic" = unwind ] && flags=(--unwind)
+    (cd "$dir" && CARGO_TARGET_DIR="$dir/target" "$ours" "$profile" "${flags[@]}" -q >/dev/null 2>&1)
   else
-    local flags=(--release); [ "$mode" = unwind ] && flags+=(--panic-unwind)
-    (cd "$dir" && CARGO_TARGET_DIR="$dir/target" RUSTUP_TOOLCHAIN=$([ "$mode" = unwind ] && echo "$nightly" || echo stable) \
+    local flags=("$profile"); [ "$panic" = unwind ] && flags+=(--panic-unwind)
+    (cd "$dir" && CARGO_TARGET_DIR="$dir/target" RUSTUP_TOOLCHAIN=$([ "$panic" = unwind ] && echo "$nightly" || echo stable) \
       WASM_BINDGEN_BIN="$bindgen" WASM_OPT_BIN="$wasm_opt" ESBUILD_BIN="$work/npm/node_modules/.bin/esbuild" \
       "$peer" "${flags[@]}" >/dev/null 2>&1)
   fi
 }
 
-printf '%-22s %-7s %9s %11s %10s %12s %12s %12s\n' tool mode cold_s nochange_s oneline_s wasm_bytes wasm_gzip bundle_gzip
+miniflare_dirs=()
+printf '%-22s %-10s %9s %11s %10s %12s %12s %12s\n' tool mode cold_s nochange_s oneline_s wasm_bytes wasm_gzip bundle_gzip
 for mode in ${MODES:-unwind abort}; do
   for tool in ours peer; do
     dir="$work/$tool-$mode"
@@ -62,6 +68,11 @@ for mode in ${MODES:-unwind abort}; do
     bundle_gz=0
     for f in $(find "$dir/build" -name '*.js' -o -name '*.mjs' -o -name '*.wasm'); do bundle_gz=$((bundle_gz + $(gz "$f"))); done
     name=$([ "$tool" = ours ] && echo "cargo-worker-build" || echo "worker-build 0.8.7")
-    printf '%-22s %-7s %9s %11s %10s %12s %12s %12s\n' "$name" "$mode" "$cold" "$nochange" "$oneline" "$(wc -c < "$wasm")" "$(gz "$wasm")" "$bundle_gz"
+    printf '%-22s %-10s %9s %11s %10s %12s %12s %12s\n' "$name" "$mode" "$cold" "$nochange" "$oneline" "$(wc -c < "$wasm")" "$(gz "$wasm")" "$bundle_gz"
+    [ "$mode" != "${mode#dev-}" ] && miniflare_dirs+=("$dir/build")
   done
+done
+# A test run's cost over a dev bundle: each Miniflare instance compiles the module anew.
+for bundle in "${miniflare_dirs[@]}"; do
+  "$root/node_modules/.bin/node" "$root/benches/miniflare_run.mjs" "$bundle" "${MINIFLARE_INSTANCES:-10}"
 done

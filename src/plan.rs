@@ -190,10 +190,7 @@ pub fn resolve(
         // re-initialise instead of calling into a dead instance.
         bindgen_args.push("--force-enable-abort-handler".to_string());
     }
-    if profile == "dev" {
-        bindgen_args.push("--debug".to_string());
-        bindgen_args.push("--keep-debug".to_string());
-    }
+    bindgen_args.extend(bindgen_profile_args(&profile, &package.metadata)?);
 
     let out_dir = match &args.out_dir {
         Some(dir) if dir.is_absolute() => dir.clone(),
@@ -227,6 +224,48 @@ pub fn resolve(
         check,
         offline: args.offline || args.frozen,
     })
+}
+
+/// wasm-bindgen's per-profile settings, as wasm-pack spells them:
+/// `[package.metadata.worker-build.profile.<p>.wasm-bindgen]`, else the same table under
+/// `wasm-pack` (so existing workers-rs projects keep theirs), key by key, else the defaults
+/// worker-build and wasm-pack use: readable glue in dev, demangled names, and no DWARF. DWARF
+/// stays out of the module unless asked for: it makes a dev module several times larger, and
+/// every Miniflare or workerd instance compiles the whole module again.
+pub fn bindgen_profile_args(profile: &str, metadata: &serde_json::Value) -> Result<Vec<String>> {
+    // (key, flag, default, flag is passed when the value is ...)
+    let settings: [(&str, &str, bool, bool); 3] = [
+        ("debug-js-glue", "--debug", profile == "dev", true),
+        ("demangle-name-section", "--no-demangle", true, false),
+        ("dwarf-debug-info", "--keep-debug", false, true),
+    ];
+    let mut args = Vec::new();
+    for (key, flag, default, passed_when) in settings {
+        let mut value = default;
+        for tool in ["worker-build", "wasm-pack"] {
+            let Some(setting) = metadata
+                .get(tool)
+                .and_then(|t| t.get("profile"))
+                .and_then(|p| p.get(profile))
+                .and_then(|p| p.get("wasm-bindgen"))
+                .and_then(|b| b.get(key))
+            else {
+                continue;
+            };
+            value = setting.as_bool().ok_or_else(|| {
+                problem(
+                    Code::InvalidOptConfig,
+                    format!("`package.metadata.{tool}.profile.{profile}.wasm-bindgen.{key}` in Cargo.toml must be true or false, not `{setting}`"),
+                    format!("write `{key} = {default}` under [package.metadata.{tool}.profile.{profile}.wasm-bindgen]"),
+                )
+            })?;
+            break;
+        }
+        if value == passed_when {
+            args.push(flag.to_string());
+        }
+    }
+    Ok(args)
 }
 
 pub fn check_bindgen_version(package: &Selected, mode: Mode) -> Result<()> {
@@ -523,6 +562,10 @@ mod tests {
         let a = cargo_args(&dev);
         assert!(!a.contains(&"--release".to_string()) && !a.contains(&"--profile".to_string()));
         assert!(dev.bindgen_args.contains(&"--debug".to_string()));
+        assert!(
+            !dev.bindgen_args.contains(&"--keep-debug".to_string()),
+            "DWARF stays out of a dev module unless asked for"
+        );
         let custom = plan(&["--profile", "small"]);
         let a = cargo_args(&custom);
         let i = a.iter().position(|x| x == "--profile").unwrap();
@@ -727,5 +770,35 @@ mod tests {
             Expect::Unwind
         );
         assert!(plan(&[]).check.is_none());
+    }
+
+    #[test]
+    fn wasm_bindgen_settings_follow_worker_build_then_wasm_pack_then_defaults() {
+        use serde_json::json;
+        let none = serde_json::Value::Null;
+        assert_eq!(bindgen_profile_args("dev", &none).unwrap(), ["--debug"]);
+        assert!(bindgen_profile_args("release", &none).unwrap().is_empty());
+        let wasm_pack = json!({"wasm-pack": {"profile": {"dev": {"wasm-bindgen": {
+            "dwarf-debug-info": true, "debug-js-glue": false, "demangle-name-section": false}}}}});
+        assert_eq!(
+            bindgen_profile_args("dev", &wasm_pack).unwrap(),
+            ["--no-demangle", "--keep-debug"]
+        );
+        let both = json!({
+            "worker-build": {"profile": {"dev": {"wasm-bindgen": {"dwarf-debug-info": false}}}},
+            "wasm-pack": {"profile": {"dev": {"wasm-bindgen": {"dwarf-debug-info": true}}}},
+        });
+        assert_eq!(bindgen_profile_args("dev", &both).unwrap(), ["--debug"]);
+        let bad = json!({"wasm-pack": {"profile": {"release": {"wasm-bindgen": {"dwarf-debug-info": "yes"}}}}});
+        let err = bindgen_profile_args("release", &bad)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(
+                "package.metadata.wasm-pack.profile.release.wasm-bindgen.dwarf-debug-info"
+            ),
+            "{err}"
+        );
+        assert!(err.contains("dwarf-debug-info = false"), "{err}");
     }
 }
