@@ -30,14 +30,19 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code as u8),
         Err(err) => {
-            shell.error(format!("{err:#}"));
-            if let Some(detail) = err
-                .downcast_ref::<Problem>()
-                .and_then(|p| p.detail.as_deref())
-            {
+            let problem = err.downcast_ref::<Problem>();
+            match problem {
+                Some(p) => shell.error_with_code(p.code.as_str(), format!("{err:#}")),
+                None => shell.error(format!("{err:#}")),
+            }
+            if let Some(detail) = problem.and_then(|p| p.detail.as_deref()) {
                 for line in detail.lines() {
                     eprintln!("  {line}");
                 }
+            }
+            if cli.command.is_none() && build.message_format == MessageFormat::Json {
+                // Scripts reading `--message-format json` see how the build ended either way.
+                println!("{}", pipeline::failure_record(&err));
             }
             ExitCode::from(exit_code_of(&err) as u8)
         }

@@ -239,7 +239,7 @@ fn write_bundle(
     key: &str,
     shell: &Shell,
 ) -> Result<Manifest> {
-    let _lock = bundle::lock_output(&plan.out_dir, &plan.package.target_dir)?;
+    let _lock = bundle::lock_output(&plan.out_dir)?;
     let staging = bundle::Staging::create(&plan.out_dir)?;
     shell.status(
         "Generating",
@@ -457,6 +457,20 @@ fn dry_run_summary(plan: &Plan) -> Summary {
         },
         durations_ms: Durations::default(),
     }
+}
+
+/// The last `--message-format json` line of a build that failed: `success: false`, the stable
+/// error code (null for an error without one), the message, and the exit code.
+pub fn failure_record(err: &anyhow::Error) -> serde_json::Value {
+    let problem = err.downcast_ref::<crate::errors::Problem>();
+    serde_json::json!({
+        "reason": "build-finished",
+        "success": false,
+        "code": problem.map(|p| p.code.as_str()),
+        "message": format!("{err:#}"),
+        "detail": problem.and_then(|p| p.detail.clone()),
+        "exit_code": crate::errors::exit_code_of(err),
+    })
 }
 
 fn seconds(d: Duration) -> String {

@@ -87,6 +87,12 @@ impl Shell {
         self.line(ERROR, "error:", &message.to_string());
     }
 
+    /// `error[code]: message`, with the stable code scripts and the book's troubleshooting
+    /// chapter use (like rustc's `error[E0277]`).
+    pub fn error_with_code(&self, code: &str, message: impl std::fmt::Display) {
+        self.line(ERROR, &format!("error[{code}]:"), &message.to_string());
+    }
+
     fn line(&self, style: Style, word: &str, message: &str) {
         let mut err = std::io::stderr().lock();
         let _ = if self.color {

@@ -94,11 +94,31 @@ fn package_without_cdylib_shows_the_crate_type_line() {
     let before = snapshot(dir.path());
     let out = run(&mut tool_in(dir.path()));
     assert_eq!(out.status.code(), Some(1));
-    one_error(
+    let line = one_error(
         &out,
         &["no `cdylib`", "crate-type = [\"cdylib\"]", "Cargo.toml"],
     );
+    assert!(
+        line.starts_with("error[no-cdylib]: "),
+        "the stable code is printed: {line}"
+    );
     assert_eq!(snapshot(dir.path()), before, "the package was changed");
+
+    // Scripts reading JSON get a last record saying the build failed, and why.
+    let out = run(tool_in(dir.path()).args(["--message-format", "json"]));
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let last: serde_json::Value =
+        serde_json::from_str(stdout.lines().last().expect("a JSON record on stdout"))
+            .unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    assert_eq!(last["reason"], "build-finished", "{last}");
+    assert_eq!(last["success"], false, "{last}");
+    assert_eq!(last["code"], "no-cdylib", "{last}");
+    assert_eq!(last["exit_code"], 1, "{last}");
+    assert!(
+        last["message"].as_str().unwrap().contains("no `cdylib`"),
+        "{last}"
+    );
 }
 
 #[test]

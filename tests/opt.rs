@@ -115,7 +115,7 @@ fn an_invalid_cargo_toml_setting_names_the_key() {
     let out = run(&mut tool_in(dir.path()));
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
-    assert!(err.contains("error: `package.metadata.worker-build.profile.release.wasm-opt` in Cargo.toml must be false or a list"), "{err}");
+    assert!(err.contains("error[invalid-wasm-opt-config]: `package.metadata.worker-build.profile.release.wasm-opt` in Cargo.toml must be false or a list"), "{err}");
     let out = run(tool_in(dir.path()).args(["--opt-level", "fast"]));
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
 }
@@ -186,7 +186,7 @@ fn a_crashing_wasm_opt_reports_its_output_and_keeps_the_previous_bundle() {
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
     assert!(
-        err.contains("error: wasm-opt failed") && err.contains("--no-opt"),
+        err.contains("error[wasm-opt-failed]: wasm-opt failed") && err.contains("--no-opt"),
         "{err}"
     );
     assert!(
@@ -277,7 +277,7 @@ fn over_max_size_fails_listing_the_biggest_contributors_and_keeps_the_previous_b
     let out = run(tool_in(dir.path()).args(["--max-size", "3 parsecs"]));
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        stderr(&out).contains("error: --max-size `3 parsecs` is not a size"),
+        stderr(&out).contains("error[invalid-max-size]: --max-size `3 parsecs` is not a size"),
         "{}",
         stderr(&out)
     );
@@ -391,7 +391,7 @@ fn a_failing_minifier_reports_its_output_and_keeps_the_previous_bundle() {
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let err = stderr(&out);
     assert!(
-        err.contains("error: `package.metadata.worker-build.profile.release.minify` in Cargo.toml must be true or false")
+        err.contains("error[invalid-wasm-opt-config]: `package.metadata.worker-build.profile.release.minify` in Cargo.toml must be true or false")
             && err.contains("minify = false"),
         "{err}"
     );

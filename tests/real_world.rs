@@ -365,10 +365,9 @@ fn refcell_fields_need_unwind_safety_and_the_fix_builds() {
         "rustc's E0277 about RefUnwindSafe does not reach the user:\n{stderr}"
     );
     // rustc's own lines start with `error[E0277]`; the tool's own explanation is an `error:`
-    // line of its own that names the fix.
+    // line of its own, with the tool's code, that names the fix.
     let guidance = stderr.lines().find(|line| {
-        line.starts_with("error: ")
-            && (line.contains("not-unwind-safe") || line.contains("AssertUnwindSafe"))
+        line.starts_with("error[not-unwind-safe]: ") && line.contains("AssertUnwindSafe")
     });
     assert!(
         guidance.is_some(),

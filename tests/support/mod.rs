@@ -93,9 +93,18 @@ pub fn build_command(crate_dir: &Path, out: &Path, mode: Mode) -> Command {
 pub fn error_lines(output: &Output) -> Vec<String> {
     String::from_utf8_lossy(&output.stderr)
         .lines()
-        .filter(|l| l.starts_with("error:"))
+        .filter(|l| is_tool_error(l))
         .map(str::to_string)
         .collect()
+}
+
+/// The tool's own error lines: `error: ...` or `error[code]: ...` with one of its lowercase
+/// codes (rustc's `error[E0277]` lines are cargo's output, not ours).
+pub fn is_tool_error(line: &str) -> bool {
+    line.starts_with("error:")
+        || line
+            .strip_prefix("error[")
+            .is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_lowercase()))
 }
 
 /// The binary under test.
