@@ -88,17 +88,36 @@ pub struct OutputLock {
 }
 
 /// Take the lock for `out_dir` (waiting for a concurrent build of the same output to finish).
-pub fn lock_output(out_dir: &Path, target_dir: &Path) -> Result<OutputLock> {
-    let locks = target_dir.join("worker-build").join("locks");
-    crate::fs::create_dir_all(&locks)?;
-    let mut h = Sha256::new();
-    h.update(out_dir.as_os_str().as_encoded_bytes());
-    let path = locks.join(format!("{:x}.lock", h.finalize()));
-    let file = File::create(&path)
+/// It is a file next to the output, `.<name>.lock` beside its staging directories, so builds
+/// exclude each other whatever target directory each uses; it is never deleted, since removing
+/// a lock file another process waits on would let a third one in.
+pub fn lock_output(out_dir: &Path) -> Result<OutputLock> {
+    let (parent, name) = parent_and_name(out_dir);
+    crate::fs::create_dir_all(&parent)?;
+    let path = parent.join(format!(".{name}.lock"));
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
         .with_context(|| format!("could not create lock file {}", path.display()))?;
     file.lock()
         .with_context(|| format!("could not lock {}", path.display()))?;
     Ok(OutputLock { _file: file })
+}
+
+/// The directory holding `out_dir`, and `out_dir`'s own name.
+fn parent_and_name(out_dir: &Path) -> (PathBuf, String) {
+    let parent = out_dir
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .to_path_buf();
+    let name = out_dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "build".into());
+    (parent, name)
 }
 
 /// Take the lock that serialises cargo runs of this tool on one target directory until each

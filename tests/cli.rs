@@ -157,19 +157,72 @@ fn verbose_prints_the_plan_and_dry_run_builds_nothing() {
 }
 
 #[test]
-fn concurrent_builds_of_one_package_both_finish_with_a_whole_bundle() {
+fn concurrent_builds_of_one_bundle_take_turns_whatever_their_target_dirs() {
     let dir = copy_fixture("plain");
-    let spawn = || {
-        tool_in(dir.path())
-            .args(["-q", "--no-opt"])
-            .spawn()
-            .unwrap()
+    let own_target = tempfile::tempdir().unwrap();
+    let targets = [fixtures_target_dir(), own_target.path().to_path_buf()];
+    let build = |target: &Path| {
+        let mut cmd = tool();
+        cmd.current_dir(dir.path())
+            .args(["-q", "--no-opt", "--target-dir"])
+            .arg(target);
+        cmd
     };
-    let (a, b) = (spawn(), spawn());
-    for child in [a, b] {
+    // Warm both target directories, so that the concurrent builds below reach the bundle step
+    // together rather than one cargo build after the other.
+    for target in &targets {
+        support::run_ok(&mut build(target));
+    }
+    // A source change every build must bundle anew, and a wasm-bindgen that logs when it runs
+    // and takes its time: the lock must keep the two runs apart.
+    let lib = dir.path().join("src/lib.rs");
+    let source = fs::read_to_string(&lib).unwrap();
+    fs::write(
+        &lib,
+        source.replace("panic requested by /panic", "panic requested"),
+    )
+    .unwrap();
+    let real = which_cached_bindgen();
+    let log = dir.path().join("bindgen.log");
+    let slow = dir.path().join("slow-wasm-bindgen");
+    fs::write(
+        &slow,
+        format!(
+            "#!/bin/sh\nif [ \"$1\" = --version ]; then exec '{real}' --version; fi\n\
+             echo \"start $(date +%s%N)\" >> '{log}'\nsleep 2\n'{real}' \"$@\"; s=$?\n\
+             echo \"end $(date +%s%N)\" >> '{log}'\nexit $s\n",
+            real = real.display(),
+            log = log.display()
+        ),
+    )
+    .unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(&slow, fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let children: Vec<_> = targets
+        .iter()
+        .map(|t| build(t).env("WASM_BINDGEN", &slow).spawn().unwrap())
+        .collect();
+    for child in children {
         let out = child.wait_with_output().unwrap();
         assert!(out.status.success());
     }
+    let events: Vec<(String, u128)> = fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let (what, at) = l.split_once(' ').unwrap();
+            (what.to_string(), at.parse().unwrap())
+        })
+        .collect();
+    let kinds: Vec<&str> = events.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(
+        kinds,
+        ["start", "end", "start", "end"],
+        "both builds bundled, one after the other, never at once: {events:?}"
+    );
     let manifest: serde_json::Value =
         serde_json::from_slice(&fs::read(dir.path().join("build/.worker-build.json")).unwrap())
             .unwrap();
@@ -182,9 +235,24 @@ fn concurrent_builds_of_one_package_both_finish_with_a_whole_bundle() {
     let leftovers: Vec<_> = fs::read_dir(dir.path())
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with(".build."))
+        .filter(|n| n.starts_with(".build.") && n != ".build.lock")
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+/// The wasm-bindgen 0.2.130 CLI in the tool cache (the warm-up builds installed it).
+fn which_cached_bindgen() -> std::path::PathBuf {
+    let cache = std::env::var_os("CARGO_WORKER_BUILD_CACHE")
+        .map(std::path::PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("XDG_CACHE_HOME").map(|d| Path::new(&d).join("cargo-worker-build"))
+        })
+        .unwrap_or_else(|| {
+            Path::new(&std::env::var_os("HOME").unwrap()).join(".cache/cargo-worker-build")
+        });
+    let bin = cache.join("wasm-bindgen/0.2.130/bin/wasm-bindgen");
+    assert!(bin.is_file(), "no wasm-bindgen CLI at {}", bin.display());
+    bin
 }
 
 #[test]
