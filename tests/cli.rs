@@ -201,10 +201,40 @@ fn concurrent_builds_of_one_bundle_take_turns_whatever_their_target_dirs() {
         use std::os::unix::fs::PermissionsExt;
         fs::set_permissions(&slow, fs::Permissions::from_mode(0o755)).unwrap();
     }
-    let children: Vec<_> = targets
+    // Different inputs after cargo (a Worker and a library), so that neither can take the
+    // other's bundle as up to date and skip its own.
+    let mut children: Vec<_> = targets
         .iter()
-        .map(|t| build(t).env("WASM_BINDGEN", &slow).spawn().unwrap())
+        .zip([&[][..], &["--lib"][..]])
+        .map(|(t, extra)| {
+            build(t)
+                .args(extra)
+                .env("WASM_BINDGEN", &slow)
+                .spawn()
+                .unwrap()
+        })
         .collect();
+    // While the first runs wasm-bindgen, the lock is held and both builds are still running.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    while !fs::read_to_string(&log).is_ok_and(|l| l.starts_with("start")) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no build reached wasm-bindgen"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let lock = fs::File::open(dir.path().join(".build.lock")).unwrap();
+    assert!(
+        matches!(lock.try_lock(), Err(fs::TryLockError::WouldBlock)),
+        "the output's lock is not held while a bundle is written"
+    );
+    drop(lock);
+    for child in &mut children {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the two builds did not overlap"
+        );
+    }
     for child in children {
         let out = child.wait_with_output().unwrap();
         assert!(out.status.success());
