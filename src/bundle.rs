@@ -93,17 +93,29 @@ pub struct OutputLock {
 /// a lock file another process waits on would let a third one in.
 pub fn lock_output(out_dir: &Path) -> Result<OutputLock> {
     let (parent, name) = parent_and_name(out_dir);
-    crate::fs::create_dir_all(&parent)?;
+    std::fs::create_dir_all(&parent).map_err(|e| unwritable(out_dir, &parent, &e))?;
     let path = parent.join(format!(".{name}.lock"));
     let file = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
         .open(&path)
-        .with_context(|| format!("could not create lock file {}", path.display()))?;
+        .map_err(|e| unwritable(out_dir, &parent, &e))?;
     file.lock()
         .with_context(|| format!("could not lock {}", path.display()))?;
     Ok(OutputLock { _file: file })
+}
+
+/// The bundle cannot be written to `out_dir` in `parent`: say so, and what to do.
+fn unwritable(out_dir: &Path, parent: &Path, e: &dyn std::fmt::Display) -> anyhow::Error {
+    problem(
+        Code::OutDirUnwritable,
+        format!("cannot write the bundle to {}: {e}", out_dir.display()),
+        format!(
+            "make {} writable, or pass `--out-dir` a directory you can write",
+            parent.display()
+        ),
+    )
 }
 
 /// The directory holding `out_dir`, and `out_dir`'s own name.
@@ -141,24 +153,9 @@ pub struct Staging {
 impl Staging {
     pub fn create(out_dir: &Path) -> Result<Staging> {
         refuse_foreign_dir(out_dir)?;
-        let parent = out_dir
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        let name = out_dir
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "build".into());
-        let unwritable = |e: &dyn std::fmt::Display| {
-            problem(
-                Code::OutDirUnwritable,
-                format!("cannot write the bundle to {}: {e}", out_dir.display()),
-                format!(
-                    "make {} writable, or pass `--out-dir` a directory you can write",
-                    parent.display()
-                ),
-            )
-        };
+        let (parent, name) = parent_and_name(out_dir);
+        let parent = parent.as_path();
+        let unwritable = |e: &dyn std::fmt::Display| unwritable(out_dir, parent, e);
         std::fs::create_dir_all(parent).map_err(|e| unwritable(&e))?;
         // Leftovers of interrupted builds of this output (we hold its lock, so none is live).
         if let Ok(entries) = std::fs::read_dir(parent) {
