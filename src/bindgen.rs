@@ -49,7 +49,12 @@ pub fn install_command(version: &Version, root: &Path) -> Cmd {
 }
 
 /// The `wasm-bindgen` binary of exactly `version`, installing it when allowed.
-pub fn locate_or_install(version: &Version, offline: bool, shell: &Shell) -> Result<Located> {
+pub fn locate_or_install(
+    version: &Version,
+    offline: bool,
+    cache: Option<&crate::cache::Session>,
+    shell: &Shell,
+) -> Result<Located> {
     let wanted = version.to_string();
     if let Some(found) = crate::compat::WASM_BINDGEN.from_env(shell) {
         let (path, var) = (found.path, found.var);
@@ -112,7 +117,7 @@ pub fn locate_or_install(version: &Version, offline: bool, shell: &Shell) -> Res
         ));
     }
     let dir = crate::toolcache::install_once("wasm-bindgen", &wanted, |staging| {
-        install(version, staging, shell)
+        install(version, staging, cache, shell)
     })?;
     Ok(Located {
         path: dir.join("bin").join(exe("wasm-bindgen")),
@@ -121,7 +126,12 @@ pub fn locate_or_install(version: &Version, offline: bool, shell: &Shell) -> Res
     })
 }
 
-fn install(version: &Version, staging: &Path, shell: &Shell) -> Result<()> {
+fn install(
+    version: &Version,
+    staging: &Path,
+    cache: Option<&crate::cache::Session>,
+    shell: &Shell,
+) -> Result<()> {
     let _spinner = shell.spinner(
         "Installing",
         format!("wasm-bindgen-cli {version} (once per version; about two minutes)"),
@@ -133,6 +143,12 @@ fn install(version: &Version, staging: &Path, shell: &Shell) -> Result<()> {
         .env_remove("RUSTFLAGS")
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
         .env_remove("CARGO_TARGET_DIR");
+    // Through the compile cache when the build uses one: a second machine sharing it installs
+    // the CLI in a fraction of the time.
+    let base = match cache {
+        Some(session) => session.wrap(base),
+        None => base,
+    };
     if base.clone().arg("--locked").read().is_ok() {
         return Ok(());
     }

@@ -154,6 +154,15 @@ pub struct BuildArgs {
     #[arg(long, value_name = "DIRECTORY", help_heading = "Compilation options")]
     pub target_dir: Option<PathBuf>,
 
+    /// Compile cache for rustc calls [env: WORKER_BUILD_CACHE] [default: auto]
+    #[arg(
+        long,
+        value_enum,
+        value_name = "CACHE",
+        help_heading = "Compilation options"
+    )]
+    pub cache: Option<crate::cache::CacheChoice>,
+
     /// Directory for the bundle [default: build, next to the package's Cargo.toml]
     #[arg(
         long,

@@ -7,6 +7,7 @@
 
 pub mod bindgen;
 pub mod bundle;
+pub mod cache;
 pub mod cargo;
 pub mod check;
 pub mod cli;

@@ -8,6 +8,10 @@ use cargo_worker_build::term::{Shell, Verbosity};
 use cargo_worker_build::{check, scaffold, tools, workspace};
 
 fn main() -> ExitCode {
+    // cargo runs us as the rustc wrapper of a build that uses the compile cache.
+    if let Some(code) = cargo_worker_build::cache::relay_if_asked() {
+        return ExitCode::from(code as u8);
+    }
     let cli = Cli::from_env();
     let build = &cli.build;
     let verbosity = match (build.quiet, build.verbose) {

@@ -31,6 +31,8 @@ pub struct Summary {
     pub files: Vec<String>,
     pub sizes: Sizes,
     pub durations_ms: Durations,
+    /// This build's compile-cache hits, misses and non-cacheable calls.
+    pub cache: crate::cache::Report,
 }
 
 #[derive(Debug, Default, serde::Serialize)]
@@ -123,11 +125,13 @@ pub fn resolve(args: &BuildArgs, shell: &Shell) -> Result<Plan> {
             ));
         }
     }
+    let cache = crate::cache::resolve(&crate::cache::inputs(args.cache, &cwd, &package.metadata));
     let env = plan::Env {
         cwd: &cwd,
         project_rustflags,
         color: shell.color_arg(),
         no_minify: crate::compat::no_minify(|k| std::env::var_os(k)),
+        cache,
     };
     plan::resolve(args, package, toolchain, &env)
 }
@@ -139,6 +143,7 @@ pub fn build(args: &BuildArgs, shell: &Shell, events: &Events) -> Result<(Plan, 
     let plan = resolve(args, shell)?;
     durations.plan = start.elapsed().as_millis();
     print_plan(&plan, shell, events);
+    plan.cache.print_message(shell);
     if args.dry_run {
         let summary_stub = dry_run_summary(&plan);
         return Ok((plan, summary_stub));
@@ -153,8 +158,14 @@ pub fn build(args: &BuildArgs, shell: &Shell, events: &Events) -> Result<(Plan, 
     )?;
     durations.toolchain = step.elapsed().as_millis();
 
+    let cache = crate::cache::Session::begin(&plan.cache, &plan.package.target_dir)?;
     let step = Instant::now();
-    let bindgen = bindgen::locate_or_install(&plan.package.wasm_bindgen, plan.offline, shell)?;
+    let bindgen = bindgen::locate_or_install(
+        &plan.package.wasm_bindgen,
+        plan.offline,
+        cache.as_ref(),
+        shell,
+    )?;
     durations.tools = step.elapsed().as_millis();
 
     let step = Instant::now();
@@ -162,10 +173,18 @@ pub fn build(args: &BuildArgs, shell: &Shell, events: &Events) -> Result<(Plan, 
     // Builds of the same crate name share one output file in a target directory; holding this
     // lock until the module is read keeps another run from replacing it in between.
     let target_lock = bundle::lock_target(&plan.package.target_dir)?;
-    let artifact = cargo::build(&plan.cargo, &plan.package.name, &plan.package.manifest_path)?;
+    let cargo_cmd = match &cache {
+        Some(session) => session.wrap(plan.cargo.clone()),
+        None => plan.cargo.clone(),
+    };
+    let artifact = cargo::build(&cargo_cmd, &plan.package.name, &plan.package.manifest_path)?;
     let wasm_bytes = crate::fs::read(&artifact.wasm)?;
     drop(target_lock);
     durations.cargo = step.elapsed().as_millis();
+    let cache_report = match cache {
+        Some(session) => session.finish(shell),
+        None => crate::cache::Report::off(&plan.cache),
+    };
     events.emit(serde_json::json!({"reason": "cargo-artifact", "wasm": artifact.wasm, "fresh": artifact.fresh}));
     events.emit(serde_json::json!({"reason": "tool", "name": "wasm-bindgen", "version": bindgen.version, "path": bindgen.path, "origin": bindgen.origin}));
 
@@ -203,6 +222,7 @@ pub fn build(args: &BuildArgs, shell: &Shell, events: &Events) -> Result<(Plan, 
         files: manifest.files.clone(),
         sizes,
         durations_ms: durations,
+        cache: cache_report,
     };
     let what = match &summary.eh {
         Some(eh) => format!("{} [unwind, {eh}]", summary.profile),
@@ -223,9 +243,14 @@ pub fn build(args: &BuildArgs, shell: &Shell, events: &Events) -> Result<(Plan, 
     shell.status(
         "Finished",
         format!(
-            "{what} bundle in {} in {}",
+            "{what} bundle in {} in {}{}",
             display_relative(&plan.out_dir),
-            seconds(start.elapsed())
+            seconds(start.elapsed()),
+            summary
+                .cache
+                .summary()
+                .map(|c| format!(" ({c})"))
+                .unwrap_or_default()
         ),
     );
     Ok((plan, summary))
@@ -456,6 +481,7 @@ fn dry_run_summary(plan: &Plan) -> Summary {
             total_gzip: 0,
         },
         durations_ms: Durations::default(),
+        cache: crate::cache::Report::off(&plan.cache),
     }
 }
 

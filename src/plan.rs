@@ -82,6 +82,8 @@ pub struct Plan {
     pub out_dir: PathBuf,
     pub check: Option<CheckPlan>,
     pub offline: bool,
+    /// The compile cache (sccache) and why it is off when it is.
+    pub cache: crate::cache::CachePlan,
 }
 
 /// Inputs to [`resolve`] that come from outside the arguments.
@@ -92,6 +94,7 @@ pub struct Env<'a> {
     pub color: &'a str,
     /// worker-build's `NO_MINIFY` is set.
     pub no_minify: bool,
+    pub cache: crate::cache::CachePlan,
 }
 
 /// Usage errors that need no metadata: checked first so they fail fast.
@@ -139,9 +142,16 @@ pub fn resolve(
 
     let mut rustflags = env.project_rustflags.clone();
     if let Mode::Unwind { eh } = mode {
-        rustflags.extend(UNWIND_RUSTFLAGS.iter().map(|s| s.to_string()));
+        let mut ours = UNWIND_RUSTFLAGS.to_vec();
         if eh == EhEncoding::Legacy {
-            rustflags.extend(LEGACY_EH_RUSTFLAGS.iter().map(|s| s.to_string()));
+            ours.extend(LEGACY_EH_RUSTFLAGS);
+        }
+        // Always the same list in the same order (the project's, then ours, none twice): the
+        // flags are part of every compile-cache key, so two builds of one project must agree.
+        for flag in ours {
+            if !rustflags.iter().any(|f| f == flag) {
+                rustflags.push(flag.to_string());
+            }
         }
     }
 
@@ -223,6 +233,7 @@ pub fn resolve(
         out_dir,
         check,
         offline: args.offline || args.frozen,
+        cache: env.cache.clone(),
     })
 }
 
@@ -360,6 +371,14 @@ fn cargo_command(
     }
     cmd = cmd.args(args.cargo_args.iter());
     cmd = cmd.env("RUSTUP_TOOLCHAIN", &toolchain.name);
+    if env.cache.is_on() {
+        // sccache cannot cache incremental compilation (the dev profile's default).
+        cmd = cmd.env("CARGO_INCREMENTAL", "0");
+    } else if env.cache.drop_user_wrapper {
+        // `--cache none` with sccache as the user's wrapper: an empty RUSTC_WRAPPER is no
+        // wrapper at all, for cargo, whatever its configuration says.
+        cmd = cmd.env("RUSTC_WRAPPER", "");
+    }
     if mode.is_unwind() {
         // Cargo takes exactly one rustflags source; handing it the merged list keeps the
         // project's own flags (config files, RUSTFLAGS) and adds ours. With --target, these
@@ -449,6 +468,7 @@ mod tests {
             project_rustflags: project_rustflags.iter().map(|s| s.to_string()).collect(),
             color: "never",
             no_minify: false,
+            cache: crate::cache::resolve(&crate::cache::Inputs::default()),
         };
         resolve(&a, package("0.2.130"), tc, &env)
     }
@@ -542,6 +562,63 @@ mod tests {
             encoded_rustflags(&p).unwrap(),
             vec!["--cfg", "my_flag", "-Copt-level=s", "-Cpanic=unwind"]
         );
+    }
+
+    #[test]
+    fn rustflags_are_stable_and_never_doubled() {
+        let p = plan_with(
+            &["--unwind", "--eh", "legacy"],
+            &["-Cpanic=unwind", "--cfg", "x"],
+        )
+        .unwrap();
+        assert_eq!(
+            encoded_rustflags(&p).unwrap(),
+            vec![
+                "-Cpanic=unwind",
+                "--cfg",
+                "x",
+                "-Cllvm-args=-wasm-use-legacy-eh=true"
+            ]
+        );
+        // Nothing in them depends on the directory the build runs in.
+        let q = plan_with(
+            &["--unwind", "--eh", "legacy"],
+            &["-Cpanic=unwind", "--cfg", "x"],
+        )
+        .unwrap();
+        assert_eq!(encoded_rustflags(&p), encoded_rustflags(&q));
+        assert!(!p.rustflags.iter().any(|f| f.contains("/work")));
+    }
+
+    #[test]
+    fn a_cached_build_turns_incremental_off_and_none_drops_a_user_sccache() {
+        let a = args(&["--unwind"]);
+        let tc = Toolchain {
+            name: toolchain::DEFAULT_NIGHTLY.into(),
+            source: Source::Default,
+        };
+        let cached = |inputs: crate::cache::Inputs| {
+            let env = Env {
+                cwd: Path::new("/work"),
+                project_rustflags: vec![],
+                color: "never",
+                no_minify: false,
+                cache: crate::cache::resolve(&inputs),
+            };
+            resolve(&a, package("0.2.130"), tc.clone(), &env).unwrap()
+        };
+        let on = cached(crate::cache::Inputs {
+            on_path: Some("/bin/sccache".into()),
+            ..Default::default()
+        });
+        assert_eq!(on.cargo.get_env("CARGO_INCREMENTAL").unwrap(), "0");
+        let none = cached(crate::cache::Inputs {
+            flag: Some(crate::cache::CacheChoice::None),
+            env_wrapper: Some("/bin/sccache".into()),
+            ..Default::default()
+        });
+        assert_eq!(none.cargo.get_env("RUSTC_WRAPPER").unwrap(), "");
+        assert_eq!(none.cargo.get_env("CARGO_INCREMENTAL"), None);
     }
 
     #[test]
@@ -662,6 +739,7 @@ mod tests {
             project_rustflags: vec![],
             color: "never",
             no_minify: false,
+            cache: crate::cache::resolve(&crate::cache::Inputs::default()),
         };
         let err = resolve(&a, package("0.2.126"), tc.clone(), &env).unwrap_err();
         let msg = err.to_string();
@@ -744,6 +822,7 @@ mod tests {
             project_rustflags: vec![],
             color: "never",
             no_minify: true,
+            cache: crate::cache::resolve(&crate::cache::Inputs::default()),
         };
         let tc = Toolchain {
             name: "stable".into(),

@@ -111,6 +111,15 @@ pub fn run(args: &ToolsArgs, shell: &Shell) -> Result<i32> {
         path,
     });
 
+    let compile_cache = crate::cache::tools_view(&cwd, &package.metadata);
+    rows.push(ToolRow {
+        tool: "sccache (cache)".into(),
+        needed: format!("{} (optional)", crate::cache::SCCACHE_VERSION),
+        installed: compile_cache.version.clone(),
+        origin: compile_cache.origin.clone(),
+        path: compile_cache.path.clone(),
+    });
+
     // What this project's builds use: its wasm-bindgen, the pinned Binaryen and esbuild.
     let keep = |tool: &str, version: &str| {
         (tool == "wasm-bindgen" && version == wanted.to_string())
@@ -134,7 +143,7 @@ pub fn run(args: &ToolsArgs, shell: &Shell) -> Result<i32> {
             .collect();
         println!(
             "{}",
-            serde_json::json!({"tools": rows, "cache": {"root": toolcache::root(), "entries": cache}, "removed": removed, "warnings": node_advice.iter().collect::<Vec<_>>()})
+            serde_json::json!({"tools": rows, "cache": {"root": toolcache::root(), "entries": cache}, "compile_cache": {"storage": compile_cache.storage}, "removed": removed, "warnings": node_advice.iter().collect::<Vec<_>>()})
         );
         return Ok(0);
     }
@@ -152,6 +161,7 @@ pub fn run(args: &ToolsArgs, shell: &Shell) -> Result<i32> {
                 .unwrap_or_default()
         );
     }
+    println!("\ncompile cache: {}", compile_cache.storage);
     println!("\ntool cache: {}", toolcache::root().display());
     for (tool, version, _) in toolcache::list() {
         let used = if keep(&tool, &version) {
