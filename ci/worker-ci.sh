@@ -14,6 +14,7 @@
 #   WORKER_BUILD_ARGS    more arguments for both commands, e.g. "-p api --features metrics"
 #   WORKER_LOCKED        1: pass --locked; 0: do not; auto: when a Cargo.lock exists  [auto]
 #   WORKER_CHECK_REPORT  also write the check's JSON report to this file
+#   WORKER_CACHE         compile cache: auto (sccache when on PATH), sccache or none     [auto]
 #   CWB_VERSION          the cargo-worker-build version to require (reinstalled when different)
 #   CWB_INSTALL          arguments for `cargo install` when cargo-worker-build must be installed
 #                        [cargo-worker-build --locked, plus --version CWB_VERSION when set]
@@ -28,6 +29,8 @@ runtime=${WORKER_RUNTIME:-workerd}
 out_dir=${WORKER_OUT_DIR:-build}
 locked=${WORKER_LOCKED:-auto}
 read -r -a extra_args <<<"${WORKER_BUILD_ARGS:-}"
+# The compile cache (sccache, e.g. with SCCACHE_GHA_ENABLED=true in GitHub Actions).
+export WORKER_BUILD_CACHE=${WORKER_CACHE:-${WORKER_BUILD_CACHE:-auto}}
 
 # Collapsible sections in GitHub Actions logs; plain headings elsewhere.
 group_open=0
@@ -112,6 +115,10 @@ if [ -n "${WORKER_CHECK_REPORT:-}" ]; then
   cargo worker-build check "$out_dir" --expect unwind --eh "$eh" --runtime "$runtime" \
     --message-format json >"$report"
   echo "JSON report: $report"
+fi
+if [ "$WORKER_BUILD_CACHE" != none ] && command -v sccache >/dev/null; then
+  step "Compile cache"
+  sccache --show-stats || true
 fi
 end_step
 echo "worker-ci: passed ($out_dir, unwind, $eh, loads in $runtime)"

@@ -92,6 +92,16 @@ impl CachePlan {
     }
 
     pub fn print_message(&self, shell: &Shell) {
+        if let (Some(sccache), Some(origin)) = (&self.sccache, &self.origin) {
+            shell.verbose(
+                "Plan",
+                format!(
+                    "cache sccache {} (from {origin}; {})",
+                    sccache.display(),
+                    self.source
+                ),
+            );
+        }
         match &self.message {
             Some(Message::Warn(m)) => shell.warn(m),
             Some(Message::Note(m)) => shell.note(m),
@@ -513,14 +523,15 @@ pub fn relay_if_asked() -> Option<i32> {
         let a = a.to_string_lossy();
         a.starts_with("--print") || a == "-vV" || a == "-V" || a == "--version"
     });
-    let cached = !query && server_is_up(&sccache, &state);
-    let mut cmd = if cached {
-        let mut c = std::process::Command::new(&sccache);
-        c.arg(&rustc);
-        c
-    } else {
-        std::process::Command::new(&rustc)
-    };
+    if !query && server_is_up(&sccache, &state) {
+        match through_sccache(&sccache, &rustc, &rest) {
+            Ok(code) => return Some(code),
+            // The server went away (its storage check failed after it started, say): this call
+            // and the rest of the build run uncached, and the summary says so.
+            Err(reason) => record(&state, &format!("failed\n{reason}")),
+        }
+    }
+    let mut cmd = std::process::Command::new(&rustc);
     cmd.args(&rest)
         .env_remove(RELAY_SCCACHE)
         .env_remove(RELAY_STATE);
@@ -540,6 +551,70 @@ pub fn relay_if_asked() -> Option<i32> {
                 Some(101)
             }
         }
+    }
+}
+
+/// Run one call through sccache with rustc's output passed on as it comes. `Err` (with what
+/// sccache said) when sccache itself failed before rustc said anything: it exits with 2 and
+/// an `sccache: error:` line, which rustc never does.
+fn through_sccache(
+    sccache: &Path,
+    rustc: &std::ffi::OsStr,
+    args: &[std::ffi::OsString],
+) -> std::result::Result<i32, String> {
+    use std::io::{BufRead, Write};
+    let mut child = std::process::Command::new(sccache)
+        .arg(rustc)
+        .args(args)
+        .env_remove(RELAY_SCCACHE)
+        .env_remove(RELAY_STATE)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("could not run {}: {e}", sccache.display()))?;
+    let stderr = child.stderr.take().expect("stderr is piped");
+    // Lines are held back only until the first one that is not sccache's own.
+    let mut held: Vec<String> = Vec::new();
+    let mut passing = false;
+    let mut out = std::io::stderr();
+    for line in std::io::BufReader::new(stderr).lines() {
+        let Ok(line) = line else { break };
+        if !passing && (line.starts_with("sccache: ") || line.starts_with("Run with SCCACHE_LOG")) {
+            held.push(line);
+            continue;
+        }
+        if !passing {
+            passing = true;
+            for h in held.drain(..) {
+                let _ = writeln!(out, "{h}");
+            }
+        }
+        let _ = writeln!(out, "{line}");
+    }
+    let status = child
+        .wait()
+        .map_err(|e| format!("could not wait for {}: {e}", sccache.display()))?;
+    let code = status.code().unwrap_or(101);
+    if !passing && code == 2 {
+        if let Some(error) = held.iter().find(|l| l.starts_with("sccache: error:")) {
+            return Err(error
+                .trim_start_matches("sccache: error:")
+                .trim()
+                .to_string());
+        }
+    }
+    for h in held {
+        let _ = writeln!(out, "{h}");
+    }
+    Ok(code)
+}
+
+/// Write the state file whole, then rename it: readers that do not take the lock never see half.
+fn record(state: &Path, text: &str) {
+    let mut partial = state.as_os_str().to_owned();
+    partial.push(format!(".partial-{}", std::process::id()));
+    let partial = PathBuf::from(partial);
+    if std::fs::write(&partial, text).is_ok() {
+        let _ = std::fs::rename(&partial, state);
     }
 }
 
@@ -567,13 +642,7 @@ fn server_is_up(sccache: &Path, state: &Path) -> bool {
         Ok(json) => (true, format!("ok\n{json}")),
         Err(reason) => (false, format!("failed\n{reason}")),
     };
-    // Written whole, then renamed: the calls that do not take the lock never see half of it.
-    let mut partial = state.as_os_str().to_owned();
-    partial.push(".partial");
-    let partial = PathBuf::from(partial);
-    if std::fs::write(&partial, text).is_ok() {
-        let _ = std::fs::rename(&partial, state);
-    }
+    record(state, &text);
     up
 }
 

@@ -226,7 +226,82 @@ fn npm_script(dir: &Path) -> PathBuf {
 }
 
 /// Optimise `wasm` in place. On failure the file is left as it was.
+/// How many optimised modules [`run`] keeps (the least recently written go first).
+const RESULTS_KEPT: usize = 16;
+
+/// Where [`run`] keeps optimised modules, by what produced them: a fresh checkout or a second
+/// project whose module is the same (the compile cache makes it byte-identical) skips wasm-opt,
+/// which is the longest step after cargo.
+fn results_dir() -> PathBuf {
+    crate::toolcache::root().join(".wasm-opt-results")
+}
+
+fn result_key(wasm_opt: &WasmOpt, args: &[String], input: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(format!("binaryen {}\0", wasm_opt.version));
+    // Which wasm-opt, exactly: its path, size and modification time (another program that says
+    // it is the same version must not be answered from this one's results).
+    for file in [Some(&wasm_opt.program), wasm_opt.script.as_ref()]
+        .into_iter()
+        .flatten()
+    {
+        let meta = std::fs::metadata(file).ok();
+        h.update(format!(
+            "{}\0{:?}\0{:?}\0",
+            file.display(),
+            meta.as_ref().map(|m| m.len()),
+            meta.and_then(|m| m.modified().ok())
+        ));
+    }
+    for a in FEATURES
+        .iter()
+        .copied()
+        .chain(args.iter().map(String::as_str))
+    {
+        h.update(a);
+        h.update("\0");
+    }
+    h.update(input);
+    h.finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<String>()
+}
+
+/// Keep the result for next time; a failure to keep it only loses the shortcut.
+fn keep_result(key: &str, optimised: &Path) {
+    let dir = results_dir();
+    if std::fs::create_dir_all(&dir).is_err() {
+        return;
+    }
+    let partial = dir.join(format!(".{key}.{}", std::process::id()));
+    if std::fs::copy(optimised, &partial).is_err()
+        || std::fs::rename(&partial, dir.join(format!("{key}.wasm"))).is_err()
+    {
+        let _ = std::fs::remove_file(&partial);
+        return;
+    }
+    let mut kept: Vec<_> = std::fs::read_dir(&dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "wasm"))
+        .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+        .collect();
+    kept.sort();
+    let excess = kept.len().saturating_sub(RESULTS_KEPT);
+    for (_, path) in kept.into_iter().take(excess) {
+        let _ = std::fs::remove_file(path);
+    }
+}
+
 pub fn run(wasm_opt: &WasmOpt, args: &[String], wasm: &Path) -> Result<()> {
+    let input = crate::fs::read(wasm)?;
+    let key = result_key(wasm_opt, args, &input);
+    if let Ok(optimised) = std::fs::read(results_dir().join(format!("{key}.wasm"))) {
+        return crate::fs::write(wasm, optimised);
+    }
     let output = wasm.with_extension("opt.wasm");
     let cmd = wasm_opt
         .command()
@@ -236,7 +311,10 @@ pub fn run(wasm_opt: &WasmOpt, args: &[String], wasm: &Path) -> Result<()> {
         .arg("-o")
         .arg(output.as_os_str());
     match cmd.read_or_stderr() {
-        Ok(_) => crate::fs::rename(&output, wasm),
+        Ok(_) => {
+            keep_result(&key, &output);
+            crate::fs::rename(&output, wasm)
+        }
         Err(e) => {
             let _ = std::fs::remove_file(&output);
             Err(Problem::new(
@@ -254,6 +332,27 @@ pub fn run(wasm_opt: &WasmOpt, args: &[String], wasm: &Path) -> Result<()> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_kept_result_is_found_only_for_the_same_module_arguments_and_binaryen() {
+        let w = |version| WasmOpt {
+            program: "/a/wasm-opt".into(),
+            script: None,
+            version,
+            origin: String::new(),
+        };
+        let oz = vec!["-Oz".to_string()];
+        let key = result_key(&w(132), &oz, b"module");
+        assert_eq!(key, result_key(&w(132), &oz, b"module"));
+        let other = WasmOpt {
+            program: "/b/wasm-opt".into(),
+            ..w(132)
+        };
+        assert_ne!(key, result_key(&other, &oz, b"module"));
+        assert_ne!(key, result_key(&w(133), &oz, b"module"));
+        assert_ne!(key, result_key(&w(132), &["-O2".to_string()], b"module"));
+        assert_ne!(key, result_key(&w(132), &oz, b"module2"));
+    }
 
     #[test]
     fn release_defaults_to_oz_and_dev_to_none() {

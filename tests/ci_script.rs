@@ -37,6 +37,8 @@ fn run_script(project: &Path, vars: &[(&str, &str)]) -> (Output, String) {
         .env("CARGO_TERM_COLOR", "never")
         // Nothing may be installed: the tool on PATH must be the one used.
         .env("CWB_INSTALL", "--this-must-not-run")
+        // The machine's own sccache server and cache stay out of it (tests/cache.rs covers it).
+        .env("WORKER_CACHE", "none")
         .env_remove("CWB_VERSION")
         .env_remove("GITHUB_ACTIONS")
         .env_remove("RUSTUP_TOOLCHAIN")
@@ -181,6 +183,11 @@ fn the_workflow_and_the_action_users_copy_run_the_ci_script_with_the_caches() {
             "{name} does not cache the target directory"
         );
         assert!(!text.contains('\t'), "{name} has a tab; YAML needs spaces");
+        assert!(
+            text.contains("mozilla-actions/sccache-action@")
+                && text.contains("SCCACHE_GHA_ENABLED"),
+            "{name} does not cache rustc calls with sccache's GitHub Actions backend"
+        );
     }
     // Every input of the action reaches the script.
     for (input, variable) in [

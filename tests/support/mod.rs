@@ -108,8 +108,12 @@ pub fn is_tool_error(line: &str) -> bool {
 }
 
 /// The binary under test.
+/// Builds run without a compile cache, so no test starts the machine's own sccache server or
+/// fills its cache; tests/cache.rs turns it on with its own servers.
 pub fn tool() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_cargo-worker-build"))
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cargo-worker-build"));
+    cmd.env("WORKER_BUILD_CACHE", "none");
+    cmd
 }
 
 /// Runs `cmd` and returns its output; panics with the command line, exit status, stdout and
