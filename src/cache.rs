@@ -314,11 +314,10 @@ impl Report {
         match self.state {
             "on" => {
                 let (hits, misses) = (self.hits.unwrap_or(0), self.misses.unwrap_or(0));
-                let rate = if hits + misses > 0 {
-                    format!(", {}% of cacheable calls hit", hits * 100 / (hits + misses))
-                } else {
-                    String::new()
-                };
+                let rate = (hits * 100)
+                    .checked_div(hits + misses)
+                    .map(|pct| format!(", {pct}% of cacheable calls hit"))
+                    .unwrap_or_default();
                 Some(format!(
                     "sccache: {hits} hits, {misses} misses, {} not cacheable{rate}",
                     self.not_cacheable.unwrap_or(0)
