@@ -138,5 +138,67 @@ fn runtime_js_type_checks() {
         .arg(root.join("src/runtime/tsconfig.json"))
         .current_dir(&root);
     let output = cmd.output().expect("run tsc");
-    assert!(output.status.success(), "{}", describe_output(&cmd, &output));
+    assert!(
+        output.status.success(),
+        "{}",
+        describe_output(&cmd, &output)
+    );
+}
+
+/// The runtime against the glue of a real wasm-bindgen build: the recovery-lib fixture built in
+/// library mode, imported by `src/runtime/test-real/real-glue.test.js` under `workerd test`.
+#[test]
+fn runtime_js_unit_tests_pass_against_real_glue() {
+    let bundle =
+        support::recovery::fixture_bundle("recovery-lib", support::recovery::Build::UnwindLibrary);
+    let dir = tempfile::Builder::new()
+        .prefix("cwb-runtime-real-")
+        .tempdir()
+        .unwrap();
+    support::copy_tree(&bundle, &dir.path().join("lib"), &|_| false);
+    fs::copy(
+        repo_root().join("src/runtime/test-real/real-glue.test.js"),
+        dir.path().join("real-glue.test.js"),
+    )
+    .unwrap();
+    let mut modules = String::from(
+        "    (name = \"real-glue.test.js\", esModule = embed \"real-glue.test.js\"),\n",
+    );
+    for name in support::bundle_modules(&dir.path().join("lib")) {
+        let kind = if name.ends_with(".wasm") {
+            "wasm"
+        } else {
+            "esModule"
+        };
+        writeln!(
+            modules,
+            "    (name = \"lib/{name}\", {kind} = embed \"lib/{name}\"),"
+        )
+        .unwrap();
+    }
+    let config = format!(
+        r#"using Workerd = import "/workerd/workerd.capnp";
+const config :Workerd.Config = ( services = [ (name = "runtime-real", worker = .worker) ] );
+const worker :Workerd.Worker = (
+  modules = [
+{modules}  ],
+  compatibilityDate = {COMPATIBILITY_DATE:?},
+);
+"#
+    );
+    fs::write(dir.path().join("config.capnp"), config).unwrap();
+    let mut cmd = Command::new(workerd_bin());
+    cmd.arg("test").arg("config.capnp").current_dir(dir.path());
+    let output = cmd.output().expect("run workerd test");
+    let report = describe_output(&cmd, &output);
+    assert!(output.status.success(), "{report}");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        text.contains("[ PASS ] runtime-real:realGlue"),
+        "realGlue did not pass:\n{report}"
+    );
 }

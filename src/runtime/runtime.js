@@ -483,17 +483,20 @@ class Recovery {
     /** @type {Handles[]} */
     const mine = [];
     captured = mine;
-    const swap = canCapture && this.depth === 0;
+    // Swapped once per stack of calls (a call from an executor tick swaps it too), and put
+    // back as it was.
+    const previous = globalThis.Promise;
+    const swap = canCapture && previous !== /** @type {unknown} */ (CapturingPromise);
     if (swap) globalThis.Promise = /** @type {any} */ (CapturingPromise);
     this.depth += 1;
     let result;
     try {
       result = fn.apply(thisArg, args);
     } catch (error) {
-      this.leave(outer, swap);
+      this.leave(outer, swap ? previous : null);
       throw this.failed(error, label, generation);
     }
-    this.leave(outer, swap);
+    this.leave(outer, swap ? previous : null);
     if (this.dying || generation !== this.generation || this.terminated()) {
       // A nested call aborted and JavaScript in between caught its error: this call's result
       // came from a dead instance, so it fails too.
@@ -521,12 +524,12 @@ class Recovery {
 
   /**
    * @param {Handles[] | null} outer
-   * @param {boolean} swap
+   * @param {PromiseConstructor | null} previous what `Promise` was before this call swapped it
    */
-  leave(outer, swap) {
+  leave(outer, previous) {
     captured = outer;
     this.depth -= 1;
-    if (swap) globalThis.Promise = NativePromise;
+    if (previous !== null) globalThis.Promise = previous;
   }
 
   /**
