@@ -243,7 +243,10 @@ function later(callback) {
  * @property {Promise<unknown> | null} promise
  * @property {((value: unknown) => void) | null} resolve what Rust holds instead of `resolve`
  * @property {((reason: unknown) => void) | null} reject what Rust holds instead of `reject`
+ * @property {((reason: unknown) => void) | null} fail the promise's own `reject`, for the runtime
  * @property {boolean} called whether Rust settled the promise
+ * @property {Pending | null} entry the call this promise belongs to, once it is followed
+ * @property {Recovery | null} owner the runtime following it
  */
 
 /** @type {Handles[] | null} the promises created by the call running now */
@@ -264,14 +267,39 @@ function CapturingPromise(executor) {
     );
   }
   /** @type {Handles} */
-  const handles = { promise: null, resolve: null, reject: null, called: false };
+  const handles = {
+    promise: null,
+    resolve: null,
+    reject: null,
+    fail: null,
+    called: false,
+    entry: null,
+    owner: null,
+  };
+  // Settling is followed here, where Rust settles the promise, rather than by a reaction on
+  // it: no promise and no microtask of our own per call.
   const promise = new NativePromise((resolve, reject) => {
+    handles.fail = reject;
     handles.resolve = (value) => {
       handles.called = true;
+      const entry = handles.entry;
+      // A thenable still has to settle: the call stays in flight until it does.
+      if (entry !== null && !entry.settled && !isThenable(value)) {
+        entry.settled = true;
+        handles.owner?.pending.delete(entry);
+      }
       resolve(value);
     };
     handles.reject = (reason) => {
       handles.called = true;
+      const entry = handles.entry;
+      const owner = handles.owner;
+      if (entry !== null && owner !== null && !entry.settled) {
+        entry.settled = true;
+        owner.pending.delete(entry);
+        reject(owner.failed(reason, entry.label, entry.generation));
+        return;
+      }
       reject(reason);
     };
     executor(handles.resolve, handles.reject);
@@ -282,6 +310,15 @@ function CapturingPromise(executor) {
 }
 CapturingPromise.prototype = NativePromise.prototype;
 Object.setPrototypeOf(CapturingPromise, NativePromise);
+
+/** @param {unknown} value */
+function isThenable(value) {
+  return (
+    value !== null &&
+    (typeof value === "object" || typeof value === "function") &&
+    typeof (/** @type {any} */ (value).then) === "function"
+  );
+}
 
 /** Whether `globalThis.Promise` can be swapped (a frozen global object cannot). */
 const canCapture = (() => {
@@ -312,9 +349,66 @@ function recoveryFor(glue, EXPORTS) {
  * @typedef {object} Pending an async call in flight
  * @property {(reason: unknown) => void} reject
  * @property {string} label
+ * @property {number} generation
  * @property {Handles | null} handles
  * @property {boolean} settled
+ * @property {Pending | null} prev neighbours in the runtime's list of calls in flight
+ * @property {Pending | null} next
  */
+
+/**
+ * The calls in flight: an intrusive doubly linked list, so following a call allocates nothing
+ * beyond its entry (a `Set` of short-lived entries cost more than the rest of a call).
+ */
+class CallList {
+  constructor() {
+    /** @type {Pending | null} */
+    this.head = null;
+    this.size = 0;
+  }
+
+  /** @param {Pending} entry */
+  add(entry) {
+    entry.prev = null;
+    entry.next = this.head;
+    if (this.head !== null) this.head.prev = entry;
+    this.head = entry;
+    this.size += 1;
+  }
+
+  /** @param {Pending} entry */
+  delete(entry) {
+    if (entry.prev === null && this.head !== entry) return; // not in the list
+    if (entry.prev !== null) entry.prev.next = entry.next;
+    else this.head = entry.next;
+    if (entry.next !== null) entry.next.prev = entry.prev;
+    entry.prev = entry.next = null;
+    this.size -= 1;
+  }
+
+  /** Empties the list; returns what it held. */
+  take() {
+    /** @type {Pending[]} */
+    const all = [];
+    for (let entry = this.head; entry !== null; ) {
+      const next = entry.next;
+      entry.prev = entry.next = null;
+      all.push(entry);
+      entry = next;
+    }
+    this.head = null;
+    this.size = 0;
+    return all;
+  }
+
+  /** @returns {Pending[]} */
+  list() {
+    /** @type {Pending[]} */
+    const all = [];
+    for (let entry = this.head; entry !== null; entry = entry.next) all.push(entry);
+    return all;
+  }
+}
 
 /**
  * @typedef {object} ClassInfo
@@ -332,8 +426,8 @@ class Recovery {
     this.mode = EXPORTS.mode === "abort" ? "abort" : "unwind";
     this.record = this.findRecord(EXPORTS.wasmModule);
     this.ownGeneration = 0; // used only without a record
-    /** @type {Set<Pending>} async calls in flight on the current instance */
-    this.pending = new Set();
+    /** async calls in flight on the current instance */
+    this.pending = new CallList();
     this.depth = 0; // Rust frames of ours on the stack (calls, executor ticks)
     this.dying = false; // the instance aborted under frames still on the stack
     /** @type {{ error: unknown, where: string | null } | null} that abort, as first seen */
@@ -515,6 +609,7 @@ class Recovery {
             break;
           }
         }
+        if (handles !== null && !objects) return this.follow(result, label, generation, handles);
         return this.track(result, label, generation, handles, objects);
       }
       if (objects) return this.adopt(result);
@@ -544,7 +639,7 @@ class Recovery {
   track(promise, label, generation, handles, objects) {
     return new NativePromise((resolve, reject) => {
       /** @type {Pending} */
-      const entry = { reject, label, handles, settled: false };
+      const entry = { reject, label, generation, handles, settled: false, prev: null, next: null };
       this.pending.add(entry);
       promise.then(
         (value) => {
@@ -561,6 +656,33 @@ class Recovery {
         },
       );
     });
+  }
+
+  /**
+   * Like `track`, for a promise whose own `reject` the runtime holds: the caller gets the
+   * promise itself (one promise and one microtask fewer per call), and the runtime rejects it
+   * directly if its instance aborts or its future is dropped.
+   * @param {Promise<unknown>} promise
+   * @param {string} label
+   * @param {number} generation
+   * @param {Handles} handles
+   */
+  follow(promise, label, generation, handles) {
+    if (handles.called) return promise; // Rust settled it during the call
+    /** @type {Pending} */
+    const entry = {
+      reject: /** @type {(reason: unknown) => void} */ (handles.fail),
+      label,
+      generation,
+      handles,
+      settled: false,
+      prev: null,
+      next: null,
+    };
+    handles.entry = entry;
+    handles.owner = this;
+    this.pending.add(entry);
+    return promise;
   }
 
   /**
@@ -682,7 +804,7 @@ class Recovery {
   droppedCalls() {
     /** @type {Pending[]} */
     const candidates = [];
-    for (const entry of this.pending) {
+    for (const entry of this.pending.list()) {
       if (!entry.settled && entry.handles !== null && !entry.handles.called) candidates.push(entry);
     }
     if (candidates.length === 0) return candidates;
@@ -748,8 +870,7 @@ class Recovery {
    * @param {unknown} error the abort, as the cause of the calls' errors
    */
   replaceInstance(reason, error) {
-    const inFlight = [...this.pending];
-    this.pending.clear();
+    const inFlight = this.pending.take();
     const outcome = this.reinitialise(reason);
     if (inFlight.length > 0) {
       const failure = new WasmAbortError(
