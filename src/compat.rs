@@ -170,26 +170,41 @@ pub fn refuse_unsupported(args: &BuildArgs, var: impl Fn(&str) -> Option<OsStrin
     Ok(())
 }
 
-/// wasm-pack's `wasm-bindgen` settings for `profile` that Cargo.toml sets: worker-build passes
-/// them to wasm-bindgen, this tool does not read them. worker-build reads the `custom` table
-/// for every profile but dev and release (its `profiling` profile is refused).
+/// The keys of wasm-pack's `wasm-bindgen` table that worker-build passes to wasm-bindgen and
+/// this tool does not (`plan::bindgen_profile_args` reads `debug-js-glue`,
+/// `demangle-name-section` and `dwarf-debug-info`; these two change the glue's shape).
+pub const UNREAD_WASM_BINDGEN_KEYS: &[&str] = &["omit-default-module-path", "split-linked-modules"];
+
+/// The wasm-pack tables worker-build reads for `profile`: its own name, and `custom` for every
+/// profile but dev and release.
+pub fn wasm_pack_tables(profile: &str) -> Vec<&str> {
+    match profile {
+        "dev" | "release" => vec![profile],
+        _ => vec![profile, "custom"],
+    }
+}
+
+/// wasm-pack's `wasm-bindgen` settings for `profile` that Cargo.toml sets and this tool does
+/// not read, by their full key.
 pub fn unread_wasm_pack_settings(metadata: &serde_json::Value, profile: &str) -> Vec<String> {
-    let table = match profile {
-        "dev" | "release" => profile,
-        _ => "custom",
-    };
-    metadata
-        .get("wasm-pack")
-        .and_then(|w| w.get("profile"))
-        .and_then(|p| p.get(table))
-        .and_then(|p| p.get("wasm-bindgen"))
-        .and_then(|b| b.as_object())
-        .map(|keys| {
+    let mut unread = Vec::new();
+    for table in wasm_pack_tables(profile) {
+        let Some(keys) = metadata
+            .get("wasm-pack")
+            .and_then(|w| w.get("profile"))
+            .and_then(|p| p.get(table))
+            .and_then(|p| p.get("wasm-bindgen"))
+            .and_then(|b| b.as_object())
+        else {
+            continue;
+        };
+        unread.extend(
             keys.keys()
-                .map(|k| format!("package.metadata.wasm-pack.profile.{table}.wasm-bindgen.{k}"))
-                .collect()
-        })
-        .unwrap_or_default()
+                .filter(|k| UNREAD_WASM_BINDGEN_KEYS.contains(&k.as_str()))
+                .map(|k| format!("package.metadata.wasm-pack.profile.{table}.wasm-bindgen.{k}")),
+        );
+    }
+    unread
 }
 
 #[cfg(test)]
@@ -271,18 +286,18 @@ mod tests {
     }
 
     #[test]
-    fn wasm_pack_wasm_bindgen_settings_are_named_for_the_profile_built() {
+    fn only_the_wasm_bindgen_settings_not_read_are_named() {
         let meta = serde_json::json!({"wasm-pack": {"profile": {
-            "release": {"wasm-opt": ["-Oz"], "wasm-bindgen": {"dwarf-debug-info": true}},
-            "custom": {"wasm-bindgen": {"debug-js-glue": true}},
+            "release": {"wasm-opt": ["-Oz"], "wasm-bindgen": {"dwarf-debug-info": true, "split-linked-modules": true}},
+            "custom": {"wasm-bindgen": {"omit-default-module-path": true, "debug-js-glue": true}},
         }}});
         assert_eq!(
             unread_wasm_pack_settings(&meta, "release"),
-            ["package.metadata.wasm-pack.profile.release.wasm-bindgen.dwarf-debug-info"]
+            ["package.metadata.wasm-pack.profile.release.wasm-bindgen.split-linked-modules"]
         );
         assert_eq!(
             unread_wasm_pack_settings(&meta, "small"),
-            ["package.metadata.wasm-pack.profile.custom.wasm-bindgen.debug-js-glue"]
+            ["package.metadata.wasm-pack.profile.custom.wasm-bindgen.omit-default-module-path"]
         );
         assert!(unread_wasm_pack_settings(&meta, "dev").is_empty());
         assert!(unread_wasm_pack_settings(&serde_json::Value::Null, "release").is_empty());

@@ -66,13 +66,12 @@ pub fn plan(
         });
     }
     // worker-build reads wasm-pack's `custom` table for every profile but dev and release.
-    let custom = (profile != "dev" && profile != "release").then_some("custom");
-    let tables = [
-        Some(("worker-build", profile)),
-        Some(("wasm-pack", profile)),
-        custom.map(|c| ("wasm-pack", c)),
-    ];
-    for (tool, prof) in tables.into_iter().flatten() {
+    let tables = std::iter::once(("worker-build", profile)).chain(
+        crate::compat::wasm_pack_tables(profile)
+            .into_iter()
+            .map(|t| ("wasm-pack", t)),
+    );
+    for (tool, prof) in tables {
         let key = format!("package.metadata.{tool}.profile.{prof}.wasm-opt");
         let Some(value) = metadata
             .get(tool)

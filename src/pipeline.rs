@@ -105,7 +105,7 @@ pub fn resolve(args: &BuildArgs, shell: &Shell) -> Result<Plan> {
         crate::compat::unread_wasm_pack_settings(&package.metadata, &plan::profile_of(args));
     if !unread.is_empty() {
         shell.note(format!(
-            "Cargo.toml sets `{}`, which worker-build passes to wasm-bindgen; cargo worker-build does not read it (dev builds get wasm-bindgen's debug glue, other profiles do not)",
+            "Cargo.toml sets `{}`, which worker-build passes to wasm-bindgen; cargo worker-build does not read it (the bundle's glue keeps one shape)",
             unread.join("`, `")
         ));
     }

@@ -253,7 +253,13 @@ pub fn bindgen_profile_args(profile: &str, metadata: &serde_json::Value) -> Resu
     let mut args = Vec::new();
     for (key, flag, default, passed_when) in settings {
         let mut value = default;
-        for tool in ["worker-build", "wasm-pack"] {
+        // worker-build's reading of wasm-pack's tables includes `custom` for custom profiles.
+        let tables = std::iter::once(("worker-build", profile)).chain(
+            crate::compat::wasm_pack_tables(profile)
+                .into_iter()
+                .map(|t| ("wasm-pack", t)),
+        );
+        for (tool, profile) in tables {
             let Some(setting) = metadata
                 .get(tool)
                 .and_then(|t| t.get("profile"))
@@ -879,5 +885,9 @@ mod tests {
             "{err}"
         );
         assert!(err.contains("dwarf-debug-info = false"), "{err}");
+        // A custom profile falls back to wasm-pack's `custom` table, as worker-build reads it.
+        let custom = json!({"wasm-pack": {"profile": {"custom": {"wasm-bindgen": {"debug-js-glue": true}}}}});
+        assert_eq!(bindgen_profile_args("small", &custom).unwrap(), ["--debug"]);
+        assert!(bindgen_profile_args("release", &custom).unwrap().is_empty());
     }
 }
