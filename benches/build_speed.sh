@@ -66,70 +66,82 @@ cache_rows() {
   for v in RUSTC_WRAPPER CARGO_BUILD_RUSTC_WRAPPER WORKER_BUILD_CACHE SCCACHE_CONF SCCACHE_SERVER_UDS SCCACHE_BUCKET \
     SCCACHE_REDIS SCCACHE_REDIS_ENDPOINT SCCACHE_GHA_ENABLED SCCACHE_GCS_BUCKET SCCACHE_MEMCACHED_ENDPOINT; do unset "$v"; done
   export SCCACHE_DIR="$work/sccache" SCCACHE_IDLE_TIMEOUT=900
+  cache_log=${TMPDIR:-/tmp}/cwb-bench-cache.log # our builds' stderr, for a look afterwards
+  : >"$cache_log"
   SCCACHE_SERVER_PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
   export SCCACHE_SERVER_PORT
   trap '"$sccache" --stop-server >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
   ours_json() { # DIR ARGS...: one release --unwind build of a copy in DIR, its JSON summary on stdout
     local dir=$1; shift
-    (cd "$dir" && CARGO_TARGET_DIR="$dir/target" "$ours" --release --unwind --message-format json "$@" 2>/dev/null | tail -n 1)
+    (cd "$dir" && CARGO_TARGET_DIR="$dir/target" "$ours" --release --unwind --message-format json "$@" 2>>"$cache_log" | tail -n 1)
   }
   field() { python3 -c 'import json, sys; d = json.load(sys.stdin); print(eval(sys.argv[1], {}, {"d": d}))' "$1"; }
   # What the cold build's cargo time went to, from cargo's --timings report (seconds of unit time,
   # which overlap on two cores): the crate itself, proc-macros and build scripts (never
   # cacheable), the rest (cacheable: std and the dependencies).
-  breakdown() {
-    python3 - "$1" <<'PY'
-import json, re, sys
+  breakdown() { # TIMINGS_HTML MANIFEST
+    python3 - "$1" "$2" <<'PY'
+import json, re, subprocess, sys
 html = open(sys.argv[1]).read()
 units = json.loads(re.search(r"const UNIT_DATA = (\[.*?\]);\n", html, re.S).group(1))
-groups = {"crate": 0.0, "proc-macro": 0.0, "build-script": 0.0, "other": 0.0}
+meta = json.loads(subprocess.run(["cargo", "metadata", "--format-version", "1", "--offline", "--manifest-path", sys.argv[2]],
+                                 capture_output=True, check=True, text=True).stdout)
+macros = {p["name"] for p in meta["packages"] if any("proc-macro" in t["kind"] for t in p["targets"])}
+groups = {"crate": 0.0, "proc-macros": 0.0, "build-scripts": 0.0, "cacheable (std, dependencies)": 0.0}
 for u in units:
-    target = u.get("target", "")
     if u["name"].startswith("fixture-"):
         key = "crate"
-    elif "build-script" in target or u.get("mode") == "run-custom-build":
-        key = "build-script"
-    elif "proc-macro" in target or u["name"].endswith(("-macro", "-macros", "_derive", "-derive", "-impl")) or u["name"] in ("rustversion", "async-trait", "pin-project-internal"):
-        key = "proc-macro"
+    elif "build-script" in u.get("target", ""):
+        key = "build-scripts"
+    elif u["name"] in macros:
+        key = "proc-macros"
     else:
-        key = "other"
+        key = "cacheable (std, dependencies)"
     groups[key] += u["duration"]
-print(" ".join(f"{k}={v:.1f}s" for k, v in groups.items()))
+print(", ".join(f"{k} {v:.1f} s" for k, v in groups.items()))
 PY
   }
+  # wasm-opt's results are kept in the tool cache by module; a CI runner whose tool cache came
+  # from an older run may not have this module's, so rows say whether it was there.
+  local results="$cache/.wasm-opt-results"
   cp -r "$root/tests/fixtures/workers-rs" "$work/cache-warmup"
   ours_json "$work/cache-warmup" --cache sccache >/dev/null
-  printf '%-44s %9s %11s %6s %7s %14s %9s %9s\n' build cold_s nochange_s hits misses not_cacheable cargo_s bundle_s
-  local dir summary cold nochange
-  for row in warm none peer; do
+  printf '%-58s %8s %10s %5s %6s %13s %8s %8s\n' build cold_s nochange_s hits misses not_cacheable cargo_s bundle_s
+  local dir summary cold nochange choice label
+  for row in warm warm-opt none peer; do
     dir="$work/cache-$row"
     cp -r "$root/tests/fixtures/workers-rs" "$dir"
     case "$row" in
-      warm | none)
-        local choice; choice=$([ "$row" = warm ] && echo sccache || echo none)
-        t0=$(now); summary=$(ours_json "$dir" --cache "$choice" -- --timings); cold=$(elapsed "$t0" "$(now)")
-        nochange=$(for _ in 1 2 3 4 5; do t0=$(now); ours_json "$dir" --cache "$choice" >/dev/null; elapsed "$t0" "$(now)"; echo; done | median)
-        printf '%-44s %9s %11s %6s %7s %14s %9s %9s\n' \
-          "cargo-worker-build, $([ "$row" = warm ] && echo 'warm shared sccache' || echo 'no cache')" "$cold" "$nochange" \
-          "$(echo "$summary" | field 'd["cache"]["hits"] if d["cache"]["hits"] is not None else "-"')" \
-          "$(echo "$summary" | field 'd["cache"]["misses"] if d["cache"]["misses"] is not None else "-"')" \
-          "$(echo "$summary" | field 'd["cache"]["not_cacheable"] if d["cache"]["not_cacheable"] is not None else "-"')" \
-          "$(echo "$summary" | field 'round(d["durations_ms"]["cargo"] / 1000, 2)')" \
-          "$(echo "$summary" | field 'round(d["durations_ms"]["bundle"] / 1000, 2)')"
-        [ "$row" = warm ] && warm_cold=$cold && warm_breakdown=$(breakdown "$(ls -t "$dir"/target/cargo-timings/cargo-timing*.html | head -n 1)")
-        [ "$row" = none ] && none_breakdown=$(breakdown "$(ls -t "$dir"/target/cargo-timings/cargo-timing*.html | head -n 1)")
-        ;;
+      warm) choice=sccache label="cargo-worker-build, warm shared sccache" ; rm -rf "$results" ;;
+      warm-opt) choice=sccache label="cargo-worker-build, warm sccache + kept wasm-opt result" ;;
+      none) choice=none label="cargo-worker-build, no cache" ; rm -rf "$results" ;;
       peer)
         t0=$(now); build peer "$dir" unwind; cold=$(elapsed "$t0" "$(now)")
-        printf '%-44s %9s %11s %6s %7s %14s %9s %9s\n' "worker-build 0.8.7, cold" "$cold" - - - - - -
+        printf '%-58s %8s %10s %5s %6s %13s %8s %8s\n' "worker-build 0.8.7, cold" "$cold" - - - - - -
         peer_cold=$cold
+        continue
         ;;
+    esac
+    t0=$(now); summary=$(ours_json "$dir" --cache "$choice" -- --timings); cold=$(elapsed "$t0" "$(now)")
+    nochange=$(for _ in 1 2 3 4 5; do t0=$(now); ours_json "$dir" --cache "$choice" >/dev/null; elapsed "$t0" "$(now)"; echo; done | median)
+    printf '%-58s %8s %10s %5s %6s %13s %8s %8s\n' "$label" "$cold" "$nochange" \
+      "$(echo "$summary" | field 'd["cache"]["hits"] if d["cache"]["hits"] is not None else "-"')" \
+      "$(echo "$summary" | field 'd["cache"]["misses"] if d["cache"]["misses"] is not None else "-"')" \
+      "$(echo "$summary" | field 'd["cache"]["not_cacheable"] if d["cache"]["not_cacheable"] is not None else "-"')" \
+      "$(echo "$summary" | field 'round(d["durations_ms"]["cargo"] / 1000, 2)')" \
+      "$(echo "$summary" | field 'round(d["durations_ms"]["bundle"] / 1000, 2)')"
+    timings=$(ls -t "$dir"/target/cargo-timings/cargo-timing*.html | head -n 1)
+    case "$row" in
+      warm) warm_cold=$cold warm_breakdown=$(breakdown "$timings" "$dir/Cargo.toml") ;;
+      warm-opt) warm_opt_cold=$cold ;;
+      none) none_breakdown=$(breakdown "$timings" "$dir/Cargo.toml") ;;
     esac
   done
   echo
-  echo "warm-cache cold build / worker-build cold: $(awk -v a="$warm_cold" -v b="$peer_cold" 'BEGIN { printf "%.2f", a / b }')x"
-  echo "unit time, warm cache: $warm_breakdown"
-  echo "unit time, no cache:   $none_breakdown"
+  ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+  echo "warm shared sccache / worker-build cold: $(ratio "$warm_cold" "$peer_cold")x (with the kept wasm-opt result: $(ratio "$warm_opt_cold" "$peer_cold")x)"
+  echo "cargo unit time (overlapping on 2 cores), warm cache: $warm_breakdown"
+  echo "cargo unit time (overlapping on 2 cores), no cache:   $none_breakdown"
 }
 if [ "${1:-}" = cache ]; then
   cache_rows
