@@ -680,13 +680,14 @@ pub fn tools_view(cwd: &Path, metadata: &serde_json::Value) -> ToolsView {
             "{}{} (from the running server)",
             stats.location.unwrap_or_else(|| "unknown".into()),
             match (stats.size, stats.max_size) {
-                (Some(s), Some(m)) => format!(
+                // An empty local cache reports no size yet.
+                (s, Some(m)) => format!(
                     ", {} of {}",
-                    crate::term::human_size(s),
+                    crate::term::human_size(s.unwrap_or(0)),
                     crate::term::human_size(m)
                 ),
                 (Some(s), None) => format!(", {}", crate::term::human_size(s)),
-                _ => String::new(),
+                (None, None) => String::new(),
             }
         ),
         None => storage_from_env(),
@@ -896,6 +897,33 @@ mod tests {
         );
         let p = with(|i| i.manifest_choice = Some(serde_json::json!(true)));
         assert!(!p.is_on());
+    }
+
+    #[test]
+    fn a_wrapped_command_runs_the_relay_without_cargo_variables_of_its_own() {
+        let session = Session {
+            sccache: "/bin/sccache".into(),
+            relay: "/bin/cargo-worker-build".into(),
+            state: "/t/.worker-build-cache/1.state".into(),
+        };
+        let cmd = session.wrap(Cmd::new("cargo").args(["install", "wasm-bindgen-cli"]));
+        assert_eq!(
+            cmd.get_env("RUSTC_WRAPPER").unwrap(),
+            "/bin/cargo-worker-build"
+        );
+        assert_eq!(cmd.get_env(RELAY_SCCACHE).unwrap(), "/bin/sccache");
+        assert_eq!(cmd.get_env("CARGO_INCREMENTAL").unwrap(), "0");
+        // sccache hashes every CARGO_* variable: a per-build path there would miss every time.
+        let per_build: Vec<_> = cmd
+            .env
+            .iter()
+            .filter(|(k, v)| {
+                k.starts_with("CARGO_")
+                    && v.as_ref()
+                        .is_some_and(|v| v.to_string_lossy().contains('/'))
+            })
+            .collect();
+        assert!(per_build.is_empty(), "{per_build:?}");
     }
 
     #[test]

@@ -466,3 +466,57 @@ fn a_build_with_nothing_to_compile_starts_no_server() {
         "a build with nothing to compile must not start an sccache server"
     );
 }
+
+/// `tools` shows the sccache in use and its storage: from the SCCACHE_* settings while no
+/// server runs (it starts none), from the server once one does.
+#[test]
+fn tools_shows_the_cache_its_backend_and_size() {
+    let machine = Machine::new(&[]);
+    let tools = || {
+        let mut cmd = support::tool();
+        cmd.args(["tools", "--message-format", "json", "--manifest-path"])
+            .arg(support::fixture("plain").join("Cargo.toml"));
+        machine.apply(&mut cmd);
+        let output = support::run_ok(&mut cmd);
+        serde_json::from_slice::<serde_json::Value>(&output.stdout).unwrap()
+    };
+    let report = tools();
+    let row = report["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["tool"] == "sccache (cache)")
+        .cloned()
+        .unwrap_or_else(|| panic!("no sccache row: {report}"));
+    assert_eq!(row["installed"], "0.16.0", "{row}");
+    assert_eq!(row["origin"], "PATH", "{row}");
+    let storage = report["compile_cache"]["storage"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        storage.starts_with("Local disk: ")
+            && storage.contains(&machine.dir.path().join("sccache").display().to_string())
+            && storage.contains("no server running"),
+        "{storage}"
+    );
+    assert!(!machine.server_running(), "tools must not start a server");
+
+    let mut start = Command::new(sccache_bin());
+    machine.apply(&mut start);
+    start
+        .arg("--start-server")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    assert!(start.status().unwrap().success());
+    let storage = tools()["compile_cache"]["storage"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        storage.contains("Local disk")
+            && storage.contains("0 B of 10.0 GiB")
+            && storage.contains("running server"),
+        "{storage}"
+    );
+}
