@@ -1,7 +1,12 @@
-//! The bundle directory (`build/` by default): wasm-bindgen's glue and module, the recovery
-//! runtime and the generated entry. It is assembled in a staging directory next to the output
-//! and swapped in only when complete, under a lock, so a failed or concurrent build never leaves
-//! a half-written bundle and the previous one survives any failure.
+//! The bundle directory (`build/` by default): `index.js`, one ES module holding the generated
+//! entry, the recovery runtime and wasm-bindgen's glue with its snippets (bundled by esbuild),
+//! and `index_bg.wasm`, the module it imports. Next to them: the glue's types (`index.d.ts`),
+//! `worker/shim.mjs` for configs written for worker-build, esbuild's metafile
+//! (`index.meta.json`, read by `check`, imported by nothing) and the build manifest.
+//!
+//! It is assembled in a staging directory next to the output and swapped in only when complete,
+//! under a lock, so a failed or concurrent build never leaves a half-written bundle and the
+//! previous one survives any failure.
 
 use std::fs::File;
 use std::io::Write;
@@ -15,14 +20,25 @@ use crate::exports::Exports;
 use crate::plan::{Mode, Plan};
 
 pub const ENTRY: &str = "index.js";
-pub const GLUE: &str = "glue.js";
 pub const WASM: &str = "index_bg.wasm";
-pub const RUNTIME: &str = "runtime.js";
 pub const MANIFEST: &str = ".worker-build.json";
+/// esbuild's metafile of the bundling run: what went into `index.js`, in which order.
+pub const METAFILE: &str = "index.meta.json";
+/// Re-exports `../index.js` for configs written for worker-build.
+pub const SHIM: &str = "worker/shim.mjs";
+
+/// Where the bundle's sources are laid out for esbuild (inside the staging directory, removed
+/// once `index.js` is written). The metafile names the inputs by these paths.
+pub const SOURCES: &str = ".bundle-src";
+/// The generated entry, the recovery runtime and the glue, as esbuild's inputs.
+pub const SOURCE_ENTRY: &str = ".bundle-src/index.js";
+pub const SOURCE_RUNTIME: &str = ".bundle-src/runtime.js";
+pub const SOURCE_GLUE: &str = ".bundle-src/glue.js";
 
 const RUNTIME_JS: &str = include_str!("runtime/runtime.js");
 const ENTRY_TEMPLATE: &str = include_str!("runtime/entry.js");
 const LIBRARY_TEMPLATE: &str = include_str!("runtime/library.js");
+const SHIM_MJS: &str = include_str!("runtime/shim.mjs");
 
 /// What a bundle records about itself in `.worker-build.json`: read by `check` and by the next
 /// build to tell whether anything changed.
@@ -37,8 +53,9 @@ pub struct Manifest {
     pub wasm_bindgen: String,
     pub library: bool,
     pub entry: String,
-    pub glue: String,
     pub wasm: String,
+    /// How `entry` was bundled: esbuild's metafile and the names of its inputs.
+    pub bundled: Bundled,
     pub exports: Exports,
     /// Every file of the bundle, relative to its directory.
     pub files: Vec<String>,
@@ -46,6 +63,29 @@ pub struct Manifest {
     pub sizes: Sizes,
     /// A digest of every input of the steps after cargo; equal means the bundle is up to date.
     pub input_key: String,
+}
+
+/// Where the check finds the entry's wiring: esbuild's metafile and the inputs in it that are
+/// the generated entry, our runtime and wasm-bindgen's glue (whose exports the metafile lists,
+/// as esbuild parsed them, under the output of the glue bundled on its own).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Bundled {
+    pub metafile: String,
+    pub entry_source: String,
+    pub runtime_source: String,
+    pub glue_source: String,
+}
+
+impl Bundled {
+    /// The layout this version writes.
+    pub fn ours() -> Bundled {
+        Bundled {
+            metafile: METAFILE.into(),
+            entry_source: SOURCE_ENTRY.into(),
+            runtime_source: SOURCE_RUNTIME.into(),
+            glue_source: SOURCE_GLUE.into(),
+        }
+    }
 }
 
 /// The digest of everything that decides the bundle's contents besides cargo's output.
@@ -57,15 +97,15 @@ pub fn input_key(plan: &Plan, wasm: &[u8], bindgen_version: &str, opt: &[String]
         RUNTIME_JS,
         ENTRY_TEMPLATE,
         LIBRARY_TEMPLATE,
+        SHIM_MJS,
+        crate::minify::ESBUILD_VERSION,
     ] {
         h.update(part.as_bytes());
         h.update([0]);
     }
     h.update(plan.bindgen_args.join("\0").as_bytes());
     h.update(format!("{:?}|{}|{}", plan.mode, plan.library, opt.join("\0")).as_bytes());
-    if plan.minify.enabled {
-        h.update(format!("|minify {}", crate::minify::ESBUILD_VERSION).as_bytes());
-    }
+    h.update(format!("|minify {}", plan.minify.enabled).as_bytes());
     h.update(wasm);
     format!("{:x}", h.finalize())
 }
@@ -228,34 +268,66 @@ fn refuse_foreign_dir(out_dir: &Path) -> Result<()> {
     ))
 }
 
-/// After wasm-bindgen wrote `index.js` (glue), `index_bg.wasm` and snippets into the staging
-/// directory: rename the glue, add the runtime and the entry. Returns the crate's exports, read
-/// from the module and the glue.
-pub fn assemble(staging: &Path, plan: &Plan) -> Result<Exports> {
-    crate::fs::rename(&staging.join("index.js"), &staging.join(GLUE))?;
-    let dts = staging.join("index.d.ts");
-    if dts.is_file() {
-        crate::fs::rename(&dts, &staging.join("glue.d.ts"))?;
+/// After wasm-bindgen wrote `index.js` (glue), `index_bg.wasm`, `index.d.ts` and snippets into
+/// the staging directory: read the glue's exports, render the entry and bundle entry, runtime,
+/// glue and snippets into `index.js`. Only the bundle, the module, the types, the shim and the
+/// metafile remain. Returns the crate's exports and what the check needs to read the bundle.
+pub fn assemble(
+    staging: &Path,
+    plan: &Plan,
+    esbuild: &crate::esbuild::Esbuild,
+) -> Result<(Exports, Bundled)> {
+    let sources = staging.join(SOURCES);
+    crate::fs::create_dir_all(&sources)?;
+    crate::fs::rename(&staging.join("index.js"), &staging.join(SOURCE_GLUE))?;
+    let snippets = staging.join("snippets");
+    if snippets.is_dir() {
+        crate::fs::rename(&snippets, &sources.join("snippets"))?;
     }
-    let glue = crate::fs::read_to_string(&staging.join(GLUE))?;
-    let exports = crate::exports::read(&crate::fs::read(&staging.join(WASM))?, &glue)?;
-    crate::fs::write(&staging.join(RUNTIME), RUNTIME_JS)?;
+    crate::fs::write(&staging.join(SOURCE_RUNTIME), RUNTIME_JS)?;
+
+    let glue_exports = crate::esbuild::exports_of(esbuild, staging, SOURCE_GLUE)?;
+    let exports = crate::exports::read(&crate::fs::read(&staging.join(WASM))?, &glue_exports)?;
     crate::fs::write(
-        &staging.join(ENTRY),
+        &staging.join(SOURCE_ENTRY),
         render_entry(&plan.mode, plan.library, &exports),
     )?;
+
+    let snippets: Vec<String> = list_files(&sources.join("snippets"))
+        .unwrap_or_default()
+        .into_iter()
+        .map(|f| format!("{SOURCES}/snippets/{f}"))
+        .collect();
+    crate::esbuild::bundle(
+        esbuild,
+        &crate::esbuild::BundleJob {
+            dir: staging,
+            sources: SOURCES,
+            entry: ENTRY,
+            glue: "glue.js",
+            metafile: METAFILE,
+            minify: plan.minify.enabled,
+            snippets: &snippets,
+            profile: &plan.profile,
+        },
+    )?;
+    crate::fs::remove_dir_all_if_exists(&sources)?;
+    if !plan.library {
+        crate::fs::create_dir_all(&staging.join("worker"))?;
+        crate::fs::write(&staging.join(SHIM), SHIM_MJS)?;
+    }
     crate::fs::write(
         &staging.join(".gitignore"),
         "# Written by cargo-worker-build; rebuilt on every build.\n*\n",
     )?;
-    Ok(exports)
+    Ok((exports, Bundled::ours()))
 }
 
 /// Record the finished bundle in its manifest: files, sizes, exports and the freshness key.
 pub fn write_manifest(
     staging: &Path,
     plan: &Plan,
-    exports: Exports,
+    (exports, bundled): (Exports, Bundled),
     bindgen_version: &str,
     key: &str,
 ) -> Result<Manifest> {
@@ -274,8 +346,8 @@ pub fn write_manifest(
         wasm_bindgen: bindgen_version.into(),
         library: plan.library,
         entry: ENTRY.into(),
-        glue: GLUE.into(),
         wasm: WASM.into(),
+        bundled,
         exports,
         files,
         sizes,
@@ -287,8 +359,8 @@ pub fn write_manifest(
     Ok(manifest)
 }
 
-/// Fill the entry template: the export lists as JSON, one line per class (and per function in
-/// library mode). Names are JavaScript identifiers read from the module.
+/// Fill the entry template: the export lists as JSON, one line per class (and per function and
+/// other value in library mode). Names are the glue's export names, as esbuild read them.
 pub fn render_entry(mode: &Mode, library: bool, exports: &Exports) -> String {
     let mode = match mode {
         Mode::Unwind { .. } => "unwind",
@@ -335,9 +407,14 @@ pub fn render_entry(mode: &Mode, library: bool, exports: &Exports) -> String {
             .chain(&exports.functions)
             .map(|f| format!("export const {f} = wrapFunction(glue, {f:?}, EXPORTS);\n"))
             .collect();
+        let values: String = exports
+            .values
+            .iter()
+            .map(|v| format!("export const {v} = glue.{v};\n"))
+            .collect();
         out = out
             .replace("/*@FUNCTIONS@*/\n", &functions)
-            .replace("/*@FUNCTIONS@*/", &functions);
+            .replace("/*@VALUES@*/\n", &values);
     }
     out
 }
@@ -464,6 +541,7 @@ mod tests {
             handlers: v(handlers),
             functions: v(functions),
             classes: v(classes),
+            values: vec![],
         }
     }
 

@@ -1,12 +1,11 @@
-//! What the crate exports to JavaScript, read from the module wasm-bindgen wrote (with
-//! wasmparser), so the entry can wire handlers, RPC functions and classes by name.
+//! What the crate exports to JavaScript, so the entry can wire handlers, RPC functions, classes
+//! and other values by name.
 //!
-//! wasm-bindgen exports free functions under their JavaScript names, and a class `Foo` as
-//! `__wbg_foo_free` plus `foo_<method>` members: the module has every name, but a class's name
-//! only in lower case. The module also exports functions only the glue calls (closure
-//! trampolines, start functions). So the module says what exists, and the glue's top-level
-//! `export function` / `export class` declarations say what JavaScript can see and how a
-//! class is spelled; a name must be in both.
+//! The glue's export names come from esbuild's parse of the glue (its metafile), never from a
+//! text search. Whether a name is a function or a class comes from the module wasm-bindgen
+//! wrote (read with wasmparser): a free function is exported under its own name, a class `Foo`
+//! as `__wbg_foo_free` (plus `foo_<method>` members, which the glue does not export). Names are
+//! never sorted by prefix, so `tally_sum` next to a class `Tally` is a function.
 
 use std::collections::BTreeSet;
 
@@ -23,11 +22,14 @@ pub struct Exports {
     pub functions: Vec<String>,
     /// Exported classes with their JavaScript names.
     pub classes: Vec<String>,
+    /// Other exports of the glue (enums as frozen objects): re-exported as they are by a library.
+    #[serde(default)]
+    pub values: Vec<String>,
 }
 
-/// Read the exports of a wasm-bindgen output module; `glue_js` gives classes their spelling.
-pub fn read(wasm: &[u8], glue_js: &str) -> Result<Exports> {
-    let mut names = Vec::new();
+/// The function export names of a wasm-bindgen output module.
+pub fn module_functions(wasm: &[u8]) -> Result<BTreeSet<String>> {
+    let mut names = BTreeSet::new();
     for payload in wasmparser::Parser::new(0).parse_all(wasm) {
         if let wasmparser::Payload::ExportSection(reader) =
             payload.context("the module wasm-bindgen wrote is not valid WebAssembly")?
@@ -35,83 +37,51 @@ pub fn read(wasm: &[u8], glue_js: &str) -> Result<Exports> {
             for export in reader {
                 let export = export.context("the module's export section is malformed")?;
                 if export.kind == wasmparser::ExternalKind::Func {
-                    names.push(export.name.to_string());
+                    names.insert(export.name.to_string());
                 }
             }
         }
     }
-    let glue = glue_declarations(glue_js);
-    Ok(classify(&names, &glue.classes, &glue.functions))
+    Ok(names)
 }
 
-/// Sort function export names into handlers, functions and classes.
-pub fn classify(names: &[String], glue_classes: &[String], glue_functions: &[String]) -> Exports {
-    let class_keys: BTreeSet<&str> = names
-        .iter()
-        .filter_map(|n| n.strip_prefix("__wbg_")?.strip_suffix("_free"))
-        .collect();
+/// Sort the glue's export names (`glue_exports`) by what the module exports (`wasm`).
+pub fn read(wasm: &[u8], glue_exports: &[String]) -> Result<Exports> {
+    Ok(classify(&module_functions(wasm)?, glue_exports))
+}
+
+/// Every glue export lands in exactly one list, except `__`-prefixed plumbing
+/// (`__wbg_reset_state`), which the runtime uses itself.
+pub fn classify(module: &BTreeSet<String>, glue_exports: &[String]) -> Exports {
     let mut exports = Exports::default();
-    for key in &class_keys {
-        let spelled = glue_classes
-            .iter()
-            .find(|c| c.to_lowercase() == *key)
-            .cloned();
-        // A class the glue does not declare is not reachable from JavaScript; skip it.
-        if let Some(name) = spelled {
-            exports.classes.push(name);
-        }
-    }
-    for name in names {
-        let internal = name.starts_with("__") || !glue_functions.contains(name);
-        let member = class_keys.iter().any(|k| {
-            name.strip_prefix(k)
-                .is_some_and(|rest| rest.starts_with('_'))
-        });
-        if internal || member {
+    for name in glue_exports {
+        if name.starts_with("__") {
             continue;
         }
-        if HANDLERS.contains(&name.as_str()) {
-            exports.handlers.push(name.clone());
+        if module.contains(name) {
+            if HANDLERS.contains(&name.as_str()) {
+                exports.handlers.push(name.clone());
+            } else {
+                exports.functions.push(name.clone());
+            }
+        } else if module.contains(&format!("__wbg_{}_free", name.to_lowercase())) {
+            exports.classes.push(name.clone());
         } else {
-            exports.functions.push(name.clone());
+            exports.values.push(name.clone());
         }
     }
     exports
         .handlers
         .sort_by_key(|h| HANDLERS.iter().position(|x| x == h));
-    exports.functions.sort();
-    exports.functions.dedup();
-    exports
-}
-
-#[derive(Debug, Default, PartialEq, Eq)]
-struct GlueDeclarations {
-    classes: Vec<String>,
-    functions: Vec<String>,
-}
-
-/// Names declared by top-level `export class Name` and `export function name` statements in
-/// wasm-bindgen's glue (it writes each at the start of a line).
-fn glue_declarations(glue_js: &str) -> GlueDeclarations {
-    let ident = |rest: &str| -> Option<String> {
-        let name: String = rest
-            .chars()
-            .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == '$')
-            .collect();
-        (!name.is_empty()).then_some(name)
-    };
-    let mut out = GlueDeclarations::default();
-    for line in glue_js.lines() {
-        if let Some(rest) = line.strip_prefix("export class ") {
-            out.classes.extend(ident(rest));
-        } else if let Some(rest) = line
-            .strip_prefix("export function ")
-            .or_else(|| line.strip_prefix("export async function "))
-        {
-            out.functions.extend(ident(rest));
-        }
+    for list in [
+        &mut exports.functions,
+        &mut exports.classes,
+        &mut exports.values,
+    ] {
+        list.sort();
+        list.dedup();
     }
-    out
+    exports
 }
 
 #[cfg(test)]
@@ -122,10 +92,14 @@ mod tests {
         list.iter().map(|s| s.to_string()).collect()
     }
 
+    fn module(list: &[&str]) -> BTreeSet<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
     #[test]
-    fn handlers_functions_and_classes_are_told_apart() {
+    fn handlers_functions_classes_and_values_are_told_apart() {
         let exports = classify(
-            &names(&[
+            &module(&[
                 "fetch",
                 "scheduled",
                 "greet",
@@ -135,38 +109,54 @@ mod tests {
                 "__wbindgen_malloc",
                 "__wbindgen_start",
                 "__wbg_reset_state",
-                "__instance_terminated",
                 "init",
-                "wasm_bindgen__convert__closures_____invoke__h0123",
             ]),
-            &names(&["Counter"]),
-            &names(&["fetch", "scheduled", "greet", "__wbg_reset_state"]),
+            &names(&[
+                "Color",
+                "Counter",
+                "__wbg_reset_state",
+                "fetch",
+                "greet",
+                "scheduled",
+            ]),
         );
         assert_eq!(exports.handlers, ["fetch", "scheduled"]);
-        assert_eq!(exports.functions, ["greet"]);
+        assert_eq!(exports.functions, ["greet"], "only what the glue exports");
         assert_eq!(exports.classes, ["Counter"]);
+        assert_eq!(exports.values, ["Color"]);
+    }
+
+    #[test]
+    fn a_function_named_like_a_class_member_is_a_function() {
+        let exports = classify(
+            &module(&["__wbg_tally_free", "tally_new", "tally_add", "tally_sum"]),
+            &names(&["Tally", "tally_sum"]),
+        );
+        assert_eq!(exports.classes, ["Tally"]);
+        assert_eq!(exports.functions, ["tally_sum"]);
+    }
+
+    #[test]
+    fn a_class_and_a_function_that_differ_in_case_are_both_kept() {
+        let exports = classify(
+            &module(&["__wbg_tally_free", "tally"]),
+            &names(&["Tally", "tally"]),
+        );
+        assert_eq!(exports.classes, ["Tally"]);
+        assert_eq!(exports.functions, ["tally"]);
     }
 
     #[test]
     fn class_spelling_comes_from_the_glue() {
         let exports = classify(
-            &names(&["__wbg_mydurableobject_free", "mydurableobject_fetch"]),
+            &module(&["__wbg_mydurableobject_free", "mydurableobject_fetch"]),
             &names(&["MyDurableObject"]),
-            &[],
         );
         assert_eq!(exports.classes, ["MyDurableObject"]);
         assert!(
             exports.handlers.is_empty(),
             "a class's fetch method is not the Worker's fetch"
         );
-    }
-
-    #[test]
-    fn glue_declarations_are_read_from_top_level_lines_only() {
-        let glue = "export class Counter {\n  static __wrap(ptr) {}\n}\n// export class NotThis\nexport function fetch(a) {}\n  export function nested() {}\nexport class $Weird_1 {}\n";
-        let d = glue_declarations(glue);
-        assert_eq!(d.classes, ["Counter", "$Weird_1"]);
-        assert_eq!(d.functions, ["fetch"]);
     }
 
     #[test]
@@ -180,23 +170,19 @@ mod tests {
                 (global (export "__instance_terminated") i32 (i32.const 0)))"#,
         )
         .unwrap();
-        let exports = read(
-            &wasm,
-            "export class Counter {}\nexport function fetch() {}\n",
-        )
-        .unwrap();
+        let exports = read(&wasm, &names(&["Counter", "fetch"])).unwrap();
         assert_eq!(
             exports,
             Exports {
                 handlers: names(&["fetch"]),
-                functions: vec![],
-                classes: names(&["Counter"])
+                classes: names(&["Counter"]),
+                ..Exports::default()
             }
         );
     }
 
     #[test]
     fn a_broken_module_is_an_error_not_a_panic() {
-        assert!(read(b"\0asm\x01\0\0\0\x07\xff\xff", "").is_err());
+        assert!(read(b"\0asm\x01\0\0\0\x07\xff\xff", &[]).is_err());
     }
 }

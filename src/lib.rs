@@ -2,8 +2,9 @@
 //! unwind (one failed request) and whose aborts recover (a fresh instance for the next request).
 //!
 //! The pipeline, one module per stage: [`plan`] resolves everything up front, then
-//! [`toolchain`] -> [`cargo`] -> [`bindgen`] -> [`bundle`] (entry + recovery runtime) ->
-//! optimise ([`opt`], [`minify`]) -> [`check`] (when asked).
+//! [`toolchain`] -> [`cargo`] -> [`bindgen`] -> optimise ([`opt`]) -> [`bundle`] (entry +
+//! recovery runtime + glue in one ES module, with [`esbuild`]; [`minify`] decides its form) ->
+//! [`check`] (when asked).
 
 pub mod bindgen;
 pub mod bundle;
@@ -13,6 +14,7 @@ pub mod check;
 pub mod cli;
 pub mod compat;
 pub mod errors;
+pub mod esbuild;
 pub mod exports;
 pub mod fs;
 pub mod minify;

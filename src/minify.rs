@@ -1,18 +1,16 @@
-//! Minification of the bundle's JavaScript (the wasm-bindgen glue and our recovery runtime) with
-//! esbuild, for release-like profiles. Each file is minified on its own as an ES module, so the
-//! bundle keeps its layout and `--check-eh` reads it as before; the entry stays readable, since
-//! it is what `wrangler.toml` points at and is a few lines long.
+//! Where esbuild comes from, and whether the bundle it writes is minified (release-like
+//! profiles) or readable (dev, `--no-opt`, `minify = false`). Every build bundles with esbuild
+//! (see [`crate::esbuild`]); minification is one flag of that run.
 //!
 //! esbuild comes from `ESBUILD` or from npm's `esbuild` package installed once into the tool
-//! cache (its native binary needs no node to run). Without it the bundle is written unminified
-//! with one warning, unless the user asked for minification explicitly.
+//! cache (its native binary needs no node to run).
 
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use serde_json::Value;
 
-use crate::errors::{problem, Code, Problem};
+use crate::errors::{problem, Code};
 use crate::process::Cmd;
 use crate::term::Shell;
 
@@ -20,16 +18,13 @@ use crate::term::Shell;
 /// imports (`import source wasmModule from "./index_bg.wasm"`) that the glue uses.
 pub const ESBUILD_VERSION: &str = "0.28.2";
 
-/// The JavaScript files of a bundle that are minified: the glue and the runtime.
-pub const FILES: &[&str] = &[crate::bundle::GLUE, crate::bundle::RUNTIME];
-
 /// What the plan says about minification.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct MinifyPlan {
     pub enabled: bool,
     /// Where the decision came from (`--no-opt`, a Cargo.toml key, the profile default).
     pub source: String,
-    /// The user asked for it explicitly: failing to minify is then an error, not a warning.
+    /// The user asked for it explicitly (`minify = true`).
     pub required: bool,
 }
 
@@ -82,8 +77,8 @@ pub struct Esbuild {
     pub origin: String,
 }
 
-/// Find (or install) esbuild. `Ok(None)` when none can be had here; the caller decides whether
-/// that is a warning or an error.
+/// Find (or install) esbuild. `Ok(None)` when none can be had here (no npm, or `--offline` with
+/// nothing cached); [`crate::esbuild::require`] turns that into the error that says what to do.
 pub fn locate(offline: bool, shell: &Shell) -> Result<Option<Esbuild>> {
     if let Some(found) = crate::compat::ESBUILD.from_env(shell) {
         let (path, var) = (found.path, found.var);
@@ -93,9 +88,9 @@ pub fn locate(offline: bool, shell: &Shell) -> Result<Option<Esbuild>> {
                 origin: var.into(),
             })),
             Err(e) => Err(problem(
-                Code::MinifyFailed,
+                Code::BundleFailed,
                 format!("{var}={} is not a runnable esbuild ({e})", path.display()),
-                format!("point {var} at an esbuild binary or unset it (the tool then installs npm esbuild@{ESBUILD_VERSION}), or pass --no-opt"),
+                format!("point {var} at an esbuild binary or unset it (the tool then installs npm esbuild@{ESBUILD_VERSION}), then build again"),
             )),
         };
     }
@@ -105,8 +100,8 @@ pub fn locate(offline: bool, shell: &Shell) -> Result<Option<Esbuild>> {
             "esbuild",
             ESBUILD_VERSION,
             offline,
-            Code::MinifyFailed,
-            "fix what npm reports below, set ESBUILD to an esbuild binary, or pass --no-opt",
+            Code::BundleFailed,
+            "fix what npm reports below, or set ESBUILD to an esbuild binary",
             shell,
         )?
         .is_none()
@@ -123,37 +118,6 @@ pub fn locate(offline: bool, shell: &Shell) -> Result<Option<Esbuild>> {
 /// package installed, a node script otherwise).
 pub fn binary(dir: &Path) -> PathBuf {
     dir.join("node_modules").join(".bin").join("esbuild")
-}
-
-/// Minify `files` of the staged bundle in `dir` (built with `profile`), each on its own, in place.
-/// On failure every file is left as it was.
-pub fn run(esbuild: &Esbuild, dir: &Path, files: &[&str], profile: &str) -> Result<()> {
-    let out = dir.join(".minified");
-    crate::fs::remove_dir_all_if_exists(&out)?;
-    let cmd = Cmd::new(&esbuild.program)
-        .args(files.iter().map(|f| dir.join(f).into_os_string()))
-        .args([
-            "--minify",
-            "--format=esm",
-            "--charset=utf8",
-            "--log-level=warning",
-        ])
-        .arg(format!("--outdir={}", out.display()));
-    let result = cmd.read_or_stderr();
-    let outcome = match result {
-        Ok(_) => files
-            .iter()
-            .try_for_each(|f| crate::fs::rename(&out.join(f), &dir.join(f))),
-        Err(e) => Err(Problem::new(
-            Code::MinifyFailed,
-            format!("esbuild failed to minify the bundle's JavaScript ({})", e.status),
-            format!("rebuild with --no-opt, or set `minify = false` under [package.metadata.worker-build.profile.{profile}], and report esbuild's output (below)"),
-        )
-        .with_detail(format!("command: {}\n{}", e.command, e.stderr))
-        .into()),
-    };
-    let _ = std::fs::remove_dir_all(&out);
-    outcome
 }
 
 #[cfg(test)]

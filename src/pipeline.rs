@@ -265,6 +265,8 @@ fn write_bundle(
     shell: &Shell,
 ) -> Result<Manifest> {
     let _lock = bundle::lock_output(&plan.out_dir)?;
+    // Every bundle is written by esbuild: without it, fail before any work.
+    let esbuild = crate::esbuild::require(plan.offline, shell)?;
     let staging = bundle::Staging::create(&plan.out_dir)?;
     shell.status(
         "Generating",
@@ -288,22 +290,26 @@ fn write_bundle(
     shell.status(
         "Bundling",
         format!(
-            "{} entry with the recovery runtime",
-            if plan.library { "library" } else { "Worker" }
+            "{} entry, recovery runtime and glue into {} with esbuild ({}{})",
+            if plan.library { "library" } else { "Worker" },
+            bundle::ENTRY,
+            esbuild.origin,
+            if plan.minify.enabled {
+                ", minified"
+            } else {
+                ""
+            }
         ),
     );
-    let exports = bundle::assemble(&staging.dir, plan)?;
-    if plan.minify.enabled {
-        complete &= minify(plan, &staging.dir, shell)?;
-    }
-    // A bundle that went without a step it was meant to have (no wasm-opt or esbuild here) is
+    let assembled = bundle::assemble(&staging.dir, plan, &esbuild)?;
+    // A bundle that went without a step it was meant to have (no wasm-opt here) is
     // never taken as up to date: the next build tries again.
     let key = if complete {
         key.to_string()
     } else {
         format!("{key}+incomplete")
     };
-    let manifest = bundle::write_manifest(&staging.dir, plan, exports, &bindgen.version, &key)?;
+    let manifest = bundle::write_manifest(&staging.dir, plan, assembled, &bindgen.version, &key)?;
     check_budget(plan, &manifest.sizes, wasm, built)?;
     staging.commit(&plan.out_dir)?;
     Ok(manifest)
@@ -361,40 +367,6 @@ fn optimise(plan: &Plan, args: &[String], wasm: &Path, shell: &Shell) -> Result<
             shell.warn(format!(
                 "the bundle is not optimised: no wasm-opt {}+ and no node to run npm binaryen; install Node.js or set WASM_OPT, or pass --no-opt to silence this",
                 crate::opt::MIN_WASM_OPT,
-            ));
-            Ok(false)
-        }
-    }
-}
-
-/// Minify the staged glue and runtime, and say whether it ran. Without esbuild the bundle stays
-/// readable with a warning, unless minification was asked for explicitly.
-fn minify(plan: &Plan, dir: &Path, shell: &Shell) -> Result<bool> {
-    match crate::minify::locate(plan.offline, shell)? {
-        Some(esbuild) => {
-            let _spinner = shell.spinner(
-                "Minifying",
-                format!("{} with esbuild ({})", crate::minify::FILES.join(" and "), esbuild.origin),
-            );
-            crate::minify::run(&esbuild, dir, crate::minify::FILES, &plan.profile).map(|()| true)
-        }
-        None if plan.minify.required => Err(crate::errors::problem(
-            crate::errors::Code::MinifyUnavailable,
-            format!("minification was asked for ({}), but esbuild cannot be installed here (no npm{})", plan.minify.source, if plan.offline { ", or --offline" } else { "" }),
-            format!("install Node.js and npm (the tool then installs esbuild@{} once), set ESBUILD to an esbuild binary, or pass --no-opt", crate::minify::ESBUILD_VERSION),
-        )),
-        None if plan.offline => {
-            shell.warn(format!(
-                "the bundle's JavaScript is not minified: esbuild@{} is not in the tool cache (--offline forbids installing it); build once online, set ESBUILD, or write `minify = false` under [package.metadata.worker-build.profile.{}] to silence this",
-                crate::minify::ESBUILD_VERSION,
-                plan.profile
-            ));
-            Ok(false)
-        }
-        None => {
-            shell.warn(format!(
-                "the bundle's JavaScript is not minified: no npm to install esbuild; install Node.js or set ESBUILD, or write `minify = false` under [package.metadata.worker-build.profile.{}] to silence this",
-                plan.profile
             ));
             Ok(false)
         }

@@ -85,7 +85,7 @@ pub fn run(args: &ToolsArgs, shell: &Shell) -> Result<i32> {
         crate::opt::BINARYEN_VERSION,
     ));
     rows.push(cached_npm_tool(
-        "esbuild (minify JS)",
+        "esbuild (bundles JS)",
         crate::minify::ESBUILD_VERSION.to_string(),
         crate::compat::ESBUILD,
         "esbuild",

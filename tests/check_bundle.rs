@@ -1,6 +1,8 @@
 //! `check_path` and `run` on bundle directories laid out like `cargo worker-build` writes them
-//! (entry, recovery runtime, glue, module, manifest), on third-party layouts, and on inputs that
-//! are not bundles at all. The JavaScript mirrors the real entry template and wasm-bindgen glue.
+//! (one ES module bundled by the real esbuild from an entry, the recovery runtime and the glue,
+//! with esbuild's metafile, the module and the manifest), on third-party layouts, and on inputs
+//! that are not bundles at all. The JavaScript mirrors the real entry template and wasm-bindgen
+//! glue.
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -52,28 +54,68 @@ let wasmInstance = new WebAssembly.Instance(wasmModule, __wbg_get_imports());
 let wasm = wasmInstance.exports;
 "#;
 
-const FILES: [&str; 4] = ["glue.js", "index.js", "index_bg.wasm", "runtime.js"];
+const RUNTIME_JS: &str = "globalThis.observed = true;\nexport function createWorker(glue) { return { fetch: glue.fetch }; }\nexport function wrapClass() {}\n";
 
+const FILES: [&str; 3] = ["index.js", "index.meta.json", "index_bg.wasm"];
+
+/// What the build records about itself and the bundling run.
 fn manifest(mode: &str, eh: Option<&str>) -> String {
     serde_json::json!({
         "tool": "cargo-worker-build", "tool_version": "0.1.0", "mode": mode, "eh": eh,
         "wasm_bindgen": "0.2.130", "library": false,
-        "entry": "index.js", "glue": "glue.js", "wasm": "index_bg.wasm", "files": FILES,
+        "entry": "index.js", "wasm": "index_bg.wasm", "files": FILES,
+        "bundled": {
+            "metafile": "index.meta.json", "entry_source": ".bundle-src/index.js",
+            "runtime_source": ".bundle-src/runtime.js", "glue_source": ".bundle-src/glue.js",
+        },
     })
     .to_string()
 }
 
-/// A temporary bundle directory; `edit` changes files before the check reads them.
-fn bundle(edit: impl FnOnce(&Path)) -> tempfile::TempDir {
+/// The esbuild the repository's npm install pins (the build installs the same version).
+fn esbuild() -> cargo_worker_build::esbuild::Esbuild {
+    let program = Path::new(env!("CARGO_MANIFEST_DIR")).join("node_modules/.bin/esbuild");
+    assert!(
+        program.is_file(),
+        "{} is missing: run `npm ci` in the repository root",
+        program.display()
+    );
+    cargo_worker_build::esbuild::Esbuild {
+        program,
+        origin: "test".into(),
+    }
+}
+
+/// A temporary bundle directory bundled by esbuild as the build does; `sources` changes the
+/// entry, runtime and glue (in `.bundle-src/`) before bundling, `edit` the bundle after.
+fn bundle_from(sources: impl FnOnce(&Path), edit: impl FnOnce(&Path)) -> tempfile::TempDir {
     let dir = tempfile::Builder::new()
         .prefix("cwb-check-")
         .tempdir()
         .unwrap();
     let d = dir.path();
+    let src = d.join(".bundle-src");
+    fs::create_dir(&src).unwrap();
     fs::write(d.join("index_bg.wasm"), wat::parse_str(UNWIND_WAT).unwrap()).unwrap();
-    fs::write(d.join("index.js"), ENTRY_JS).unwrap();
-    fs::write(d.join("glue.js"), GLUE_JS).unwrap();
-    fs::write(d.join("runtime.js"), "export function createWorker() {}\n").unwrap();
+    fs::write(src.join("index.js"), ENTRY_JS).unwrap();
+    fs::write(src.join("glue.js"), GLUE_JS).unwrap();
+    fs::write(src.join("runtime.js"), RUNTIME_JS).unwrap();
+    sources(&src);
+    cargo_worker_build::esbuild::bundle(
+        &esbuild(),
+        &cargo_worker_build::esbuild::BundleJob {
+            dir: d,
+            sources: ".bundle-src",
+            entry: "index.js",
+            glue: "glue.js",
+            metafile: "index.meta.json",
+            minify: true,
+            snippets: &[],
+            profile: "release",
+        },
+    )
+    .unwrap();
+    fs::remove_dir_all(&src).unwrap();
     fs::write(
         d.join(".worker-build.json"),
         manifest("unwind", Some("exnref")),
@@ -81,6 +123,20 @@ fn bundle(edit: impl FnOnce(&Path)) -> tempfile::TempDir {
     .unwrap();
     edit(d);
     dir
+}
+
+/// The bundle as built; `edit` changes its files before the check reads them.
+fn bundle(edit: impl FnOnce(&Path)) -> tempfile::TempDir {
+    bundle_from(|_| {}, edit)
+}
+
+/// Rewrite the manifest with another mode and encoding, keeping what it says about bundling.
+fn set_mode(d: &Path, mode: &str, eh: Option<&str>) {
+    let path = d.join(".worker-build.json");
+    let mut m: Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+    m["mode"] = mode.into();
+    m["eh"] = eh.into();
+    fs::write(path, m.to_string()).unwrap();
 }
 
 fn workerd() -> CheckOptions {
@@ -116,17 +172,22 @@ fn bundle_as_built_passes_with_expectations_from_the_manifest() {
     assert_eq!(wiring.runtime_imported, Some(true));
     assert_eq!(wiring.runtime_before_glue, Some(true));
     assert!(wiring.entry_imports_reset && wiring.glue_exports_reset && wiring.glue_imports_wasm);
-    assert_eq!(wiring.wasm_import_phase.as_deref(), Some("source"));
+    // esbuild's metafile does not record import phases; the glue's import is kept as written.
+    assert_eq!(wiring.wasm_import_phase, None);
+    let bundled = fs::read_to_string(dir.path().join("index.js")).unwrap();
+    assert!(
+        bundled.contains("import source ") && bundled.contains("from\"./index_bg.wasm\""),
+        "the source-phase import survives bundling: {bundled}"
+    );
     assert_eq!(
         report.check(CheckId::Bundle).unwrap().summary,
-        "index.js -> runtime.js, glue.js -> index_bg.wasm"
+        "index.js (entry, recovery runtime and glue in one module) loads index_bg.wasm"
     );
 }
 
 #[test]
 fn manifest_mode_and_encoding_set_the_expectation_and_options_override_them() {
-    let abort =
-        bundle(|d| fs::write(d.join(".worker-build.json"), manifest("abort", None)).unwrap());
+    let abort = bundle(|d| set_mode(d, "abort", None));
     let report = check_dir(abort.path(), workerd());
     assert_eq!(
         (report.expect, report.expect_source),
@@ -146,13 +207,7 @@ fn manifest_mode_and_encoding_set_the_expectation_and_options_override_them() {
     assert_eq!(overridden.expect_source, Source::Option);
     assert!(overridden.passed(), "{overridden:#?}");
 
-    let legacy = bundle(|d| {
-        fs::write(
-            d.join(".worker-build.json"),
-            manifest("unwind", Some("legacy")),
-        )
-        .unwrap()
-    });
+    let legacy = bundle(|d| set_mode(d, "unwind", Some("legacy")));
     let report = check_dir(legacy.path(), workerd());
     let eh = report.check(CheckId::EhEncoding).unwrap();
     assert_eq!(eh.status, Status::Fail);
@@ -165,75 +220,89 @@ fn manifest_mode_and_encoding_set_the_expectation_and_options_override_them() {
     );
 }
 
-/// Changes a bundle's files before the check reads them.
+/// Changes a bundle's sources before bundling, or its files after.
 type Edit = Box<dyn Fn(&Path)>;
+
+fn write(path: &Path, text: &str) {
+    fs::write(path, text).unwrap()
+}
 
 #[test]
 fn broken_wiring_fails_the_bundle_check_with_the_reason() {
-    let cases: Vec<(&str, Edit, &str)> = vec![
+    let none = || -> Edit { Box::new(|_| {}) };
+    let cases: Vec<(&str, Edit, Edit, &str)> = vec![
         (
             "entry skips the glue",
-            Box::new(|d| {
-                fs::write(
-                    d.join("index.js"),
-                    ENTRY_JS.replace("import * as glue from \"./glue.js\";", ""),
+            Box::new(|s| {
+                write(
+                    &s.join("index.js"),
+                    &ENTRY_JS.replace("import * as glue from \"./glue.js\";", "const glue = {};"),
                 )
-                .unwrap()
             }),
-            "does not import ./glue.js",
+            none(),
+            "does not contain the glue",
         ),
         (
             "runtime imported after the glue",
-            Box::new(|d| {
-                let swapped = "import * as glue from \"./glue.js\";\nimport { createWorker } from \"./runtime.js\";\n";
-                fs::write(d.join("index.js"), swapped).unwrap()
+            Box::new(|s| {
+                let swapped = "import * as glue from \"./glue.js\";\nimport { createWorker } from \"./runtime.js\";\nexport default createWorker(glue);\n";
+                write(&s.join("index.js"), swapped)
             }),
-            "imports ./runtime.js after ./glue.js",
+            none(),
+            "evaluates the glue before the recovery runtime",
         ),
         (
             "no recovery runtime",
-            Box::new(|d| {
-                fs::write(
-                    d.join("index.js"),
+            Box::new(|s| {
+                write(
+                    &s.join("index.js"),
                     "import * as glue from \"./glue.js\";\nexport default glue;\n",
                 )
-                .unwrap()
             }),
-            "does not import ./runtime.js",
+            none(),
+            "does not contain the recovery runtime",
         ),
         (
             "glue without the reset function",
-            Box::new(|d| {
-                fs::write(
-                    d.join("glue.js"),
-                    GLUE_JS.replace(
+            Box::new(|s| {
+                write(
+                    &s.join("glue.js"),
+                    &GLUE_JS.replace(
                         "export function __wbg_reset_state",
                         "function __wbg_reset_state",
                     ),
                 )
-                .unwrap()
             }),
+            none(),
             "--experimental-reset-state-function",
         ),
         (
-            "glue of another module",
+            "metafile of another module",
+            none(),
             Box::new(|d| {
-                fs::write(
-                    d.join("glue.js"),
-                    GLUE_JS.replace("./index_bg.wasm", "./other_bg.wasm"),
+                let text = fs::read_to_string(d.join("index.meta.json")).unwrap();
+                write(
+                    &d.join("index.meta.json"),
+                    &text.replace("./index_bg.wasm", "./other_bg.wasm"),
                 )
-                .unwrap()
             }),
             "does not import ./index_bg.wasm",
         ),
         (
+            "entry replaced after the build",
+            none(),
+            Box::new(|d| write(&d.join("index.js"), ENTRY_JS)),
+            "is not the file esbuild wrote",
+        ),
+        (
             "file listed in the manifest is gone",
-            Box::new(|d| fs::remove_file(d.join("runtime.js")).unwrap()),
-            "missing: runtime.js",
+            none(),
+            Box::new(|d| fs::remove_file(d.join("index.meta.json")).unwrap()),
+            "missing: index.meta.json",
         ),
     ];
-    for (what, edit, expected) in cases {
-        let dir = bundle(|d| edit(d));
+    for (what, sources, edit, expected) in cases {
+        let dir = bundle_from(|s| sources(s), |d| edit(d));
         let report = check_dir(dir.path(), workerd());
         let (status, cause) = bundle_check(&report);
         assert_eq!(status, Status::Fail, "{what}");
@@ -247,8 +316,7 @@ fn third_party_wasm_bindgen_output_is_checked_without_a_manifest() {
     // Plain `wasm-bindgen --target module` output: index.js is the glue and loads the module.
     let dir = bundle(|d| {
         fs::remove_file(d.join(".worker-build.json")).unwrap();
-        fs::remove_file(d.join("runtime.js")).unwrap();
-        fs::remove_file(d.join("glue.js")).unwrap();
+        fs::remove_file(d.join("index.meta.json")).unwrap();
         fs::write(d.join("index.js"), GLUE_JS).unwrap();
     });
     let report = check_dir(dir.path(), workerd());
@@ -311,8 +379,7 @@ fn inputs_that_are_not_bundles_or_modules_are_errors() {
 #[test]
 fn run_maps_outcomes_to_exit_codes() {
     let good = bundle(|_| {});
-    let failing =
-        bundle(|d| fs::write(d.join(".worker-build.json"), manifest("abort", None)).unwrap());
+    let failing = bundle(|d| set_mode(d, "abort", None));
     let missing = good.path().join("missing");
     let paths = |list: &[&Path]| {
         list.iter()

@@ -105,12 +105,16 @@ fn the_ci_script_builds_and_checks_a_project_from_the_hello_template() {
         text.contains("worker-ci: passed (build, unwind, exnref, loads in workerd)"),
         "{text}"
     );
-    for file in ["index.js", "runtime.js", "glue.js", "index_bg.wasm"] {
+    for file in ["index.js", "index_bg.wasm", "worker/shim.mjs"] {
         assert!(
             project.join("build").join(file).is_file(),
             "build/{file} is missing"
         );
     }
+    assert!(
+        !project.join("build/glue.js").exists(),
+        "the glue is bundled into index.js"
+    );
 
     // The JSON report, written relative to where the script was started.
     let report: serde_json::Value =

@@ -90,12 +90,18 @@ fn json_messages_describe_each_step_then_a_summary_and_a_rebuild_is_fresh() {
         .collect();
     for f in [
         "index.js",
-        "glue.js",
         "index_bg.wasm",
-        "runtime.js",
+        "index.meta.json",
+        "worker/shim.mjs",
         ".gitignore",
     ] {
         assert!(files.contains(&f), "{f} missing from {files:?}");
+    }
+    for f in ["glue.js", "runtime.js"] {
+        assert!(
+            !files.contains(&f),
+            "{f} is bundled into index.js, not shipped: {files:?}"
+        );
     }
     let wasm_len = fs::metadata(dir.path().join("build/index_bg.wasm"))
         .unwrap()

@@ -40,7 +40,13 @@ fn build(fixture: &str, mode: Mode) -> Built {
 }
 
 fn assert_bundle_files(out: &Path, fixture: &str, mode: Mode) {
-    for file in ["index.js", "glue.js", "index_bg.wasm", ".worker-build.json"] {
+    for file in [
+        "index.js",
+        "index_bg.wasm",
+        ".worker-build.json",
+        "index.meta.json",
+        "worker/shim.mjs",
+    ] {
         assert!(
             out.join(file).is_file(),
             "bundle {} lacks {file}; it has {:?}",
@@ -52,6 +58,7 @@ fn assert_bundle_files(out: &Path, fixture: &str, mode: Mode) {
                 .unwrap_or_default()
         );
     }
+    assert_one_module(out);
     let text = std::fs::read_to_string(out.join(".worker-build.json")).unwrap();
     let manifest: serde_json::Value = serde_json::from_str(&text)
         .unwrap_or_else(|e| panic!(".worker-build.json is not JSON ({e}): {text}"));
@@ -83,6 +90,47 @@ fn assert_bundle_files(out: &Path, fixture: &str, mode: Mode) {
             manifest["exports"]["functions"],
             serde_json::json!([]),
             ".worker-build.json: {text}"
+        );
+    }
+}
+
+/// `index.js` is the only JavaScript module (apart from the compatibility shim), it imports only
+/// the Wasm module and `cloudflare:` builtins, and esbuild bundled the recovery runtime ahead
+/// of the glue (import order is evaluation order), as its metafile records.
+fn assert_one_module(out: &Path) {
+    let modules = support::bundle_modules(out);
+    assert_eq!(
+        modules,
+        ["index.js", "index_bg.wasm", "worker/shim.mjs"],
+        "bundle {}",
+        out.display()
+    );
+    let meta: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("index.meta.json")).unwrap()).unwrap();
+    let output = &meta["outputs"]["index.js"];
+    for import in output["imports"].as_array().unwrap() {
+        let path = import["path"].as_str().unwrap();
+        assert!(
+            import["external"] == true
+                && (path == "./index_bg.wasm" || path.starts_with("cloudflare:")),
+            "index.js imports {path}: {output}"
+        );
+    }
+    let entry_imports: Vec<&str> = meta["inputs"][".bundle-src/index.js"]["imports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["path"].as_str().unwrap())
+        .collect();
+    let at = |name: &str| entry_imports.iter().position(|p| *p == name);
+    assert!(
+        at(".bundle-src/runtime.js").unwrap() < at(".bundle-src/glue.js").unwrap(),
+        "the runtime is imported before the glue: {entry_imports:?}"
+    );
+    for input in [".bundle-src/runtime.js", ".bundle-src/glue.js"] {
+        assert!(
+            output["inputs"][input]["bytesInOutput"].as_u64().unwrap() > 0,
+            "{input} is in index.js: {output}"
         );
     }
 }
@@ -138,6 +186,10 @@ fn check(fixture: &str, mode: Mode) {
     assert_eh_encoding(&built.out, mode);
 
     let server = Workerd::serve(&built.out);
+    // The shim for configs written for worker-build serves the same Worker.
+    let shim = Workerd::serve_main(&built.out, "worker/shim.mjs");
+    shim.expect("/", 200, "1");
+    drop(shim);
     match mode {
         Mode::Abort => {
             assert_recovers_by_reinit(&server, "/abort");

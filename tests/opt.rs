@@ -283,6 +283,14 @@ fn over_max_size_fails_listing_the_biggest_contributors_and_keeps_the_previous_b
     );
 }
 
+/// Whether the bundle's JavaScript reads as esbuild prints it unminified: the runtime's and the
+/// glue's functions under their own names, indented.
+fn readable(js: &str) -> bool {
+    js.contains("function createWorker(")
+        && js.contains("function __wbg_reset_state(")
+        && js.contains("\n    ")
+}
+
 #[test]
 fn release_javascript_is_minified_unless_turned_off() {
     let dir = copy_fixture("plain");
@@ -294,24 +302,22 @@ fn release_javascript_is_minified_unless_turned_off() {
         assert!(o.status.success(), "{}", stderr(&o));
         dir.path().join(out)
     };
-    let readable = build(&["--no-opt"], "readable");
+    let readable_dir = build(&["--no-opt"], "readable");
     let minified = build(&[], "minified");
-    for file in ["glue.js", "runtime.js"] {
-        let small = fs::read_to_string(minified.join(file)).unwrap();
-        let big = fs::read_to_string(readable.join(file)).unwrap();
-        assert!(
-            small.len() * 10 < big.len() * 7,
-            "{file} was not minified: {} bytes against {} with --no-opt",
-            small.len(),
-            big.len()
-        );
-        assert!(!small.contains("\n    "), "{file} keeps its indentation");
-    }
-    assert_eq!(
-        fs::read_to_string(readable.join("runtime.js")).unwrap(),
-        include_str!("../src/runtime/runtime.js"),
-        "--no-opt ships the runtime as written"
+    let small = fs::read_to_string(minified.join("index.js")).unwrap();
+    let big = fs::read_to_string(readable_dir.join("index.js")).unwrap();
+    assert!(
+        small.len() * 10 < big.len() * 7,
+        "index.js was not minified: {} bytes against {} with --no-opt",
+        small.len(),
+        big.len()
     );
+    assert!(!small.contains("\n    "), "index.js keeps its indentation");
+    assert!(
+        readable(&big),
+        "--no-opt ships readable JavaScript, still bundled"
+    );
+    assert!(!readable_dir.join("runtime.js").exists() && !readable_dir.join("glue.js").exists());
     // The size report (code the Worker uploads) counts the minified files, and the bundle still
     // passes the check.
     let manifest: serde_json::Value =
@@ -346,24 +352,43 @@ fn release_javascript_is_minified_unless_turned_off() {
     );
     assert_eq!(p["opt"]["args"], serde_json::json!(["-Oz"]));
     let kept = build(&[], "minified");
-    assert_eq!(
-        fs::read_to_string(kept.join("runtime.js")).unwrap(),
-        include_str!("../src/runtime/runtime.js")
+    assert!(readable(
+        &fs::read_to_string(kept.join("index.js")).unwrap()
+    ));
+}
+
+/// The esbuild the tool installs into the real tool cache (the first build puts it there).
+fn real_esbuild() -> std::path::PathBuf {
+    let path = real_tool_cache().join("esbuild/0.28.2/node_modules/.bin/esbuild");
+    assert!(
+        path.is_file(),
+        "{} is missing: run ./install.sh (or one online build)",
+        path.display()
     );
+    path
 }
 
 #[test]
-fn a_failing_minifier_reports_its_output_and_keeps_the_previous_bundle() {
+fn a_failing_esbuild_reports_its_command_and_output_and_keeps_the_previous_bundle() {
     let dir = copy_fixture("plain");
     let out = run(&mut tool_in(dir.path()));
     assert!(out.status.success(), "{}", stderr(&out));
     let build = dir.path().join("build");
-    let before: Vec<Vec<u8>> = ["glue.js", "runtime.js", "index_bg.wasm"]
+    let files = ["index.js", "index_bg.wasm", ".worker-build.json"];
+    let before: Vec<Vec<u8>> = files
         .iter()
         .map(|f| fs::read(build.join(f)).unwrap())
         .collect();
 
-    let broken = fake_wasm_opt(dir.path(), "esbuild-broken", "#!/bin/sh\nif [ \"$1\" = --version ]; then echo 0.28.2; exit 0; fi\necho '✘ [ERROR] simulated parse failure' >&2\nexit 1\n");
+    // esbuild parses the glue, then fails to bundle.
+    let broken = fake_wasm_opt(
+        dir.path(),
+        "esbuild-broken",
+        &format!(
+            "#!/bin/sh\ncase \" $* \" in *\" --bundle \"*) echo '✘ [ERROR] simulated bundling failure' >&2; exit 1;; esac\nexec '{}' \"$@\"\n",
+            real_esbuild().display()
+        ),
+    );
     // A different level changes the bundle's inputs, so the bundle is really rebuilt.
     let out = run(tool_in(dir.path())
         .env("ESBUILD", &broken)
@@ -372,11 +397,17 @@ fn a_failing_minifier_reports_its_output_and_keeps_the_previous_bundle() {
     let err = stderr(&out);
     let line = first_error_line(&out);
     assert!(
-        line.contains("esbuild failed to minify") && line.contains("--no-opt"),
+        line.starts_with("error: esbuild failed to bundle the Worker's JavaScript"),
         "{err}"
     );
-    assert!(err.contains("simulated parse failure"), "{err}");
-    let after: Vec<Vec<u8>> = ["glue.js", "runtime.js", "index_bg.wasm"]
+    assert!(err.contains("simulated bundling failure"), "{err}");
+    assert!(
+        err.contains("command: ")
+            && err.contains("--bundle")
+            && err.contains("--metafile=index.meta.json"),
+        "esbuild's command is shown: {err}"
+    );
+    let after: Vec<Vec<u8>> = files
         .iter()
         .map(|f| fs::read(build.join(f)).unwrap())
         .collect();
@@ -413,7 +444,8 @@ fn real_tool_cache() -> std::path::PathBuf {
 #[test]
 fn a_bundle_built_without_its_tools_is_rebuilt_once_they_are_there() {
     let dir = copy_fixture("plain");
-    // Offline with an empty tool cache: wasm-bindgen from the real cache, no Binaryen, no esbuild.
+    // Offline with an empty tool cache: wasm-bindgen and esbuild (which every bundle needs) from
+    // the real cache, no Binaryen.
     let empty = tempfile::tempdir().unwrap();
     let bindgen = real_tool_cache().join("wasm-bindgen/0.2.130/bin/wasm-bindgen");
     assert!(
@@ -425,6 +457,7 @@ fn a_bundle_built_without_its_tools_is_rebuilt_once_they_are_there() {
         let out = run(tool_in(dir.path())
             .env("CARGO_WORKER_BUILD_CACHE", empty.path())
             .env("WASM_BINDGEN", &bindgen)
+            .env("ESBUILD", real_esbuild())
             .arg("--offline"));
         assert!(out.status.success(), "{}", stderr(&out));
         stderr(&out)
@@ -436,16 +469,7 @@ fn a_bundle_built_without_its_tools_is_rebuilt_once_they_are_there() {
                 && err.contains("--offline forbids installing it"),
             "attempt {attempt}:\n{err}"
         );
-        assert!(
-            err.contains("warning: the bundle's JavaScript is not minified"),
-            "attempt {attempt}:\n{err}"
-        );
     }
-    let readable = fs::read(dir.path().join("build/runtime.js")).unwrap();
-    assert_eq!(
-        readable,
-        include_str!("../src/runtime/runtime.js").as_bytes()
-    );
     let unoptimised = fs::metadata(dir.path().join("build/index_bg.wasm"))
         .unwrap()
         .len();
@@ -455,12 +479,10 @@ fn a_bundle_built_without_its_tools_is_rebuilt_once_they_are_there() {
     let err = stderr(&out);
     assert!(out.status.success(), "{err}");
     assert!(err.contains("Optimizing with wasm-opt"), "{err}");
-    assert!(err.contains("Minifying glue.js and runtime.js"), "{err}");
     assert!(
         fs::metadata(dir.path().join("build/index_bg.wasm"))
             .unwrap()
             .len()
             < unoptimised
     );
-    assert!(fs::read(dir.path().join("build/runtime.js")).unwrap().len() < readable.len());
 }

@@ -1,10 +1,13 @@
 //! Reads a bundle directory: the build manifest (`.worker-build.json`, when our build wrote one),
-//! which file is the entry, the glue and the module, and the import/export declarations of the
-//! two JavaScript files.
+//! which file is the entry, the glue and the module, and how the JavaScript is wired.
 //!
-//! Third-party bundles have no manifest; then the names default to ours (`index.js`, `glue.js`,
-//! `index_bg.wasm`), and when there is no separate glue file the entry is taken to be the glue
-//! (plain wasm-bindgen `--target module` output, where `index.js` loads the module itself).
+//! Our bundles are one ES module written by esbuild: its metafile (named by the manifest, kept
+//! next to the bundle and imported by nothing) says what went into the entry and in which order
+//! each input imports the next, as esbuild parsed them. Bundles without it (third-party ones,
+//! or our older three-file layout) are read by their import/export declarations: the names
+//! default to `index.js`, `glue.js` and `index_bg.wasm`, and when there is no separate glue file
+//! the entry is taken to be the glue (plain wasm-bindgen `--target module` output, where
+//! `index.js` loads the module itself).
 
 use std::path::{Path, PathBuf};
 
@@ -16,9 +19,10 @@ use crate::cli::{EhEncoding, Expect};
 
 /// The manifest our build writes next to the bundle (see [`crate::bundle::Manifest`]).
 pub use crate::bundle::MANIFEST as MANIFEST_FILE;
-/// Our recovery runtime; the entry must import it before the glue, because it observes the
-/// glue's instantiation of the module to find wasm-bindgen's terminated flag.
-pub use crate::bundle::RUNTIME as RUNTIME_FILE;
+/// Our recovery runtime in the older three-file layout; the entry must import it before the
+/// glue, because it observes the glue's instantiation of the module to find wasm-bindgen's
+/// terminated flag.
+pub const RUNTIME_FILE: &str = "runtime.js";
 /// What our manifest's `tool` field says.
 pub const TOOL_NAME: &str = env!("CARGO_PKG_NAME");
 
@@ -37,6 +41,8 @@ pub struct Manifest {
     pub entry: Option<String>,
     pub glue: Option<String>,
     pub wasm: Option<String>,
+    /// How the entry was bundled (our one-module layout).
+    pub bundled: Option<crate::bundle::Bundled>,
     /// Every file of the bundle, relative to its directory.
     pub files: Vec<String>,
 }
@@ -79,6 +85,10 @@ impl Manifest {
             entry: file("entry"),
             glue: file("glue"),
             wasm: file("wasm"),
+            bundled: raw
+                .get("bundled")
+                .and_then(|b| serde_json::from_value::<crate::bundle::Bundled>(b.clone()).ok())
+                .filter(|b| is_plain_relative(&b.metafile)),
             raw,
         })
     }
@@ -112,6 +122,23 @@ pub struct BundleInfo {
     pub runtime_present: bool,
     /// Files the manifest lists that are not in the directory.
     pub missing_files: Vec<String>,
+    /// esbuild's metafile of a one-module bundle, or why it could not be read.
+    pub metafile: Option<Result<Metafile, String>>,
+    /// The entry's size on disk, compared with what the metafile says esbuild wrote.
+    pub entry_bytes: Option<u64>,
+    /// The one-module layout: named by the manifest, or (when there is no usable manifest)
+    /// recognised by a metafile whose entry is ours.
+    pub bundled: Option<crate::bundle::Bundled>,
+}
+
+/// The bundling run's record, as far as the check reads it.
+pub use crate::esbuild::Metafile;
+
+impl BundleInfo {
+    /// How the one-module bundle was made, when it is one.
+    pub fn bundled(&self) -> Option<&crate::bundle::Bundled> {
+        self.bundled.as_ref()
+    }
 }
 
 impl BundleInfo {
@@ -143,12 +170,32 @@ impl BundleInfo {
                 reason: format!("{wasm_name} is missing"),
             });
         }
+        let bundled = match manifest.as_ref() {
+            Some(m) => m.bundled.clone(),
+            None => {
+                let ours = crate::bundle::Bundled::ours();
+                Metafile::read(&dir.join(&ours.metafile))
+                    .ok()
+                    .filter(|m| {
+                        m.outputs
+                            .get(&entry_name)
+                            .and_then(|o| o.entry_point.as_deref())
+                            == Some(ours.entry_source.as_str())
+                    })
+                    .map(|_| ours)
+            }
+        };
         let mut glue_name = named(|m| &m.glue, "glue.js");
-        if manifest.as_ref().and_then(|m| m.glue.as_ref()).is_none()
-            && !dir.join(&glue_name).is_file()
+        if bundled.is_some()
+            || (manifest.as_ref().and_then(|m| m.glue.as_ref()).is_none()
+                && !dir.join(&glue_name).is_file())
         {
             glue_name = entry_name.clone();
         }
+        let metafile = bundled.as_ref().map(|b| {
+            let path = dir.join(&b.metafile);
+            Metafile::read(&path).map_err(|e| format!("{e:#}"))
+        });
         let ours = manifest.as_ref().and_then(|m| m.tool.as_deref()) == Some(TOOL_NAME);
         let missing_files = manifest
             .iter()
@@ -161,10 +208,21 @@ impl BundleInfo {
                 .ok()
                 .map(|b| ModuleSyntax::parse(&String::from_utf8_lossy(&b)))
         };
+        // A one-module bundle's wiring comes from the metafile, not from its (bundled) text.
+        let (entry, glue) = if bundled.is_some() {
+            (None, None)
+        } else {
+            (read_js(&entry_name), read_js(&glue_name))
+        };
         Ok(BundleInfo {
             dir: dir.to_path_buf(),
-            entry: read_js(&entry_name),
-            glue: read_js(&glue_name),
+            entry,
+            glue,
+            metafile,
+            entry_bytes: std::fs::metadata(dir.join(&entry_name))
+                .ok()
+                .map(|m| m.len()),
+            bundled,
             ours,
             runtime_present: dir.join(RUNTIME_FILE).is_file(),
             missing_files,

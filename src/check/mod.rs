@@ -76,8 +76,9 @@
 //!       "entry_imports_reset": bool,       // names __wbg_reset_state or imports the namespace
 //!       "glue_exports_reset": bool,
 //!       "glue_imports_wasm": bool,
-//!       "wasm_import_phase": string | null, // "source" for `import source m from "./x.wasm"`
-//!       "runtime_imported": bool | null,   // entry imports ./runtime.js; null: bundle has none
+//!       "wasm_import_phase": string | null, // "source" for `import source m from "./x.wasm"`;
+//!                                          // null for one-module bundles (not in the metafile)
+//!       "runtime_imported": bool | null,   // entry imports the runtime; null: bundle has none
 //!       "runtime_before_glue": bool | null,
 //!       "missing_files": [string]          // listed in the manifest, absent from the directory
 //!     },

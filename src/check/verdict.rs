@@ -432,6 +432,9 @@ fn recovery_check(facts: &ModuleFacts, expect: Expect, minimum: &str) -> Check {
 }
 
 fn wiring(bundle: &BundleInfo) -> BundleWiring {
+    if let Some(bundled) = bundle.bundled() {
+        return bundled_wiring(bundle, bundled);
+    }
     let glue_spec = format!("./{}", bundle.glue_name);
     let wasm_spec = format!("./{}", bundle.wasm_name);
     let entry_is_glue = bundle.entry_name == bundle.glue_name;
@@ -485,7 +488,62 @@ fn wiring(bundle: &BundleInfo) -> BundleWiring {
     }
 }
 
+/// The wiring of a one-module bundle, from esbuild's metafile: the inputs in the entry's output,
+/// and each input's imports in source (so evaluation) order. The entry imports the glue's
+/// namespace (so every glue export, `__wbg_reset_state` included, is reachable from it); the
+/// metafile records that import, and the glue's exports under the glue's own output.
+fn bundled_wiring(bundle: &BundleInfo, bundled: &crate::bundle::Bundled) -> BundleWiring {
+    let metafile = bundle.metafile.as_ref().and_then(|m| m.as_ref().ok());
+    let output = metafile.and_then(|m| m.outputs.get(&bundle.entry_name));
+    let contains = |input: &str| output.is_some_and(|o| o.inputs.contains_key(input));
+    let imports = |input: &str| {
+        metafile
+            .and_then(|m| m.inputs.get(input))
+            .map(|i| i.imports.as_slice())
+            .unwrap_or_default()
+    };
+    let position = |from: &str, to: &str| {
+        imports(from)
+            .iter()
+            .position(|i| i.path == to && i.kind == "import-statement" && !i.external)
+    };
+    let entry_found = bundle.entry_bytes.is_some()
+        && output.is_some_and(|o| {
+            o.entry_point.as_deref() == Some(bundled.entry_source.as_str())
+                && Some(o.bytes) == bundle.entry_bytes
+        });
+    let glue_at = position(&bundled.entry_source, &bundled.glue_source);
+    let runtime_at = position(&bundled.entry_source, &bundled.runtime_source);
+    let glue_exports_reset = metafile.is_some_and(|m| {
+        m.outputs.values().any(|o| {
+            o.entry_point.as_deref() == Some(bundled.glue_source.as_str())
+                && o.exports.iter().any(|e| e == RESET_STATE)
+        })
+    });
+    let wasm_spec = format!("./{}", bundle.wasm_name);
+    let glue_imports_wasm = imports(&bundled.glue_source)
+        .iter()
+        .any(|i| i.external && i.path == wasm_spec && i.kind == "import-statement");
+    let runtime_imported = runtime_at.is_some() && contains(&bundled.runtime_source);
+    BundleWiring {
+        entry_found,
+        glue_found: contains(&bundled.glue_source),
+        entry_imports_glue: glue_at.is_some(),
+        entry_imports_reset: glue_at.is_some() && glue_exports_reset,
+        glue_exports_reset,
+        glue_imports_wasm,
+        // esbuild keeps the phase in the output but does not record it in the metafile.
+        wasm_import_phase: None,
+        runtime_imported: Some(runtime_imported),
+        runtime_before_glue: Some(matches!((runtime_at, glue_at), (Some(r), Some(g)) if r < g)),
+        missing_files: bundle.missing_files.clone(),
+    }
+}
+
 fn bundle_check(bundle: &BundleInfo, w: &BundleWiring) -> Check {
+    if let Some(bundled) = bundle.bundled() {
+        return bundled_check(bundle, bundled, w);
+    }
     let (entry, glue, wasm) = (&bundle.entry_name, &bundle.glue_name, &bundle.wasm_name);
     let summary = match (entry == glue, w.runtime_imported) {
         (true, _) => format!("{entry} (glue and entry in one) loads {wasm}"),
@@ -551,6 +609,67 @@ fn bundle_check(bundle: &BundleInfo, w: &BundleWiring) -> Check {
         );
     }
     pass(CheckId::Bundle, summary)
+}
+
+/// The bundle check of a one-module bundle: the same promises as the three-file layout, read
+/// from the metafile.
+fn bundled_check(bundle: &BundleInfo, bundled: &crate::bundle::Bundled, w: &BundleWiring) -> Check {
+    let (entry, wasm, meta) = (&bundle.entry_name, &bundle.wasm_name, &bundled.metafile);
+    let summary = format!("{entry} (entry, recovery runtime and glue in one module) loads {wasm}");
+    let rebuild =
+        "rebuild with `cargo worker-build`; do not edit or replace files of the bundle".to_string();
+    let metafile_error = match &bundle.metafile {
+        Some(Err(e)) => Some(e.clone()),
+        _ => None,
+    };
+    let problem = if !w.missing_files.is_empty() {
+        Some(format!(
+            "files listed in {MANIFEST_FILE} are missing: {}",
+            w.missing_files.join(", ")
+        ))
+    } else if let Some(error) = metafile_error {
+        Some(format!("the bundle's metafile is unusable: {error}"))
+    } else if !w.entry_found {
+        Some(format!(
+            "{entry} is missing, or is not the file esbuild wrote (its size differs from {meta})"
+        ))
+    } else if !w.glue_found || !w.entry_imports_glue {
+        Some(format!(
+            "{entry} does not contain the glue ({}): the entry bypasses the glue and its abort recovery",
+            bundled.glue_source
+        ))
+    } else if w.runtime_imported == Some(false) {
+        Some(format!(
+            "{entry} does not contain the recovery runtime ({}): no abort recovery around the exports",
+            bundled.runtime_source
+        ))
+    } else if w.runtime_before_glue == Some(false) {
+        Some(format!(
+            "{entry} evaluates the glue before the recovery runtime ({meta}): the runtime cannot observe the glue \
+             instantiating the module, so it never sees the terminated flag"
+        ))
+    } else if !w.glue_exports_reset {
+        Some(format!(
+            "the glue does not export {RESET_STATE}: wasm-bindgen ran without --experimental-reset-state-function, \
+             so a dead instance cannot be replaced"
+        ))
+    } else if !w.glue_imports_wasm {
+        Some(format!(
+            "the glue in {entry} does not import ./{wasm}: the files come from different builds"
+        ))
+    } else {
+        None
+    };
+    match (problem, &bundle.manifest_error) {
+        (Some(cause), _) => fail(CheckId::Bundle, summary, cause, rebuild),
+        (None, Some(error)) => warn(
+            CheckId::Bundle,
+            summary,
+            format!("{error}; expectations fell back to defaults"),
+            rebuild,
+        ),
+        (None, None) => pass(CheckId::Bundle, summary),
+    }
 }
 
 /// `0.2.130`, `0.2.130 (abc1234)`, `0.2.130-alpha` -> (0, 2, 130).

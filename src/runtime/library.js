@@ -15,3 +15,4 @@ export function wasmRecoveryStats() {
 }
 /*@FUNCTIONS@*/
 /*@CLASSES@*/
+/*@VALUES@*/

@@ -248,9 +248,10 @@ pub struct Workerd {
 
 impl Workerd {
     /// Serves the bundle in `bundle_dir`: `index.js` is the entry module, every other `.js`/
-    /// `.mjs` file (snippets included) is an ES module and every `.wasm` file a Wasm module,
-    /// each named by its path relative to the bundle, which is how workerd resolves import
-    /// specifiers relative to the importing module (`./glue.js` from `index.js` is `glue.js`).
+    /// `.mjs` file (`worker/shim.mjs`, any hand-written module) is an ES module and every `.wasm`
+    /// file a Wasm module, each named by its path relative to the bundle, which is how workerd
+    /// resolves import specifiers relative to the importing module (`../index.js` from
+    /// `worker/shim.mjs` is `index.js`).
     ///
     /// The bundle is copied first, so a later rebuild does not change a running server.
     pub fn serve(bundle_dir: &Path) -> Workerd {
@@ -260,12 +261,36 @@ impl Workerd {
     /// Like [`Workerd::serve`], but a bundle workerd refuses (it exits instead of listening) is an
     /// `Err` with workerd's output, for tests that expect some bundles not to load.
     pub fn try_serve(bundle_dir: &Path) -> Result<Workerd, String> {
+        Workerd::try_serve_main(bundle_dir, "index.js")
+    }
+
+    /// Like [`Workerd::serve`] with `main` (a module of the bundle) as the main module, as a
+    /// config written for worker-build does with `main = "build/worker/shim.mjs"`.
+    pub fn serve_main(bundle_dir: &Path, main: &str) -> Workerd {
+        Workerd::try_serve_main(bundle_dir, main).unwrap_or_else(|why| panic!("{why}"))
+    }
+
+    fn try_serve_main(bundle_dir: &Path, main: &str) -> Result<Workerd, String> {
+        Workerd::try_serve_as(bundle_dir, Client::None { main })
+    }
+
+    /// Serves a JavaScript Worker `client` (its main module, on the port) that uses the bundle
+    /// as [`Client`] says: importing a library build, or calling a Worker build over RPC.
+    pub fn serve_client(bundle_dir: &Path, client: Client) -> Workerd {
+        Workerd::try_serve_as(bundle_dir, client).unwrap_or_else(|why| panic!("{why}"))
+    }
+
+    fn try_serve_as(bundle_dir: &Path, how: Client) -> Result<Workerd, String> {
         let dir = tempfile::Builder::new()
             .prefix("cwb-workerd-")
             .tempdir()
             .expect("cannot create a temporary directory");
         let snapshot = dir.path().join("bundle");
         copy_tree(bundle_dir, &snapshot, &|_| false);
+        if let Client::Imports(client) | Client::Rpc(client) = how {
+            fs::copy(client, dir.path().join("client.js"))
+                .unwrap_or_else(|e| panic!("cannot copy {}: {e}", client.display()));
+        }
         let config = dir.path().join("config.capnp");
         let log = dir.path().join("workerd.log");
 
@@ -274,7 +299,11 @@ impl Workerd {
         let mut last_failure = String::new();
         for _ in 0..3 {
             let port = free_port();
-            fs::write(&config, workerd_config(&snapshot, "bundle", port))
+            let text = match how {
+                Client::None { main } => workerd_config(&snapshot, "bundle", port, main),
+                Client::Imports(_) | Client::Rpc(_) => client_config(&snapshot, port, &how),
+            };
+            fs::write(&config, text)
                 .unwrap_or_else(|e| panic!("cannot write {}: {e}", config.display()));
             let mut child = spawn_workerd(&config, &log, true);
             match wait_until_listening(&mut child, port) {
@@ -376,18 +405,89 @@ impl Drop for Workerd {
     }
 }
 
-/// The capnp config serving the bundle at `<config dir>/<bundle_rel>` on 127.0.0.1:`port`.
-fn workerd_config(bundle: &Path, bundle_rel: &str, port: u16) -> String {
-    let mut modules = bundle_modules(bundle);
-    let entry = modules
-        .iter()
-        .position(|m| m == "index.js")
-        .unwrap_or_else(|| {
-            panic!(
-                "bundle {} has no index.js (files: {modules:?})",
-                bundle.display()
+/// How a JavaScript Worker uses a bundle in [`Workerd::serve_client`].
+#[derive(Clone, Copy)]
+pub enum Client<'a> {
+    /// No client: the bundle's module `main` is the main module.
+    None { main: &'a str },
+    /// The client imports the library build as `./bundle/index.js`.
+    Imports(&'a Path),
+    /// The Worker build is service `lib`; the client calls it through the binding `LIB`.
+    Rpc(&'a Path),
+}
+
+/// The config serving `client.js` next to the bundle at `<config dir>/bundle`.
+fn client_config(bundle: &Path, port: u16, how: &Client) -> String {
+    let entry = |name: &str, path: &str| {
+        let kind = if name.ends_with(".wasm") {
+            "wasm"
+        } else {
+            "esModule"
+        };
+        format!(
+            "(name = {}, {kind} = embed {})",
+            capnp_string(name),
+            capnp_string(path)
+        )
+    };
+    let mut bundle_modules = bundle_modules(bundle);
+    if let Some(i) = bundle_modules.iter().position(|m| m == "index.js") {
+        let main = bundle_modules.remove(i);
+        bundle_modules.insert(0, main);
+    }
+    let date = capnp_string(COMPATIBILITY_DATE);
+    let client = entry("client.js", "client.js");
+    let (client_modules, services, bindings) = match how {
+        Client::Rpc(_) => {
+            let lib: Vec<String> = bundle_modules
+                .iter()
+                .map(|m| entry(m, &format!("bundle/{m}")))
+                .collect();
+            (
+                client,
+                format!(
+                    ", (name = \"lib\", worker = (modules = [ {} ], compatibilityDate = {date}))",
+                    lib.join(", ")
+                ),
+                "bindings = [ (name = \"LIB\", service = \"lib\") ],",
             )
-        });
+        }
+        _ => {
+            let mut list = vec![client];
+            list.extend(
+                bundle_modules
+                    .iter()
+                    .map(|m| entry(&format!("bundle/{m}"), &format!("bundle/{m}"))),
+            );
+            (list.join(", "), String::new(), "")
+        }
+    };
+    format!(
+        r#"using Workerd = import "/workerd/workerd.capnp";
+
+const config :Workerd.Config = (
+  services = [ (name = "main", worker = .worker){services} ],
+  sockets = [ (name = "http", address = "127.0.0.1:{port}", http = (), service = "main") ],
+);
+
+const worker :Workerd.Worker = (
+  modules = [ {client_modules} ],
+  compatibilityDate = {date},
+  {bindings}
+);
+"#
+    )
+}
+
+/// The capnp config serving the bundle at `<config dir>/<bundle_rel>` on 127.0.0.1:`port`.
+fn workerd_config(bundle: &Path, bundle_rel: &str, port: u16, main: &str) -> String {
+    let mut modules = bundle_modules(bundle);
+    let entry = modules.iter().position(|m| m == main).unwrap_or_else(|| {
+        panic!(
+            "bundle {} has no {main} (files: {modules:?})",
+            bundle.display()
+        )
+    });
     // The first module is the worker's main module.
     let entry = modules.remove(entry);
     modules.insert(0, entry);
