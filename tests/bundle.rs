@@ -290,7 +290,7 @@ fn without_npm_the_build_says_what_to_install_and_keeps_the_bundle() {
     );
     let line = error_line(&out);
     assert!(
-        line.starts_with("error: esbuild 0.28.2 writes the bundle, but there is no npm on PATH")
+        line.starts_with("error[esbuild-unavailable]: esbuild 0.28.2 writes the bundle, but there is no npm on PATH")
             && line.contains("install Node.js with npm")
             && line.contains("set ESBUILD"),
         "{line}"
@@ -315,7 +315,9 @@ fn offline_without_esbuild_names_the_command_to_run_online() {
         empty.path().join("esbuild/0.28.2").display()
     );
     assert!(
-        line.contains("--offline forbids installing it") && line.contains(&install),
+        line.starts_with("error[offline-missing-tool]: esbuild 0.28.2")
+            && line.contains("--offline forbids installing it")
+            && line.contains(&install),
         "{line}"
     );
     assert_intact(dir.path(), &before);
@@ -324,6 +326,17 @@ fn offline_without_esbuild_names_the_command_to_run_online() {
 #[test]
 fn a_snippet_that_cannot_be_inlined_is_named() {
     let (dir, before) = built_copy();
+    // Its own package name, so its changed module never stands in for the other copies' in
+    // the shared target directory (cargo names the artifact after the package).
+    for file in ["Cargo.toml", "Cargo.lock"] {
+        let path = dir.path().join(file);
+        let text = fs::read_to_string(&path).unwrap();
+        fs::write(
+            &path,
+            text.replace("\"fixture-exports\"", "\"fixture-exports-snippet\""),
+        )
+        .unwrap();
+    }
     let lib = dir.path().join("src/lib.rs");
     let mut source = fs::read_to_string(&lib).unwrap();
     source.push_str(
@@ -349,8 +362,9 @@ pub fn use_snippet() -> String {
     );
     let line = error_line(&out);
     assert!(
-        line.starts_with("error: the JavaScript snippet snippets/fixture-exports-")
-            && line.contains("/inline0.js cannot be inlined into the bundle")
+        line.starts_with(
+            "error[snippet-not-inlinable]: the JavaScript snippet snippets/fixture-exports-"
+        ) && line.contains("/inline0.js cannot be inlined into the bundle")
             && line.contains("Could not resolve \"left-pad\""),
         "{line}"
     );

@@ -397,7 +397,7 @@ fn a_failing_esbuild_reports_its_command_and_output_and_keeps_the_previous_bundl
     let err = stderr(&out);
     let line = first_error_line(&out);
     assert!(
-        line.starts_with("error: esbuild failed to bundle the Worker's JavaScript"),
+        line.starts_with("error[bundle-failed]: esbuild failed to bundle the Worker's JavaScript"),
         "{err}"
     );
     assert!(err.contains("simulated bundling failure"), "{err}");
