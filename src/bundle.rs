@@ -407,15 +407,16 @@ pub fn render_entry(mode: &Mode, library: bool, exports: &Exports) -> String {
             .chain(&exports.functions)
             .map(|f| format!("export const {f} = wrapFunction(glue, {f:?}, EXPORTS);\n"))
             .collect();
-        let values: String = exports
-            .values
-            .iter()
-            .map(|v| format!("export const {v} = glue.{v};\n"))
-            .collect();
-        out = out
-            .replace("/*@FUNCTIONS@*/\n", &functions)
-            .replace("/*@VALUES@*/\n", &values);
+        out = out.replace("/*@FUNCTIONS@*/\n", &functions);
     }
+    // Other values (enums) are plain data: re-exported as they are, by a Worker entry too
+    // (workerd ignores named exports that are not entrypoints).
+    let values: String = exports
+        .values
+        .iter()
+        .map(|v| format!("export const {v} = glue.{v};\n"))
+        .collect();
+    out = out.replace("/*@VALUES@*/\n", &values);
     out
 }
 
@@ -563,6 +564,10 @@ mod tests {
         let plain = render_entry(&unwind, false, &exports(&["fetch"], &[], &["Counter"]));
         assert!(!plain.contains("cloudflare:"), "{plain}");
         assert!(plain.contains("createWorker(glue, EXPORTS);"), "{plain}");
+        assert!(
+            !plain.contains("@*/"),
+            "every placeholder is filled: {plain}"
+        );
 
         let library = render_entry(&Mode::Abort, true, &exports(&[], &["add"], &["Tally"]));
         assert!(!library.contains("cloudflare:"), "{library}");

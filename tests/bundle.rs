@@ -118,6 +118,11 @@ fn a_library_exports_every_function_whatever_its_name_to_a_js_worker() {
     assert_eq!(body(&server, "/triple"), "6");
     assert_eq!(body(&server, "/color"), "1 green");
     assert_eq!(body(&server, "/tally"), "5");
+    assert_eq!(
+        body(&server, "/sum"),
+        "3",
+        "tally_sum takes the library's Tally"
+    );
     assert_eq!(body(&server, "/calls"), "1");
     assert_eq!(
         body(&server, "/panic"),
@@ -181,6 +186,13 @@ fn a_worker_s_rpc_methods_include_functions_named_like_class_members() {
     assert!(
         imports.contains(&"cloudflare:workers".to_string()),
         "RPC methods need WorkerEntrypoint: {imports:?}"
+    );
+    // The enum is a named export of the Worker's module too (esbuild's parse of index.js).
+    let meta = json(&bundle.join("index.meta.json"));
+    assert_eq!(
+        meta["outputs"]["index.js"]["exports"],
+        serde_json::json!(["Color", "Tally", "default"]),
+        "{meta}"
     );
     let client = support::fixture("exports").join("js/rpc-client.js");
     let server = Workerd::serve_client(bundle, Client::Rpc(&client));

@@ -10,3 +10,4 @@ const EXPORTS = { .../*@EXPORTS@*/, wasmModule };
 
 export default createWorker(glue, EXPORTS/*@ENTRYPOINT_ARG@*/);
 /*@CLASSES@*/
+/*@VALUES@*/
