@@ -520,3 +520,44 @@ fn tools_shows_the_cache_its_backend_and_size() {
         "{storage}"
     );
 }
+
+/// The cargo configuration can choose the cache (`[env]`) and provide sccache as cargo's own
+/// `build.rustc-wrapper`, read from the directory cargo runs in, as cargo reads it.
+#[test]
+fn cargo_configuration_chooses_the_cache_and_can_provide_sccache() {
+    let machine = Machine::new(&[]);
+    let project = support::copy_fixture("plain");
+    let config_dir = project.path().join(".cargo");
+    std::fs::create_dir_all(&config_dir).unwrap();
+    let plan_cache = |config: &str| {
+        std::fs::write(config_dir.join("config.toml"), config).unwrap();
+        let mut cmd = build(
+            project.path(),
+            &support::fixtures_target_dir(),
+            &machine,
+            &["--dry-run"],
+        );
+        cmd.current_dir(project.path());
+        let output = support::run_ok(&mut cmd);
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        let plan: serde_json::Value = stdout
+            .lines()
+            .find(|l| l.contains("\"reason\":\"plan\""))
+            .map(|l| serde_json::from_str(l).unwrap())
+            .expect("a plan line");
+        plan["plan"]["cache"].clone()
+    };
+    let cache = plan_cache("[env]\nWORKER_BUILD_CACHE = \"none\"\n");
+    assert_eq!(cache["choice"], "none", "{cache}");
+    assert!(
+        cache["source"].as_str().unwrap().contains("cargo config"),
+        "{cache}"
+    );
+    let sccache = sccache_bin();
+    let cache = plan_cache(&format!(
+        "[build]\nrustc-wrapper = \"{}\"\n",
+        sccache.display()
+    ));
+    assert_eq!(cache["origin"], "build.rustc-wrapper", "{cache}");
+    assert_eq!(cache["sccache"], sccache.display().to_string(), "{cache}");
+}
