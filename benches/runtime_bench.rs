@@ -182,6 +182,7 @@ fn main() {
     let raw_object = raw_bundle(&ours, "raw-entry.js");
     let raw_object_again = raw_bundle(&ours, "raw-entry.js");
     let raw_class = raw_bundle(&ours, "raw-entrypoint.js");
+    let raw_class_rpc = raw_bundle(&ours, "raw-entrypoint-rpc.js");
     let object = module_worker_bundle(&ours);
     let variant = |name: &str, dir: &Path, baseline, recovers| Variant {
         name: name.to_string(),
@@ -223,6 +224,14 @@ fn main() {
             &ours,
             Some(1),
             true,
+        ),
+        // What the crate's RPC methods cost by themselves, without the runtime: the same
+        // hand-written class with them added, against the one without.
+        variant(
+            "raw export, hand-written WorkerEntrypoint with the RPC methods",
+            raw_class_rpc.path(),
+            Some(1),
+            false,
         ),
     ];
     let worker_build = std::env::var_os("WORKER_BUILD_BUNDLE").map(PathBuf::from);

@@ -310,12 +310,38 @@ fn reinit_with_requests_in_flight(server: &Server) {
     assert_eq!(reinits(server), before + 1);
 }
 
+/// Plain JavaScript failing in a microtask and a timer of its own is not a Rust failure: not
+/// counted, not logged by the runtime, and a request in flight meanwhile succeeds.
+fn unrelated_errors(server: &Server) {
+    let failures = server.stats("/recovery")["failures"].clone();
+    let lines = server.runtime_lines().len();
+    let port = server.port();
+    let slow = thread::spawn(move || {
+        let mut conn = support::recovery::Conn::open(port).expect("connect");
+        conn.get("/slow?ms=400").expect("a response")
+    });
+    thread::sleep(Duration::from_millis(100));
+    server.get("/noise");
+    server.get("/noise");
+    let (status, body) = slow.join().unwrap();
+    assert_eq!(status, 200, "the request in flight succeeds: {body}");
+    thread::sleep(Duration::from_millis(50));
+    assert_eq!(server.stats("/recovery")["failures"], failures);
+    assert_eq!(
+        server.runtime_lines().len(),
+        lines,
+        "the runtime logged nothing: {:?}",
+        server.runtime_lines()
+    );
+}
+
 fn unwind_suite(build: Build) {
     let bundle = faults_bundle(build);
     let server = Server::start(Serve::Worker(&bundle));
     recoverable_failures(&server);
     aborts(&server);
     reinit_with_requests_in_flight(&server);
+    unrelated_errors(&server);
 }
 
 #[test]
