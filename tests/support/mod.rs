@@ -775,4 +775,5 @@ pub fn eh_instructions(path: &Path) -> EhInstructions {
     }
     found
 }
+pub mod node;
 pub mod recovery;
