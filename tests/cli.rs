@@ -162,6 +162,40 @@ fn verbose_prints_the_plan_and_dry_run_builds_nothing() {
     );
 }
 
+/// A worker-build command line, as a `[build] command` written for worker-build has it: the
+/// crate directory, `-d`, `--panic-unwind` and `NO_MINIFY` mean what they meant there.
+#[test]
+fn a_worker_build_command_line_plans_the_same_build() {
+    let root = tempfile::tempdir().unwrap();
+    let krate = copy_fixture("plain");
+    support::copy_tree(krate.path(), &root.path().join("api"), &|_| false);
+    let out = run(tool_in(root.path())
+        .args(["--dry-run", "--message-format", "json"])
+        .args(["--release", "--panic-unwind", "api", "-d", "dist"])
+        .env("NO_MINIFY", "1"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let plan = &json_lines(&out.stdout)[0]["plan"];
+    let api = root.path().join("api");
+    assert_eq!(
+        plan["package"]["manifest_path"],
+        api.join("Cargo.toml").display().to_string()
+    );
+    assert_eq!(
+        plan["out_dir"],
+        api.join("dist").display().to_string(),
+        "-d is taken from the crate directory"
+    );
+    assert_eq!(plan["mode"]["panic"], "unwind");
+    assert_eq!(plan["profile"], "release");
+    assert_eq!(plan["minify"]["enabled"], false);
+    assert_eq!(plan["minify"]["source"], "NO_MINIFY");
+    assert!(!api.join("dist").exists(), "a dry run writes nothing");
+}
+
 #[test]
 fn concurrent_builds_of_one_bundle_take_turns_whatever_their_target_dirs() {
     let dir = copy_fixture("plain");

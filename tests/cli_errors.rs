@@ -34,7 +34,8 @@ fn tool_in(dir: &Path) -> Command {
     cmd.current_dir(dir)
         .env_remove("RUSTUP_TOOLCHAIN")
         .env_remove("RUSTUP_TOOLCHAIN_SOURCE")
-        .env_remove("WASM_BINDGEN");
+        .env_remove("WASM_BINDGEN")
+        .env_remove("WASM_BINDGEN_BIN");
     cmd
 }
 
@@ -173,6 +174,34 @@ fn wasm_bindgen_binary_of_the_wrong_version() {
             "0.2.130",
             "unset it",
         ],
+    );
+}
+
+#[test]
+fn worker_builds_wasm_bindgen_bin_is_read_and_ours_wins_with_a_note() {
+    let dir = copy_fixture("plain");
+    let fake = dir.path().join("fake-wasm-bindgen");
+    fs::write(&fake, "#!/bin/sh\necho 'wasm-bindgen 0.2.99'\n").unwrap();
+    make_executable(&fake);
+    let out = run(tool_in(dir.path()).env("WASM_BINDGEN_BIN", &fake));
+    assert_eq!(out.status.code(), Some(1));
+    one_error(
+        &out,
+        &[
+            "WASM_BINDGEN_BIN=",
+            "wasm-bindgen 0.2.99",
+            "point WASM_BINDGEN_BIN at",
+        ],
+    );
+    // Both set to different binaries: ours is the one used, and a note says so.
+    let out = run(tool_in(dir.path())
+        .env("WASM_BINDGEN", &fake)
+        .env("WASM_BINDGEN_BIN", "/elsewhere/wasm-bindgen"));
+    one_error(&out, &["WASM_BINDGEN=", "point WASM_BINDGEN at"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("WASM_BINDGEN_BIN=/elsewhere/wasm-bindgen differ; using WASM_BINDGEN"),
+        "{stderr}"
     );
 }
 
