@@ -566,3 +566,50 @@ fn offline_with_the_toolchain_missing_prints_the_rustup_command() {
         ],
     );
 }
+
+/// worker-build's WASM_OPT_BIN and ESBUILD_BIN reach the steps after cargo: a wasm-opt too old
+/// for exception handling, and an esbuild that does not run, are refused by those names.
+#[test]
+fn worker_builds_wasm_opt_bin_and_esbuild_bin_are_used() {
+    let dir = copy_fixture("plain");
+    let old_opt = dir.path().join("old-wasm-opt");
+    fs::write(&old_opt, "#!/bin/sh\necho 'wasm-opt version 108'\n").unwrap();
+    make_executable(&old_opt);
+    let out_dir = dir.path().join("build");
+    plant_previous_bundle(&out_dir);
+    let before = snapshot(&out_dir);
+    let out = run(tool_in(dir.path())
+        .env_remove("WASM_OPT")
+        .env("WASM_OPT_BIN", &old_opt)
+        .arg("--target-dir")
+        .arg(fixtures_target_dir()));
+    assert_eq!(out.status.code(), Some(1));
+    one_error(
+        &out,
+        &[
+            "WASM_OPT_BIN=",
+            "wasm-opt version 108",
+            "point WASM_OPT_BIN at",
+        ],
+    );
+    let broken_esbuild = dir.path().join("no-such-esbuild");
+    let out = run(tool_in(dir.path())
+        .env_remove("ESBUILD")
+        .env("ESBUILD_BIN", &broken_esbuild)
+        .args(["--no-opt", "--target-dir"])
+        .arg(fixtures_target_dir()));
+    assert_eq!(out.status.code(), Some(1));
+    one_error(
+        &out,
+        &[
+            "ESBUILD_BIN=",
+            "not a runnable esbuild",
+            "point ESBUILD_BIN at",
+        ],
+    );
+    assert_eq!(
+        snapshot(&out_dir),
+        before,
+        "the previous bundle was touched"
+    );
+}
