@@ -36,6 +36,15 @@ fi
 step Installing "npm packages from package-lock.json (workerd, wrangler, Miniflare, vitest-pool-workers, esbuild, typescript)"
 npm ci --no-audit --no-fund --loglevel=error
 
+# Node.js 20 (legacy exception handling only) for the tests that cross-check `--runtime node20`
+# against a real Node 20, whatever Node the machine has. npm's `node` package can only be one
+# version in package.json (24, above), so this one lives in .tools/.
+node20_version=20.20.2
+if [ "$(.tools/node20/node_modules/node/bin/node --version 2>/dev/null)" != "v$node20_version" ]; then
+  step Installing "Node.js $node20_version into .tools/node20 (for the node20 cross-checks)"
+  npm install --prefix .tools/node20 --no-save --no-audit --no-fund --loglevel=error "node@$node20_version"
+fi
+
 # mdbook for the user guide in book/ (tests/book.rs builds it): the pinned version, built once
 # into the tool cache (resolved as cargo-worker-build resolves it), without the serve/watch
 # features the tests do not need.

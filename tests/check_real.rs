@@ -344,21 +344,28 @@ fn loads_verdict_agrees_with_workerd() {
     }
 }
 
-/// Compiles a module with the system Node.js (20, which has legacy EH only) and returns
-/// `Err(message)` when it refuses.
+/// Compiles a module with Node.js 20 (legacy EH only; installed into .tools/node20 by
+/// ./install.sh, whatever Node the machine has) and returns `Err(message)` when it refuses.
 fn node20_compiles(wasm: &Path) -> Result<(), String> {
-    let version = Command::new("node")
+    let node = support::repo_root().join(".tools/node20/node_modules/node/bin/node");
+    let version = Command::new(&node)
         .arg("--version")
         .output()
-        .expect("node (20) must be on PATH");
+        .unwrap_or_else(|e| {
+            panic!(
+                "no Node.js 20 at {} ({e}): run ./install.sh",
+                node.display()
+            )
+        });
     let version = String::from_utf8_lossy(&version.stdout).trim().to_string();
     assert!(
         version.starts_with("v20."),
-        "this cross-check needs Node.js 20 as `node`, found {version}"
+        "this cross-check needs Node.js 20 at {}, found {version}: run ./install.sh",
+        node.display()
     );
     let script = "try { new WebAssembly.Module(require('fs').readFileSync(process.argv[1])); console.log('ok'); } \
                   catch (e) { console.log(e.message); }";
-    let output = Command::new("node")
+    let output = Command::new(&node)
         .args(["-e", script])
         .arg(wasm)
         .output()

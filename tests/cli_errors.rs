@@ -31,11 +31,7 @@ fn one_error(output: &Output, expected: &[&str]) -> String {
 
 fn tool_in(dir: &Path) -> Command {
     let mut cmd = tool();
-    cmd.current_dir(dir)
-        .env_remove("RUSTUP_TOOLCHAIN")
-        .env_remove("RUSTUP_TOOLCHAIN_SOURCE")
-        .env_remove("WASM_BINDGEN")
-        .env_remove("WASM_BINDGEN_BIN");
+    cmd.current_dir(dir);
     cmd
 }
 

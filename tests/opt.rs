@@ -12,7 +12,6 @@ use support::{copy_fixture, fixtures_target_dir, run, tool};
 fn tool_in(dir: &Path) -> Command {
     let mut cmd = tool();
     cmd.current_dir(dir)
-        .env_remove("WASM_OPT")
         .arg("--target-dir")
         .arg(fixtures_target_dir());
     cmd

@@ -107,11 +107,28 @@ pub fn is_tool_error(line: &str) -> bool {
             .is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_lowercase()))
 }
 
-/// The binary under test.
+/// Variables that pick the tools or the toolchain a build uses, ours and worker-build's. The
+/// developer's or CI's own settings must not leak into a test; a test that wants one sets it.
+pub const TOOL_VARIABLES: &[&str] = &[
+    "WASM_BINDGEN",
+    "WASM_BINDGEN_BIN",
+    "WASM_OPT",
+    "WASM_OPT_BIN",
+    "ESBUILD",
+    "ESBUILD_BIN",
+    "NO_MINIFY",
+    "RUSTUP_TOOLCHAIN",
+    "RUSTUP_TOOLCHAIN_SOURCE",
+];
+
+/// The binary under test, hermetic: none of [`TOOL_VARIABLES`] reaches it from outside.
 /// Builds run without a compile cache, so no test starts the machine's own sccache server or
 /// fills its cache; tests/cache.rs turns it on with its own servers.
 pub fn tool() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_cargo-worker-build"));
+    for var in TOOL_VARIABLES {
+        cmd.env_remove(var);
+    }
     cmd.env("WORKER_BUILD_CACHE", "none");
     cmd
 }
