@@ -14,11 +14,14 @@ if (!bundle) {
   process.exit(2);
 }
 const instances = Number(count);
+// Exactly the harness: run from the project directory, with `./build/index.js`.
+process.chdir(path.dirname(path.resolve(bundle)));
+const scriptPath = `./${path.basename(bundle)}/index.js`;
 const start = performance.now();
 for (let i = 0; i < instances; i++) {
   const mf = new Miniflare({
     modules: true,
-    scriptPath: path.join(bundle, "index.js"),
+    scriptPath,
     modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"], fallthrough: true }],
     compatibilityDate: "2025-09-01",
   });
