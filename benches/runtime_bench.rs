@@ -142,48 +142,139 @@ fn abort_to_next_success(port: u16) -> (f64, f64) {
     (median(total), median(abort_only))
 }
 
-/// The tool's bundle as a crate without RPC functions gets it: the default export is a plain
-/// module-worker object instead of a `WorkerEntrypoint` class.
-fn module_worker_bundle(ours: &Path) -> tempfile::TempDir {
+/// wasm-bindgen's glue for the module in our bundle, regenerated from cargo's artifact with the
+/// tool's arguments (the bundle holds the glue only inside its one module). The module
+/// wasm-bindgen writes must import exactly what ours does, so the glue is the one we bundled.
+fn regenerated_glue(ours: &Path) -> tempfile::TempDir {
+    let artifact =
+        support::fixtures_target_dir().join("wasm32-unknown-unknown/release/fixture_faults.wasm");
+    let bindgen =
+        cargo_worker_build::toolcache::dir("wasm-bindgen", "0.2.130").join("bin/wasm-bindgen");
+    assert!(
+        bindgen.is_file(),
+        "no wasm-bindgen 0.2.130 in the tool cache ({}): build any fixture once",
+        bindgen.display()
+    );
     let dir = tempfile::Builder::new()
-        .prefix("cwb-object-")
+        .prefix("cwb-glue-")
         .tempdir()
         .unwrap();
-    copy_tree(ours, dir.path(), &|_| false);
-    let entry = fs::read_to_string(dir.path().join("index.js")).unwrap();
-    let start = entry
-        .find("\"functions\":[")
-        .expect("the entry lists functions");
-    let end = start + entry[start..].find(']').unwrap() + 1;
-    let entry = format!("{}\"functions\":[]{}", &entry[..start], &entry[end..]);
-    fs::write(dir.path().join("index.js"), entry).unwrap();
+    support::run_ok(
+        std::process::Command::new(&bindgen)
+            .args([
+                "--target",
+                "module",
+                "--out-name",
+                "index",
+                "--experimental-reset-state-function",
+                "--out-dir",
+            ])
+            .arg(dir.path())
+            .arg(&artifact),
+    );
+    let imports = |path: &Path| -> Vec<String> {
+        let bytes = fs::read(path).unwrap();
+        let mut names = Vec::new();
+        for payload in wasmparser::Parser::new(0).parse_all(&bytes) {
+            if let Ok(wasmparser::Payload::ImportSection(reader)) = payload {
+                for import in reader.into_imports().flatten() {
+                    names.push(format!("{}/{}", import.module, import.name));
+                }
+            }
+        }
+        names.sort();
+        names
+    };
+    assert_eq!(
+        imports(&dir.path().join("index_bg.wasm")),
+        imports(&ours.join("index_bg.wasm")),
+        "{} is not the module of our --unwind bundle (another build of the fault fixture ran \
+         since?): run the bench again",
+        artifact.display()
+    );
     dir
 }
 
-/// The tool's bundle with its entry replaced by a raw hand-written one from the fixture's `js/`.
-fn raw_bundle(ours: &Path, entry: &str) -> tempfile::TempDir {
+/// A bundle of the fault fixture with `entry` for its entry, made as the tool makes ours: the
+/// entry, the runtime and the glue bundled by the tool's esbuild job (minified), beside our
+/// (optimised) module.
+fn bundle_with_entry(ours: &Path, glue: &Path, entry: &str) -> tempfile::TempDir {
     let dir = tempfile::Builder::new()
-        .prefix("cwb-raw-")
+        .prefix("cwb-variant-")
         .tempdir()
         .unwrap();
-    copy_tree(ours, dir.path(), &|rel| {
-        rel == Path::new("index.js") || rel == Path::new("runtime.js")
-    });
-    fs::copy(
-        fixture("faults").join("js").join(entry),
-        dir.path().join("index.js"),
+    let sources = dir.path().join(".bundle-src");
+    fs::create_dir_all(&sources).unwrap();
+    fs::copy(glue.join("index.js"), sources.join("glue.js")).unwrap();
+    if glue.join("snippets").is_dir() {
+        copy_tree(&glue.join("snippets"), &sources.join("snippets"), &|_| {
+            false
+        });
+    }
+    fs::write(
+        sources.join("runtime.js"),
+        include_str!("../src/runtime/runtime.js"),
     )
     .unwrap();
+    fs::write(sources.join("index.js"), entry).unwrap();
+    let esbuild = cargo_worker_build::minify::Esbuild {
+        program: cargo_worker_build::minify::binary(&cargo_worker_build::toolcache::dir(
+            "esbuild",
+            cargo_worker_build::minify::ESBUILD_VERSION,
+        )),
+        origin: "tool cache".into(),
+    };
+    cargo_worker_build::esbuild::bundle(
+        &esbuild,
+        &cargo_worker_build::esbuild::BundleJob {
+            dir: dir.path(),
+            sources: ".bundle-src",
+            entry: "index.js",
+            glue: "glue.js",
+            metafile: "index.meta.json",
+            minify: true,
+            snippets: &[],
+            profile: "release",
+        },
+    )
+    .expect("esbuild bundles the variant");
+    fs::remove_dir_all(&sources).unwrap();
+    fs::copy(ours.join("index_bg.wasm"), dir.path().join("index_bg.wasm")).unwrap();
     dir
+}
+
+/// Our bundle as a crate without RPC functions gets it: the entry the tool renders then, whose
+/// default export is a plain module-worker object instead of a `WorkerEntrypoint` class.
+fn module_worker_bundle(ours: &Path, glue: &Path) -> tempfile::TempDir {
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&fs::read(ours.join(".worker-build.json")).unwrap()).unwrap();
+    let mut exports: cargo_worker_build::exports::Exports =
+        serde_json::from_value(manifest["exports"].clone()).unwrap();
+    exports.functions.clear();
+    let entry = cargo_worker_build::bundle::render_entry(
+        &cargo_worker_build::plan::Mode::Unwind {
+            eh: cargo_worker_build::cli::EhEncoding::Exnref,
+        },
+        false,
+        &exports,
+    );
+    bundle_with_entry(ours, glue, &entry)
+}
+
+/// Our module with a raw hand-written entry from the fixture's `js/` (no runtime).
+fn raw_bundle(ours: &Path, glue: &Path, entry: &str) -> tempfile::TempDir {
+    let entry = fs::read_to_string(fixture("faults").join("js").join(entry)).unwrap();
+    bundle_with_entry(ours, glue, &entry)
 }
 
 fn main() {
     let ours = faults_bundle(Build::UnwindExnref);
-    let raw_object = raw_bundle(&ours, "raw-entry.js");
-    let raw_object_again = raw_bundle(&ours, "raw-entry.js");
-    let raw_class = raw_bundle(&ours, "raw-entrypoint.js");
-    let raw_class_rpc = raw_bundle(&ours, "raw-entrypoint-rpc.js");
-    let object = module_worker_bundle(&ours);
+    let glue = regenerated_glue(&ours);
+    let raw_object = raw_bundle(&ours, glue.path(), "raw-entry.js");
+    let raw_object_again = raw_bundle(&ours, glue.path(), "raw-entry.js");
+    let raw_class = raw_bundle(&ours, glue.path(), "raw-entrypoint.js");
+    let raw_class_rpc = raw_bundle(&ours, glue.path(), "raw-entrypoint-rpc.js");
+    let object = module_worker_bundle(&ours, glue.path());
     let variant = |name: &str, dir: &Path, baseline, recovers| Variant {
         name: name.to_string(),
         server: Server::start(Serve::Worker(dir)),
