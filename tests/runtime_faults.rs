@@ -545,6 +545,27 @@ fn library_async_js_exception_rejects_promptly() {
     );
 }
 
+/// Item 2 when two futures are polled in the same executor tick and the first one's JS
+/// exception unwinds out of the tick: the second, not polled yet, still completes (the runtime
+/// runs the rest of the executor's queue) instead of waiting for an unrelated wake-up.
+#[test]
+fn library_async_js_exception_leaves_the_rest_of_the_tick_running() {
+    let server = library_server();
+    let seen = scenario(&server, "/async-js-throw-same-tick");
+    assert!(
+        error_of(&seen["dropped"]).starts_with("SyntaxError: "),
+        "{seen}"
+    );
+    assert_eq!(seen["next"]["value"], 1, "the other call completed: {seen}");
+    assert!(
+        seen["next"]["ms"].as_f64().unwrap() < 250.0,
+        "at once: {seen}"
+    );
+    let stats = server.stats("/stats");
+    assert_eq!(stats["droppedFutures"], 1, "{stats}");
+    assert_eq!(stats["reinits"], 0, "{stats}");
+}
+
 /// Item 8: errors of plain JavaScript (a microtask, a timer, an event listener) are not Rust
 /// failures: not counted, not logged by the runtime, and a call in flight completes.
 #[test]
