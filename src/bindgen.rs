@@ -59,7 +59,7 @@ pub fn locate_or_install(
     if let Some(found) = crate::compat::WASM_BINDGEN.from_env(shell) {
         let (path, var) = (found.path, found.var);
         let found = version_of(&path);
-        if found.as_deref() == Some(wanted.as_str()) {
+        if found.as_ref() == Some(version) {
             return Ok(Located {
                 path,
                 version: wanted,
@@ -86,7 +86,7 @@ pub fn locate_or_install(
     }
     if let Some(path) = which(&exe("wasm-bindgen")) {
         match version_of(&path) {
-            Some(v) if v == wanted => {
+            Some(v) if v == *version => {
                 return Ok(Located {
                     path,
                     version: wanted,
@@ -166,15 +166,15 @@ fn install(
 }
 
 /// `wasm-bindgen --version` prints `wasm-bindgen 0.2.130` (maybe followed by a hash).
-pub fn version_of(binary: &Path) -> Option<String> {
+pub fn version_of(binary: &Path) -> Option<Version> {
     let out = Cmd::new(binary).arg("--version").read().ok()?;
     parse_version(&out)
 }
 
-fn parse_version(output: &str) -> Option<String> {
+fn parse_version(output: &str) -> Option<Version> {
     let mut words = output.split_whitespace();
     (words.next()? == "wasm-bindgen").then_some(())?;
-    Some(words.next()?.to_string())
+    Version::parse(words.next()?).ok()
 }
 
 /// Run wasm-bindgen on `input` (a copy of the module cargo built at `built`, named in errors),
@@ -209,13 +209,14 @@ mod tests {
     #[test]
     fn version_output_is_parsed() {
         assert_eq!(
-            parse_version("wasm-bindgen 0.2.130\n").as_deref(),
-            Some("0.2.130")
+            parse_version("wasm-bindgen 0.2.130\n"),
+            Some(Version::new(0, 2, 130))
         );
         assert_eq!(
-            parse_version("wasm-bindgen 0.2.100 (a1b2c3)").as_deref(),
-            Some("0.2.100")
+            parse_version("wasm-bindgen 0.2.100 (a1b2c3)"),
+            Some(Version::new(0, 2, 100))
         );
+        assert_eq!(parse_version("wasm-bindgen unknown"), None);
         assert_eq!(parse_version("wasm-opt version 116"), None);
         assert_eq!(parse_version(""), None);
     }

@@ -18,6 +18,7 @@ pub mod esbuild;
 pub mod exports;
 pub mod fs;
 pub mod minify;
+pub mod model;
 pub mod node;
 pub mod opt;
 pub mod pipeline;

@@ -6,7 +6,6 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
-use semver::Version;
 
 use crate::cli::{BuildArgs, EhEncoding, Expect, TargetRuntime};
 use crate::errors::{problem, Code};
@@ -23,10 +22,7 @@ pub const LEGACY_EH_RUSTFLAGS: &[&str] = &["-Cllvm-args=-wasm-use-legacy-eh=true
 /// panic=unwind needs a standard library built with it, and `panic_unwind` itself.
 pub const BUILD_STD: &str = "-Zbuild-std=std,panic_unwind";
 
-/// wasm-bindgen before this leaks shadow stack on every caught panic (fixed in 0.2.127).
-pub const MIN_BINDGEN_UNWIND: Version = Version::new(0, 2, 127);
-/// The recovery runtime needs the abort handler and `__wbg_reset_state` (0.2.125).
-pub const MIN_BINDGEN: Version = Version::new(0, 2, 125);
+use crate::model::{MIN_BINDGEN, MIN_BINDGEN_UNWIND};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(tag = "panic", rename_all = "lowercase")]
@@ -286,8 +282,9 @@ pub fn bindgen_profile_args(profile: &str, metadata: &serde_json::Value) -> Resu
 }
 
 pub fn check_bindgen_version(package: &Selected, mode: Mode) -> Result<()> {
+    use crate::model::RECOMMENDED_BINDGEN;
     let v = &package.wasm_bindgen;
-    let line = format!("wasm-bindgen = \"=0.2.130\"` under [dependencies] in {} (then `cargo update -p wasm-bindgen`)", package.manifest_path.display());
+    let line = format!("wasm-bindgen = \"={RECOMMENDED_BINDGEN}\"` under [dependencies] in {} (then `cargo update -p wasm-bindgen`)", package.manifest_path.display());
     if mode.is_unwind() && *v < MIN_BINDGEN_UNWIND {
         return Err(problem(
             Code::BindgenTooOldForUnwind,
@@ -453,7 +450,7 @@ mod tests {
             lib_name: "hello".into(),
             workspace_root: "/p/hello".into(),
             target_dir: "/p/hello/target".into(),
-            wasm_bindgen: Version::parse(bindgen).unwrap(),
+            wasm_bindgen: semver::Version::parse(bindgen).unwrap(),
             metadata: serde_json::Value::Null,
             inputs: vec![],
         }

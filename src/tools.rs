@@ -60,13 +60,17 @@ pub fn run(args: &ToolsArgs, shell: &Shell) -> Result<i32> {
         )
     } else if let Some(env) = crate::compat::WASM_BINDGEN.lookup(|k| std::env::var_os(k)) {
         (
-            bindgen::version_of(&env.path),
+            bindgen::version_of(&env.path).map(|v| v.to_string()),
             env.var.to_string(),
             Some(env.path),
         )
     } else {
         match crate::process::which("wasm-bindgen") {
-            Some(p) => (bindgen::version_of(&p), "PATH".to_string(), Some(p)),
+            Some(p) => (
+                bindgen::version_of(&p).map(|v| v.to_string()),
+                "PATH".to_string(),
+                Some(p),
+            ),
             None => (None, "installed on first build".to_string(), None),
         }
     };

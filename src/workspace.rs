@@ -128,7 +128,7 @@ pub fn select(meta: &Metadata, manifest: &Path, package: Option<&str>) -> Result
         problem(
             Code::NoWasmBindgen,
             format!("package `{}` does not depend on wasm-bindgen, which generates the JavaScript side of the Worker", pkg.name),
-            format!("run `cargo add wasm-bindgen@0.2.130 --manifest-path {}` (or depend on the `worker` crate)", pkg.manifest_path),
+            format!("run `cargo add wasm-bindgen@{} --manifest-path {}` (or depend on the `worker` crate)", crate::model::RECOMMENDED_BINDGEN, pkg.manifest_path),
         )
     })?;
     let manifest_path = PathBuf::from(pkg.manifest_path.as_std_path());

@@ -279,7 +279,7 @@ pub struct ModuleReport {
     pub bundle: Option<BundleInfo>,
     pub wiring: Option<BundleWiring>,
     /// wasm-bindgen version the module needs for its expected mode.
-    pub wasm_bindgen_minimum: &'static str,
+    pub wasm_bindgen_minimum: semver::Version,
     pub checks: Vec<Check>,
 }
 

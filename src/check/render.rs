@@ -229,7 +229,7 @@ fn module_json(m: &ModuleReport) -> Value {
         "unwinding": unwinding,
         "recovery": recovery,
         "bundle_wiring": wiring,
-        "wasm_bindgen": facts.map(|f| json!({ "version": f.wasm_bindgen_version(), "minimum": m.wasm_bindgen_minimum })),
+        "wasm_bindgen": facts.map(|f| json!({ "version": f.wasm_bindgen_version(), "minimum": m.wasm_bindgen_minimum.to_string() })),
         "load": load,
         "checks": m.checks.iter().map(check_json).collect::<Vec<_>>(),
     })

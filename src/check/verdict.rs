@@ -11,13 +11,8 @@ use super::{
     Source, Status,
 };
 use crate::cli::{EhEncoding, Expect, TargetRuntime};
-
-/// wasm-bindgen releases below this leak shadow stack on every caught panic (fixed in 0.2.127).
-pub const MIN_WASM_BINDGEN_UNWIND: &str = "0.2.127";
-/// `--force-enable-abort-handler`, which gives panic=abort builds abort detection, came in 0.2.125.
-pub const MIN_WASM_BINDGEN_ABORT: &str = "0.2.125";
-/// What fix lines suggest pinning.
-pub const RECOMMENDED_WASM_BINDGEN: &str = "0.2.130";
+use crate::model::{release_of, MIN_BINDGEN, MIN_BINDGEN_UNWIND, RECOMMENDED_BINDGEN};
+use semver::Version;
 
 /// wasm-bindgen's terminated flag: an exported global holding the address of a `u32` (0 live, 1 dead).
 pub const INSTANCE_TERMINATED: &str = "__instance_terminated";
@@ -61,8 +56,8 @@ fn skeleton(
         bundle: bundle.cloned(),
         wiring: None,
         wasm_bindgen_minimum: match expect {
-            Expect::Unwind => MIN_WASM_BINDGEN_UNWIND,
-            Expect::Abort => MIN_WASM_BINDGEN_ABORT,
+            Expect::Unwind => MIN_BINDGEN_UNWIND,
+            Expect::Abort => MIN_BINDGEN,
         },
         checks: Vec::new(),
     };
@@ -130,14 +125,14 @@ pub(super) fn evaluate(
         .push(unwinding_check(&facts, unwinds, expect, expect_source));
     report
         .checks
-        .push(recovery_check(&facts, expect, report.wasm_bindgen_minimum));
+        .push(recovery_check(&facts, expect, &report.wasm_bindgen_minimum));
     if let (Some(bundle), Some(wiring)) = (bundle, &wiring) {
         report.checks.push(bundle_check(bundle, wiring));
     }
     report.checks.push(wasm_bindgen_check(
         &facts,
         expect,
-        report.wasm_bindgen_minimum,
+        &report.wasm_bindgen_minimum,
         manifest.and_then(|m| m.wasm_bindgen.as_deref()),
     ));
     report.checks.push(load_check(&load, expect));
@@ -365,13 +360,13 @@ fn unwinding_check(facts: &ModuleFacts, unwinds: bool, expect: Expect, source: S
             CheckId::Unwinding,
             summary,
             cause,
-            format!("run wasm-bindgen >= {MIN_WASM_BINDGEN_UNWIND} on it (`cargo worker-build --unwind` does)"),
+            format!("run wasm-bindgen >= {MIN_BINDGEN_UNWIND} on it (`cargo worker-build --unwind` does)"),
         ),
         Expect::Unwind => fail(CheckId::Unwinding, summary, cause, "cargo worker-build --unwind".into()),
     }
 }
 
-fn recovery_check(facts: &ModuleFacts, expect: Expect, minimum: &str) -> Check {
+fn recovery_check(facts: &ModuleFacts, expect: Expect, minimum: &Version) -> Check {
     let global = |name: &str| {
         facts
             .export(name)
@@ -672,27 +667,13 @@ fn bundled_check(bundle: &BundleInfo, bundled: &crate::bundle::Bundled, w: &Bund
     }
 }
 
-/// `0.2.130`, `0.2.130 (abc1234)`, `0.2.130-alpha` -> (0, 2, 130).
-pub(super) fn parse_version(text: &str) -> Option<(u64, u64, u64)> {
-    let core = text
-        .trim()
-        .split(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .next()?;
-    let mut parts = core.split('.').map(|p| p.parse::<u64>().ok());
-    let major = parts.next()??;
-    let minor = parts.next().flatten().unwrap_or(0);
-    let patch = parts.next().flatten().unwrap_or(0);
-    Some((major, minor, patch))
-}
-
 fn wasm_bindgen_check(
     facts: &ModuleFacts,
     expect: Expect,
-    minimum: &str,
+    minimum: &Version,
     recorded: Option<&str>,
 ) -> Check {
-    let pin =
-        format!("wasm-bindgen = \"={RECOMMENDED_WASM_BINDGEN}\" in Cargo.toml's [dependencies]");
+    let pin = format!("wasm-bindgen = \"={RECOMMENDED_BINDGEN}\" in Cargo.toml's [dependencies]");
     let Some(version) = facts.wasm_bindgen_version() else {
         let looks_processed = facts.tag_imports.iter().any(|(_, n)| n == JS_TAG);
         let summary = format!("no wasm-bindgen in the producers section; minimum {minimum}");
@@ -724,25 +705,20 @@ fn wasm_bindgen_check(
         };
     };
     let summary = format!("{version} (minimum {minimum} for {})", expect_name(expect));
-    let too_old = match (parse_version(version), parse_version(minimum)) {
-        (Some(found), Some(min)) => found < min,
-        _ => true,
-    };
+    let too_old = release_of(version).is_none_or(|found| found < *minimum);
     if too_old {
         let why = match expect {
-            Expect::Unwind => "releases before 0.2.127 leak shadow stack on every caught panic",
-            Expect::Abort => {
-                "releases before 0.2.125 cannot enable abort detection for panic=abort builds"
-            }
+            Expect::Unwind => "leak shadow stack on every caught panic",
+            Expect::Abort => "cannot enable abort detection for panic=abort builds",
         };
         return fail(
             CheckId::WasmBindgen,
             summary,
-            format!("wasm-bindgen {version} is too old: {why}"),
+            format!("wasm-bindgen {version} is too old: releases before {minimum} {why}"),
             pin,
         );
     }
-    if let Some(recorded) = recorded.filter(|r| parse_version(r) != parse_version(version)) {
+    if let Some(recorded) = recorded.filter(|r| release_of(r) != release_of(version)) {
         return warn(
             CheckId::WasmBindgen,
             summary,
@@ -862,21 +838,4 @@ fn load_check(load: &LoadVerdict, expect: Expect) -> Check {
         ),
         "target a newer `--runtime`, or build without the feature the error names".into(),
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn versions_parse_with_suffixes() {
-        assert_eq!(parse_version("0.2.130"), Some((0, 2, 130)));
-        assert_eq!(parse_version("0.2.127 (a1b2c3d)"), Some((0, 2, 127)));
-        assert_eq!(parse_version("0.2.126-alpha.1"), Some((0, 2, 126)));
-        assert_eq!(parse_version("1"), Some((1, 0, 0)));
-        assert_eq!(parse_version("garbage"), None);
-        assert!(
-            parse_version("0.2.126").unwrap() < parse_version(MIN_WASM_BINDGEN_UNWIND).unwrap()
-        );
-    }
 }

@@ -1,0 +1,40 @@
+//! The vocabulary every layer shares: what a build expects of a module and which rules decide
+//! it. Plain values with no behaviour beyond naming themselves, so the planner, the checker and
+//! the terminal can use them without depending on each other or on the argument parser.
+
+use semver::Version;
+
+/// wasm-bindgen before this leaks shadow stack on every caught panic (fixed in 0.2.127).
+pub const MIN_BINDGEN_UNWIND: Version = Version::new(0, 2, 127);
+/// The recovery runtime needs the abort handler and `__wbg_reset_state` (0.2.125), which also
+/// brought `--force-enable-abort-handler` for panic=abort builds.
+pub const MIN_BINDGEN: Version = Version::new(0, 2, 125);
+/// The wasm-bindgen that fix lines and new projects pin (the release the tool is tested with).
+pub const RECOMMENDED_BINDGEN: Version = Version::new(0, 2, 130);
+
+/// The release a version string names, read leniently: `0.2.130`, `0.2.130 (abc1234)` and
+/// `0.2.130-alpha.1` all name 0.2.130 (a pre-release counts as its release). `None` when the
+/// first word is not a semver version.
+pub fn release_of(text: &str) -> Option<Version> {
+    let v = Version::parse(text.split_whitespace().next()?).ok()?;
+    Some(Version::new(v.major, v.minor, v.patch))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn releases_are_read_with_suffixes() {
+        assert_eq!(release_of("0.2.130"), Some(Version::new(0, 2, 130)));
+        assert_eq!(
+            release_of("0.2.127 (a1b2c3d)"),
+            Some(Version::new(0, 2, 127))
+        );
+        assert_eq!(release_of("0.2.126-alpha.1"), Some(Version::new(0, 2, 126)));
+        assert_eq!(release_of("garbage"), None);
+        assert_eq!(release_of(""), None);
+        assert!(release_of("0.2.126").unwrap() < MIN_BINDGEN_UNWIND);
+        assert!(MIN_BINDGEN < MIN_BINDGEN_UNWIND && MIN_BINDGEN_UNWIND < RECOMMENDED_BINDGEN);
+    }
+}
