@@ -549,7 +549,7 @@ mod tests {
     #[test]
     fn only_an_entry_with_rpc_functions_imports_worker_entrypoint() {
         let unwind = Mode::Unwind {
-            eh: crate::cli::EhEncoding::Exnref,
+            eh: crate::model::EhEncoding::Exnref,
         };
         let rpc = render_entry(&unwind, false, &exports(&["fetch"], &["add"], &[]));
         assert!(

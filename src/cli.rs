@@ -3,7 +3,9 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
+
+pub use crate::model::{ColorChoice, EhEncoding, Expect, MessageFormat, TargetRuntime};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -33,52 +35,6 @@ pub enum Command {
     Check(CheckArgs),
     /// Show the tools a build uses (toolchain, wasm-bindgen, Binaryen, node) and the tool cache
     Tools(ToolsArgs),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum EhEncoding {
-    /// The standard encoding (try_table, throw_ref); rustc's default since 2026-05
-    Exnref,
-    /// The legacy encoding (try, catch, rethrow, delegate); for runtimes without exnref
-    Legacy,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ColorChoice {
-    Auto,
-    Always,
-    Never,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
-pub enum MessageFormat {
-    #[default]
-    Human,
-    Json,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Expect {
-    /// The module must unwind panics (built with --unwind)
-    Unwind,
-    /// The module is a panic=abort build
-    Abort,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum TargetRuntime {
-    /// Cloudflare workerd / Workers (legacy EH and exnref)
-    #[default]
-    Workerd,
-    /// Node.js 20 (legacy EH only)
-    Node20,
-    /// Node.js 22 (legacy EH and exnref)
-    Node22,
-    /// Node.js 24 and later (legacy EH and exnref)
-    Node24,
 }
 
 /// Options shared by everything that reads a package: which package, which cargo settings.

@@ -2,7 +2,54 @@
 //! it. Plain values with no behaviour beyond naming themselves, so the planner, the checker and
 //! the terminal can use them without depending on each other or on the argument parser.
 
+use clap::ValueEnum;
 use semver::Version;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EhEncoding {
+    /// The standard encoding (try_table, throw_ref); rustc's default since 2026-05
+    Exnref,
+    /// The legacy encoding (try, catch, rethrow, delegate); for runtimes without exnref
+    Legacy,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum MessageFormat {
+    #[default]
+    Human,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Expect {
+    /// The module must unwind panics (built with --unwind)
+    Unwind,
+    /// The module is a panic=abort build
+    Abort,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TargetRuntime {
+    /// Cloudflare workerd / Workers (legacy EH and exnref)
+    #[default]
+    Workerd,
+    /// Node.js 20 (legacy EH only)
+    Node20,
+    /// Node.js 22 (legacy EH and exnref)
+    Node22,
+    /// Node.js 24 and later (legacy EH and exnref)
+    Node24,
+}
 
 /// wasm-bindgen before this leaks shadow stack on every caught panic (fixed in 0.2.127).
 pub const MIN_BINDGEN_UNWIND: Version = Version::new(0, 2, 127);

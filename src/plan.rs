@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
-use crate::cli::{BuildArgs, EhEncoding, Expect, TargetRuntime};
+use crate::cli::BuildArgs;
 use crate::errors::{problem, Code};
+use crate::model::{EhEncoding, Expect, TargetRuntime};
 use crate::process::Cmd;
 use crate::toolchain::{self, Toolchain, WASM_TARGET};
 use crate::workspace::Selected;

@@ -15,7 +15,7 @@ use serde_json::Value;
 
 use super::js::ModuleSyntax;
 use super::CheckError;
-use crate::cli::{EhEncoding, Expect};
+use crate::model::{EhEncoding, Expect};
 
 /// The manifest our build writes next to the bundle (see [`crate::bundle::Manifest`]).
 pub use crate::bundle::MANIFEST as MANIFEST_FILE;

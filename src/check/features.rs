@@ -8,7 +8,7 @@
 
 use wasmparser::WasmFeatures;
 
-use crate::cli::TargetRuntime;
+use crate::model::TargetRuntime;
 
 /// A post-MVP feature a module can use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

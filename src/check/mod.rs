@@ -108,7 +108,7 @@ use std::path::{Path, PathBuf};
 pub use bundle::{BundleInfo, Manifest};
 pub use scan::{DecodeError, EhCounts, ModuleFacts};
 
-use crate::cli::{EhEncoding, Expect, MessageFormat, TargetRuntime};
+use crate::model::{EhEncoding, Expect, MessageFormat, TargetRuntime};
 
 /// Version of the JSON report layout (see the module documentation).
 pub const JSON_SCHEMA_VERSION: u32 = 1;

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use super::features::runtime_name;
 use super::{Check, ModuleReport, Report, Status, JSON_SCHEMA_VERSION};
-use crate::cli::{EhEncoding, Expect};
+use crate::model::{EhEncoding, Expect};
 
 const FAIL: Style = AnsiColor::Red.on_default().bold();
 const WARN: Style = AnsiColor::Yellow.on_default().bold();

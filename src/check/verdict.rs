@@ -10,8 +10,8 @@ use super::{
     BundleInfo, BundleWiring, Check, CheckId, CheckOptions, Encoding, LoadVerdict, ModuleReport,
     Source, Status,
 };
-use crate::cli::{EhEncoding, Expect, TargetRuntime};
 use crate::model::{release_of, MIN_BINDGEN, MIN_BINDGEN_UNWIND, RECOMMENDED_BINDGEN};
+use crate::model::{EhEncoding, Expect, TargetRuntime};
 use semver::Version;
 
 /// wasm-bindgen's terminated flag: an exported global holding the address of a `u32` (0 live, 1 dead).
