@@ -199,6 +199,11 @@ fn regenerated_glue(ours: &Path) -> tempfile::TempDir {
 /// entry, the runtime and the glue bundled by the tool's esbuild job (minified), beside our
 /// (optimised) module.
 fn bundle_with_entry(ours: &Path, glue: &Path, entry: &str) -> tempfile::TempDir {
+    bundle_with_runtime(ours, glue, entry, include_str!("../src/runtime/runtime.js"))
+}
+
+/// [`bundle_with_entry`] with another recovery runtime (`BENCH_OTHER_RUNTIME`).
+fn bundle_with_runtime(ours: &Path, glue: &Path, entry: &str, runtime: &str) -> tempfile::TempDir {
     let dir = tempfile::Builder::new()
         .prefix("cwb-variant-")
         .tempdir()
@@ -211,11 +216,7 @@ fn bundle_with_entry(ours: &Path, glue: &Path, entry: &str) -> tempfile::TempDir
             false
         });
     }
-    fs::write(
-        sources.join("runtime.js"),
-        include_str!("../src/runtime/runtime.js"),
-    )
-    .unwrap();
+    fs::write(sources.join("runtime.js"), runtime).unwrap();
     fs::write(sources.join("index.js"), entry).unwrap();
     let esbuild = cargo_worker_build::minify::Esbuild {
         program: cargo_worker_build::minify::binary(&cargo_worker_build::toolcache::dir(
@@ -246,6 +247,10 @@ fn bundle_with_entry(ours: &Path, glue: &Path, entry: &str) -> tempfile::TempDir
 /// Our bundle as a crate without RPC functions gets it: the entry the tool renders then, whose
 /// default export is a plain module-worker object instead of a `WorkerEntrypoint` class.
 fn module_worker_bundle(ours: &Path, glue: &Path) -> tempfile::TempDir {
+    module_worker_bundle_with(ours, glue, include_str!("../src/runtime/runtime.js"))
+}
+
+fn module_worker_bundle_with(ours: &Path, glue: &Path, runtime: &str) -> tempfile::TempDir {
     let manifest: serde_json::Value =
         serde_json::from_slice(&fs::read(ours.join(".worker-build.json")).unwrap()).unwrap();
     let mut exports: cargo_worker_build::exports::Exports =
@@ -258,7 +263,7 @@ fn module_worker_bundle(ours: &Path, glue: &Path) -> tempfile::TempDir {
         false,
         &exports,
     );
-    bundle_with_entry(ours, glue, &entry)
+    bundle_with_runtime(ours, glue, &entry, runtime)
 }
 
 /// Our module with a raw hand-written entry from the fixture's `js/` (no runtime).
@@ -325,6 +330,21 @@ fn main() {
             false,
         ),
     ];
+    // Another copy of the runtime (an older one, say: `git show REV:src/runtime/runtime.js`)
+    // in the module-worker entry: BENCH_OTHER_RUNTIME=path.
+    let other = std::env::var_os("BENCH_OTHER_RUNTIME").map(|path| {
+        let runtime = fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("BENCH_OTHER_RUNTIME={}: {e}", Path::new(&path).display()));
+        module_worker_bundle_with(&ours, glue.path(), &runtime)
+    });
+    if let Some(dir) = &other {
+        variants.push(variant(
+            "module-worker object with BENCH_OTHER_RUNTIME",
+            dir.path(),
+            Some(0),
+            true,
+        ));
+    }
     let worker_build = std::env::var_os("WORKER_BUILD_BUNDLE").map(PathBuf::from);
     if let Some(dir) = &worker_build {
         assert!(
