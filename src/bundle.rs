@@ -337,12 +337,8 @@ pub fn write_manifest(
     let manifest = Manifest {
         tool: env!("CARGO_PKG_NAME").into(),
         tool_version: env!("CARGO_PKG_VERSION").into(),
-        mode: if plan.mode.is_unwind() {
-            "unwind".into()
-        } else {
-            "abort".into()
-        },
-        eh: plan.mode.eh().map(|e| format!("{e:?}").to_lowercase()),
+        mode: plan.mode.as_str().into(),
+        eh: plan.mode.eh().map(|e| e.as_str().into()),
         wasm_bindgen: bindgen_version.into(),
         library: plan.library,
         entry: ENTRY.into(),

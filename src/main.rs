@@ -73,8 +73,8 @@ fn run_build(args: &BuildArgs, shell: &Shell) -> Result<i32> {
         format!(
             "{} ({} expected, {})",
             summary.out_dir.display(),
-            format!("{:?}", expect.expect).to_lowercase(),
-            format!("{:?}", expect.runtime).to_lowercase()
+            expect.expect.as_str(),
+            expect.runtime.as_str()
         ),
     );
     Ok(check::run(

@@ -51,6 +51,38 @@ pub enum TargetRuntime {
     Node24,
 }
 
+impl EhEncoding {
+    /// The name on the command line, in the manifest and in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EhEncoding::Exnref => "exnref",
+            EhEncoding::Legacy => "legacy",
+        }
+    }
+}
+
+impl Expect {
+    /// The name on the command line, in the manifest and in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Expect::Unwind => "unwind",
+            Expect::Abort => "abort",
+        }
+    }
+}
+
+impl TargetRuntime {
+    /// The name on the command line and in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TargetRuntime::Workerd => "workerd",
+            TargetRuntime::Node20 => "node20",
+            TargetRuntime::Node22 => "node22",
+            TargetRuntime::Node24 => "node24",
+        }
+    }
+}
+
 /// wasm-bindgen before this leaks shadow stack on every caught panic (fixed in 0.2.127).
 pub const MIN_BINDGEN_UNWIND: Version = Version::new(0, 2, 127);
 /// The recovery runtime needs the abort handler and `__wbg_reset_state` (0.2.125), which also
@@ -70,6 +102,23 @@ pub fn release_of(text: &str) -> Option<Version> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// One name per value: what `as_str` prints is what clap accepts and serde writes.
+    fn names_agree<T: ValueEnum + serde::Serialize>(as_str: impl Fn(&T) -> &'static str) {
+        for value in T::value_variants() {
+            let name = as_str(value);
+            let clap = value.to_possible_value().unwrap();
+            assert_eq!(clap.get_name(), name);
+            assert_eq!(serde_json::to_value(value).unwrap(), name);
+        }
+    }
+
+    #[test]
+    fn names_match_the_command_line_and_json() {
+        names_agree::<EhEncoding>(|v| v.as_str());
+        names_agree::<Expect>(|v| v.as_str());
+        names_agree::<TargetRuntime>(|v| v.as_str());
+    }
 
     #[test]
     fn releases_are_read_with_suffixes() {

@@ -435,12 +435,8 @@ fn dry_run_summary(plan: &Plan) -> Summary {
         out_dir: plan.out_dir.clone(),
         entry: plan.out_dir.join(bundle::ENTRY),
         fresh: false,
-        mode: if plan.mode.is_unwind() {
-            "unwind".into()
-        } else {
-            "abort".into()
-        },
-        eh: plan.mode.eh().map(|e| format!("{e:?}").to_lowercase()),
+        mode: plan.mode.as_str().into(),
+        eh: plan.mode.eh().map(|e| e.as_str().into()),
         profile: plan.profile.clone(),
         toolchain: plan.toolchain.name.clone(),
         wasm_bindgen: plan.package.wasm_bindgen.to_string(),

@@ -45,6 +45,14 @@ impl Mode {
             Mode::Abort => None,
         }
     }
+
+    /// `unwind` or `abort`, as the manifest and the JSON summary name it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Unwind { .. } => "unwind",
+            Mode::Abort => "abort",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]

@@ -253,16 +253,6 @@ pub fn first_runtime_with(feature: Feature) -> Option<TargetRuntime> {
     .find(|r| supported(*r).contains(feature))
 }
 
-/// The name used on the command line and in reports.
-pub fn runtime_name(runtime: TargetRuntime) -> &'static str {
-    match runtime {
-        TargetRuntime::Workerd => "workerd",
-        TargetRuntime::Node20 => "node20",
-        TargetRuntime::Node22 => "node22",
-        TargetRuntime::Node24 => "node24",
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

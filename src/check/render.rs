@@ -6,7 +6,6 @@ use std::io::{self, Write};
 use anstyle::{AnsiColor, Style};
 use serde_json::{json, Value};
 
-use super::features::runtime_name;
 use super::{Check, ModuleReport, Report, Status, JSON_SCHEMA_VERSION};
 use crate::model::{EhEncoding, Expect};
 
@@ -89,7 +88,7 @@ fn module_table(module: &ModuleReport, w: &mut dyn Write, color: bool) -> io::Re
             expect_str(module.expect),
             module.expect_source.as_str()
         ),
-        format!("runtime {}", runtime_name(module.runtime)),
+        format!("runtime {}", module.runtime.as_str()),
     ];
     if let Some(eh) = module.eh_required {
         context.push(format!("eh {}", eh_str(eh)));
@@ -208,7 +207,7 @@ fn module_json(m: &ModuleReport) -> Value {
     });
     let load = m.load.as_ref().map(|l| {
         json!({
-            "runtime": runtime_name(l.runtime),
+            "runtime": l.runtime.as_str(),
             "loads": l.loads,
             "features": l.features.names(),
             "unsupported": l.unsupported.names(),
@@ -223,7 +222,7 @@ fn module_json(m: &ModuleReport) -> Value {
         "expect": expect_str(m.expect),
         "expect_source": m.expect_source.as_str(),
         "eh_required": m.eh_required.map(eh_str),
-        "runtime": runtime_name(m.runtime),
+        "runtime": m.runtime.as_str(),
         "error": m.error.as_ref().map(|e| json!({ "message": e.message, "offset": e.offset })),
         "eh": eh,
         "unwinding": unwinding,

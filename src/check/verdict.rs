@@ -4,7 +4,7 @@
 use wasmparser::{Validator, WasmFeatures};
 
 use super::bundle::{MANIFEST_FILE, RUNTIME_FILE};
-use super::features::{self, runtime_name, Feature};
+use super::features::{self, Feature};
 use super::scan::{self, ModuleFacts};
 use super::{
     BundleInfo, BundleWiring, Check, CheckId, CheckOptions, Encoding, LoadVerdict, ModuleReport,
@@ -185,20 +185,6 @@ fn warn(id: CheckId, summary: String, cause: String, fix: String) -> Check {
     }
 }
 
-fn eh_name(eh: EhEncoding) -> &'static str {
-    match eh {
-        EhEncoding::Exnref => "exnref",
-        EhEncoding::Legacy => "legacy",
-    }
-}
-
-fn expect_name(expect: Expect) -> &'static str {
-    match expect {
-        Expect::Unwind => "unwind",
-        Expect::Abort => "abort",
-    }
-}
-
 fn counted(pairs: &[(&str, u64)]) -> String {
     let parts: Vec<String> = pairs
         .iter()
@@ -282,10 +268,10 @@ fn encoding_check(
                 summary,
                 format!(
                     "the module uses {} exception handling; {} was required {from}",
-                    eh_name(found),
-                    eh_name(required)
+                    found.as_str(),
+                    required.as_str()
                 ),
-                format!("cargo worker-build --unwind --eh {}", eh_name(required)),
+                format!("cargo worker-build --unwind --eh {}", required.as_str()),
             )
         }
         _ => pass(CheckId::EhEncoding, summary),
@@ -293,7 +279,7 @@ fn encoding_check(
 }
 
 fn unwinding_check(facts: &ModuleFacts, unwinds: bool, expect: Expect, source: Source) -> Check {
-    let expected = format!("expected {} ({})", expect_name(expect), source.as_str());
+    let expected = format!("expected {} ({})", expect.as_str(), source.as_str());
     let rust_tag = facts
         .tags
         .iter()
@@ -704,7 +690,7 @@ fn wasm_bindgen_check(
             )
         };
     };
-    let summary = format!("{version} (minimum {minimum} for {})", expect_name(expect));
+    let summary = format!("{version} (minimum {minimum} for {})", expect.as_str());
     let too_old = release_of(version).is_none_or(|found| found < *minimum);
     if too_old {
         let why = match expect {
@@ -771,7 +757,7 @@ fn load_verdict(
 }
 
 fn load_check(load: &LoadVerdict, expect: Expect) -> Check {
-    let runtime = runtime_name(load.runtime);
+    let runtime = load.runtime.as_str();
     let features = if load.features.is_empty() {
         "MVP only".to_string()
     } else {
@@ -817,7 +803,7 @@ fn load_check(load: &LoadVerdict, expect: Expect) -> Check {
             match features::first_runtime_with(first) {
                 Some(newer) => format!(
                     "target `--runtime {}` or newer, or build without it: `-Ctarget-feature=-{}`",
-                    runtime_name(newer),
+                    newer.as_str(),
                     first.name()
                 ),
                 None => format!(
