@@ -96,16 +96,16 @@ pub fn run(args: &ToolsArgs, shell: &Shell) -> Result<i32> {
         crate::minify::ESBUILD_VERSION,
     ));
     // Binaryen runs on any Node; the project's wrangler (npm run dev / deploy / test) does not.
-    let node_needed = crate::node::requirement(Some(&package.dir));
-    let node = crate::node::check(&node_needed);
-    let node_advice = crate::node::advice(&node_needed, &node);
+    let node_needed = crate::scaffold::node::requirement(Some(&package.dir));
+    let node = crate::scaffold::node::check(&node_needed);
+    let node_advice = crate::scaffold::node::advice(&node_needed, &node);
     let (installed, path) = match &node {
-        crate::node::NodeCheck::Fits { version, path }
-        | crate::node::NodeCheck::TooOld { version, path } => {
+        crate::scaffold::node::NodeCheck::Fits { version, path }
+        | crate::scaffold::node::NodeCheck::TooOld { version, path } => {
             (Some(format!("v{version}")), Some(path.clone()))
         }
-        crate::node::NodeCheck::Missing => (None, None),
-        crate::node::NodeCheck::Unknown { .. } => (None, crate::process::which("node")),
+        crate::scaffold::node::NodeCheck::Missing => (None, None),
+        crate::scaffold::node::NodeCheck::Unknown { .. } => (None, crate::process::which("node")),
     };
     rows.push(ToolRow {
         tool: "node".into(),

@@ -385,7 +385,7 @@ fn every_template_pins_the_npm_tools_the_repository_tests_with() {
         assert!(dir.join("test/index.test.js").is_file(), "{template}");
     }
     assert_eq!(
-        cargo_worker_build::node::template_requirement().range,
+        cargo_worker_build::scaffold::node::template_requirement().range,
         wrangler["engines"]["node"].as_str().unwrap()
     );
 }

@@ -6,6 +6,7 @@
 
 pub mod crate_name;
 pub mod manifest;
+pub mod node;
 pub mod placeholders;
 pub mod templates;
 mod write;
@@ -388,8 +389,8 @@ fn report(plan: &Plan, created_directory: bool, cd_into: Option<&Path>) {
     for line in next_steps(plan, cd_into) {
         eprintln!("{line}");
     }
-    let node = crate::node::requirement(Some(&plan.root));
-    if let Some(advice) = crate::node::advice(&node, &crate::node::check(&node)) {
+    let node = node::requirement(Some(&plan.root));
+    if let Some(advice) = node::advice(&node, &node::check(&node)) {
         eprintln!("warning: {advice}");
     }
 }

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use semver::{Version, VersionReq};
 
-use crate::scaffold::templates;
+use super::templates;
 
 /// A newer Node the advice names; `npx -p node@MAJOR` runs npm and its scripts on it.
 pub const SUGGESTED_NODE_MAJOR: u32 = 24;
