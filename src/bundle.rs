@@ -63,6 +63,15 @@ pub struct Manifest {
     pub sizes: Sizes,
     /// A digest of every input of the steps after cargo; equal means the bundle is up to date.
     pub input_key: String,
+    /// The symbol map of the module (not uploaded) and the build id it and the module share.
+    #[serde(default)]
+    pub symbols: Option<SymbolsRecord>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SymbolsRecord {
+    pub file: String,
+    pub build_id: String,
 }
 
 /// Where the check finds the entry's wiring: esbuild's metafile and the inputs in it that are
@@ -103,6 +112,7 @@ pub fn input_key(plan: &Plan, wasm: &[u8], bindgen_version: &str, opt: &[String]
         h.update(part.as_bytes());
         h.update([0]);
     }
+    h.update(format!("symbols {}\0", crate::symbols::FORMAT).as_bytes());
     h.update(plan.bindgen_args.join("\0").as_bytes());
     h.update(format!("{:?}|{}|{}", plan.mode, plan.library, opt.join("\0")).as_bytes());
     h.update(format!("|minify {}", plan.minify.enabled).as_bytes());
@@ -348,6 +358,10 @@ pub fn write_manifest(
         files,
         sizes,
         input_key: key.into(),
+        symbols: crate::symbols::load(staging).map(|map| SymbolsRecord {
+            file: crate::symbols::SIDECAR.into(),
+            build_id: map.build_id,
+        }),
     };
     let mut json = serde_json::to_vec_pretty(&manifest)?;
     json.push(b'\n');

@@ -35,6 +35,8 @@ pub enum Command {
     Check(CheckArgs),
     /// Show the tools a build uses (toolchain, wasm-bindgen, Binaryen, node) and the tool cache
     Tools(ToolsArgs),
+    /// Name the Rust functions in a log's `wasm-function[N]:0xOFF` frames (from the bundle's symbol map)
+    Symbolize(SymbolizeArgs),
 }
 
 /// Options shared by everything that reads a package: which package, which cargo settings.
@@ -295,6 +297,18 @@ pub struct CheckArgs {
     /// Coloring
     #[arg(long, value_enum, value_name = "WHEN")]
     pub color: Option<ColorChoice>,
+    /// Path to Cargo.toml (to find the default bundle directory)
+    #[arg(long, value_name = "PATH")]
+    pub manifest_path: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct SymbolizeArgs {
+    /// The log to read (`wrangler tail`, its --format json, workerd's stderr) [default: stdin]
+    pub file: Option<PathBuf>,
+    /// The bundle whose frames the log shows [default: build/ next to Cargo.toml]
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
     /// Path to Cargo.toml (to find the default bundle directory)
     #[arg(long, value_name = "PATH")]
     pub manifest_path: Option<PathBuf>,

@@ -39,6 +39,8 @@ pub enum Code {
     InvalidMaxSize,
     OverMaxSize,
     WorkerBuildUnsupported,
+    NoSymbols,
+    SymbolsOtherBuild,
 }
 
 impl Code {
@@ -73,6 +75,8 @@ impl Code {
         Code::InvalidMaxSize,
         Code::OverMaxSize,
         Code::WorkerBuildUnsupported,
+        Code::NoSymbols,
+        Code::SymbolsOtherBuild,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -107,6 +111,8 @@ impl Code {
             Code::InvalidMaxSize => "invalid-max-size",
             Code::OverMaxSize => "over-max-size",
             Code::WorkerBuildUnsupported => "worker-build-unsupported",
+            Code::NoSymbols => "no-symbols",
+            Code::SymbolsOtherBuild => "symbols-other-build",
         }
     }
 

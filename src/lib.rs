@@ -4,7 +4,8 @@
 //! The pipeline, one module per stage: [`plan`] resolves everything up front, then
 //! [`toolchain`] -> [`cargo`] -> [`bindgen`] -> optimise ([`opt`]) -> [`bundle`] (entry +
 //! recovery runtime + glue in one ES module, with [`esbuild`]; [`minify`] decides its form) ->
-//! [`check`] (when asked).
+//! [`check`] (when asked). [`symbols`] writes the map of the shipped module's functions that
+//! [`symbolize`] applies to logs.
 
 pub mod bindgen;
 pub mod bundle;
@@ -25,6 +26,8 @@ pub mod plan;
 pub mod process;
 pub mod scaffold;
 pub mod size;
+pub mod symbolize;
+pub mod symbols;
 pub mod term;
 pub mod toolcache;
 pub mod toolchain;

@@ -30,6 +30,7 @@ fn main() -> ExitCode {
         Some(Command::Init(args)) => scaffold::init_project(args).map(|()| 0),
         Some(Command::Check(args)) => run_check(args, &shell),
         Some(Command::Tools(args)) => tools::run(args, &shell),
+        Some(Command::Symbolize(args)) => cargo_worker_build::symbolize::run(args),
     };
     match result {
         Ok(code) => ExitCode::from(code as u8),

@@ -284,9 +284,15 @@ fn write_bundle(
     )?;
     crate::fs::remove_file(&input)?;
     let mut complete = true;
+    // wasm-opt drops the name section unless told to keep it: it is kept for the symbol map
+    // only, and removed from the module once the map is written.
+    let mut names_added = false;
     if let Some(args) = &plan.opt.args {
-        complete &= optimise(plan, args, &staging.dir.join(bundle::WASM), shell)?;
+        let (args, added) = crate::symbols::opt_args_keeping_names(args);
+        names_added = added;
+        complete &= optimise(plan, &args, &staging.dir.join(bundle::WASM), shell)?;
     }
+    crate::symbols::write(&staging.dir, &staging.dir.join(bundle::WASM), names_added)?;
     shell.status(
         "Bundling",
         format!(

@@ -36,6 +36,7 @@ const COMMANDS: &[(&str, &[&str], &str)] = &[
     ("init", &["init"], "reference/init.md"),
     ("check", &["check"], "reference/check.md"),
     ("tools", &["tools"], "reference/tools.md"),
+    ("symbolize", &["symbolize"], "reference/symbolize.md"),
 ];
 
 /// Options documented once for every command, on the reference's index page.

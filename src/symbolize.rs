@@ -1,0 +1,382 @@
+//! `cargo worker-build symbolize`: rewrite the `wasm-function[N]:0xOFF` frames of a log (from
+//! `wrangler tail`, its `--format json`, workerd's stderr or the dashboard) into the Rust
+//! functions the bundle's symbol sidecar names. Text that is not a frame passes through as it
+//! is; a frame the map cannot place stays as it is, marked.
+
+use std::io::{Read, Write};
+use std::path::PathBuf;
+
+use anyhow::Result;
+
+use crate::cli::SymbolizeArgs;
+use crate::errors::{problem, Code};
+use crate::symbols::Sidecar;
+
+/// `cargo worker-build symbolize [FILE]`: the rewritten log on stdout.
+pub fn run(args: &SymbolizeArgs) -> Result<i32> {
+    let dir = match &args.out_dir {
+        Some(dir) => dir.clone(),
+        None => {
+            let cwd = std::env::current_dir()?;
+            let manifest = crate::workspace::locate_manifest(args.manifest_path.as_deref(), &cwd)?;
+            manifest
+                .parent()
+                .map_or(cwd.join("build"), |d| d.join("build"))
+        }
+    };
+    let map = load_for(&dir)?;
+    let mut log = Vec::new();
+    match &args.file {
+        Some(file) => log = crate::fs::read(file)?,
+        None => {
+            std::io::stdin().read_to_end(&mut log)?;
+        }
+    }
+    let log = String::from_utf8_lossy(&log);
+    if let Some(theirs) = other_build(&log, &map) {
+        return Err(problem(
+            Code::SymbolsOtherBuild,
+            format!(
+                "the log is from another build: it shows {theirs}, but the bundle in {} is build {}",
+                dir.display(),
+                map.build_id
+            ),
+            "pass --out-dir with the bundle that produced the log, or rebuild the deployed commit and symbolize again",
+        ));
+    }
+    std::io::stdout().write_all(rewrite(&log, &map).as_bytes())?;
+    Ok(0)
+}
+
+/// The bundle's sidecar, checked against the module next to it.
+pub fn load_for(dir: &std::path::Path) -> Result<Sidecar> {
+    let wasm_path = dir.join(crate::bundle::WASM);
+    let sidecar_path: PathBuf = dir.join(crate::symbols::SIDECAR);
+    let Some(map) = crate::symbols::load(dir) else {
+        return Err(problem(
+            Code::NoSymbols,
+            format!("{} has no readable symbol map ({})", dir.display(), sidecar_path.display()),
+            "rebuild with `cargo worker-build` (every build writes it), or pass --out-dir with the bundle the log came from",
+        ));
+    };
+    let wasm = std::fs::read(&wasm_path).unwrap_or_default();
+    let shipped = crate::symbols::build_id(&wasm);
+    if shipped != map.build_id {
+        return Err(problem(
+            Code::SymbolsOtherBuild,
+            format!(
+                "the symbol map in {} is for build {}, but {} is build {shipped}",
+                dir.display(),
+                map.build_id,
+                wasm_path.display()
+            ),
+            "rebuild with `cargo worker-build` so the module and its map come from the same build",
+        ));
+    }
+    Ok(map)
+}
+
+/// Appended to a frame the map does not place.
+pub const UNMAPPED: &str = " [not symbolized: not in this build]";
+
+/// A frame as V8 prints it: `wasm://wasm/<script>:wasm-function[N]:0xOFF` (the script part is
+/// optional in some tools' output).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Frame<'a> {
+    /// The byte range of the whole frame text in its line.
+    start: usize,
+    end: usize,
+    script: Option<&'a str>,
+    index: u32,
+    offset: u64,
+}
+
+const FUNCTION: &str = "wasm-function[";
+const SCRIPT: &str = "wasm://wasm/";
+
+fn frames(text: &str) -> Vec<Frame<'_>> {
+    let mut out = Vec::new();
+    let mut from = 0;
+    while let Some(found) = text[from..].find(FUNCTION) {
+        let at = from + found;
+        from = at + FUNCTION.len();
+        let rest = &text[from..];
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        let Ok(index) = rest[..digits].parse::<u32>() else {
+            continue;
+        };
+        let Some(after) = rest[digits..].strip_prefix("]:0x") else {
+            continue;
+        };
+        let hex = after.bytes().take_while(u8::is_ascii_hexdigit).count();
+        let Ok(offset) = u64::from_str_radix(&after[..hex], 16) else {
+            continue;
+        };
+        let end = from + digits + "]:0x".len() + hex;
+        // `wasm://wasm/<script>:` right before, when it is there.
+        let (start, script) = match text[..at].strip_suffix(':') {
+            Some(head) => match head.rfind(SCRIPT) {
+                Some(s)
+                    if head[s + SCRIPT.len()..].bytes().all(|b| {
+                        b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.'
+                    }) =>
+                {
+                    (s, Some(&head[s + SCRIPT.len()..]))
+                }
+                _ => (at, None),
+            },
+            None => (at, None),
+        };
+        out.push(Frame {
+            start,
+            end,
+            script,
+            index,
+            offset,
+        });
+        from = end;
+    }
+    out
+}
+
+/// The V8 script ids the log's frames name (module name prefixes dropped), in order, distinct.
+pub fn scripts_in(log: &str) -> Vec<String> {
+    let mut seen: Vec<String> = Vec::new();
+    for frame in frames(log) {
+        if let Some(script) = frame.script {
+            let id = script.rsplit('-').next().unwrap_or(script).to_string();
+            if !seen.contains(&id) {
+                seen.push(id);
+            }
+        }
+    }
+    seen
+}
+
+/// Why the log cannot come from this build: the V8 script ids its frames name differ from this
+/// module's, or it has frames and not one of them falls inside the function it names. `None`
+/// when the log has no frames, or some of them fit.
+pub fn other_build(log: &str, map: &Sidecar) -> Option<String> {
+    let scripts = scripts_in(log);
+    if !map.v8_script_id.is_empty() && !scripts.is_empty() && !scripts.contains(&map.v8_script_id) {
+        return Some(format!(
+            "module wasm://wasm/{}",
+            scripts.join(", wasm://wasm/")
+        ));
+    }
+    let found = frames(log);
+    let first = found.first()?;
+    if found
+        .iter()
+        .any(|f| map.function_at(f.index, f.offset).is_some())
+    {
+        return None;
+    }
+    Some(format!(
+        "frames such as wasm-function[{}]:0x{:x} that lie outside this build's functions",
+        first.index, first.offset
+    ))
+}
+
+/// Rewrite one piece of text (a line, or a string inside a JSON record).
+fn rewrite_text(text: &str, map: &Sidecar) -> String {
+    let found = frames(text);
+    if found.is_empty() {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len() + 64 * found.len());
+    let mut last = 0;
+    for frame in found {
+        out.push_str(&text[last..frame.start]);
+        let raw = &text[frame.start..frame.end];
+        let ours = frame
+            .script
+            .map(|s| s.rsplit('-').next().unwrap_or(s))
+            .is_none_or(|s| map.v8_script_id.is_empty() || s == map.v8_script_id);
+        match map
+            .function_at(frame.index, frame.offset)
+            .filter(|_| ours)
+            .and_then(|f| f.name.as_deref())
+        {
+            Some(name) => {
+                out.push_str(name);
+                out.push_str(" (wasm-function[");
+                out.push_str(&frame.index.to_string());
+                out.push_str(&format!("]:0x{:x})", frame.offset));
+            }
+            None => {
+                out.push_str(raw);
+                out.push_str(UNMAPPED);
+            }
+        }
+        last = frame.end;
+    }
+    out.push_str(&text[last..]);
+    out
+}
+
+fn rewrite_json(value: &mut serde_json::Value, map: &Sidecar) {
+    use serde_json::Value;
+    match value {
+        Value::String(s) if s.contains(FUNCTION) => *s = rewrite_text(s, map),
+        Value::Array(items) => items.iter_mut().for_each(|v| rewrite_json(v, map)),
+        Value::Object(fields) => fields.values_mut().for_each(|v| rewrite_json(v, map)),
+        _ => {}
+    }
+}
+
+/// Rewrite a whole log. A line that is a JSON value (`wrangler tail --format json`) has the
+/// strings inside it rewritten and stays one line of JSON; any other line is rewritten as text.
+pub fn rewrite(log: &str, map: &Sidecar) -> String {
+    let mut out = String::with_capacity(log.len());
+    for line in log.split_inclusive('\n') {
+        let (body, newline) = match line.strip_suffix('\n') {
+            Some(b) => (b, "\n"),
+            None => (line, ""),
+        };
+        if !body.contains(FUNCTION) {
+            out.push_str(line);
+            continue;
+        }
+        let trimmed = body.trim_start();
+        let json = (trimmed.starts_with('{') || trimmed.starts_with('['))
+            .then(|| serde_json::from_str::<serde_json::Value>(body).ok())
+            .flatten();
+        match json {
+            Some(mut value) => {
+                rewrite_json(&mut value, map);
+                out.push_str(&value.to_string());
+            }
+            None => out.push_str(&rewrite_text(body, map)),
+        }
+        out.push_str(newline);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::symbols::Function;
+
+    fn map() -> Sidecar {
+        Sidecar {
+            format: crate::symbols::FORMAT,
+            build_id: "0123456789abcdef".into(),
+            module_size: 40000,
+            v8_script_id: "00027102".into(),
+            functions: vec![
+                Function {
+                    index: 3,
+                    start: 0x100,
+                    end: 0x200,
+                    name: Some("fixture::trap_here".into()),
+                },
+                Function {
+                    index: 4,
+                    start: 0x200,
+                    end: 0x300,
+                    name: None,
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn frames_of_this_build_are_named_and_others_marked() {
+        let log = "Error: unreachable\n    at wasm://wasm/00027102:wasm-function[3]:0x150\n    at wasm://wasm/00027102:wasm-function[4]:0x250\n    at wasm-function[3]:0x999\nnot a frame\n";
+        let out = rewrite(log, &map());
+        assert_eq!(
+            out,
+            format!("Error: unreachable\n    at fixture::trap_here (wasm-function[3]:0x150)\n    at wasm://wasm/00027102:wasm-function[4]:0x250{UNMAPPED}\n    at wasm-function[3]:0x999{UNMAPPED}\nnot a frame\n")
+        );
+    }
+
+    #[test]
+    fn json_records_stay_json() {
+        let line =
+            r#"{"logs":[{"message":["at wasm://wasm/00027102:wasm-function[3]:0x1ff"]}],"n":1}"#;
+        let out = rewrite(line, &map());
+        let value: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(
+            value["logs"][0]["message"][0],
+            "at fixture::trap_here (wasm-function[3]:0x1ff)"
+        );
+        assert_eq!(value["n"], 1);
+    }
+
+    #[test]
+    fn a_log_of_another_module_is_recognised() {
+        let log = "at wasm://wasm/0006aaaa:wasm-function[3]:0x150";
+        assert_eq!(
+            other_build(log, &map()).as_deref(),
+            Some("module wasm://wasm/0006aaaa")
+        );
+        assert_eq!(
+            other_build("at wasm://wasm/00027102:wasm-function[3]:0x150", &map()),
+            None
+        );
+        assert_eq!(other_build("at wasm-function[3]:0x150", &map()), None);
+        assert_eq!(other_build("no frames here", &map()), None);
+        let elsewhere = "at wasm-function[3]:0x250\n at wasm-function[9]:0x10";
+        assert!(other_build(elsewhere, &map())
+            .unwrap()
+            .contains("wasm-function[3]:0x250"));
+        assert!(rewrite(log, &map()).ends_with(UNMAPPED));
+    }
+
+    /// A bounded, seeded fuzz: random bytes, truncated frames and cut real logs never panic, and
+    /// text without a complete frame comes back unchanged.
+    #[test]
+    fn garbage_and_truncated_logs_pass_through() {
+        let real = "2026-12-01 panicked at src/lib.rs:8:9\n    at wasm://wasm/00027102:wasm-function[3]:0x150\n{\"logs\":[\"wasm-function[4]:0x250\"]}\n    at fixture (wasm://wasm/name-00027102:wasm-function[3]:0x1a0)\n";
+        let alphabet: Vec<char> = "wasm-function[]:0x0123456789abcdefg://{}\"\\\n ()é\u{0}"
+            .chars()
+            .collect();
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let sidecar = map();
+        for round in 0..5000 {
+            let input: String = if round % 2 == 0 {
+                let cut = real
+                    .char_indices()
+                    .map(|(i, _)| i)
+                    .nth(next() as usize % real.chars().count())
+                    .unwrap_or(0);
+                let tail = real
+                    .char_indices()
+                    .map(|(i, _)| i)
+                    .nth(next() as usize % real.chars().count())
+                    .unwrap_or(0);
+                format!("{}{}", &real[..cut], &real[tail..])
+            } else {
+                (0..next() % 200)
+                    .map(|_| alphabet[next() as usize % alphabet.len()])
+                    .collect()
+            };
+            let out = rewrite(&input, &sidecar);
+            let _ = other_build(&input, &sidecar);
+            if frames(&input).is_empty() {
+                assert_eq!(
+                    out, input,
+                    "text without frames must pass through unchanged"
+                );
+            } else if !input
+                .lines()
+                .any(|l| l.trim_start().starts_with(['{', '[']))
+            {
+                // No frame is lost: each one is kept, named or marked.
+                assert_eq!(
+                    frames(&out).len(),
+                    frames(&input).len(),
+                    "{input:?} -> {out:?}"
+                );
+            }
+        }
+    }
+}

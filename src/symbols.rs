@@ -1,0 +1,299 @@
+//! The symbol sidecar: which Rust function each code offset of the shipped module belongs to.
+//!
+//! Runtimes print a Wasm frame as `wasm-function[N]:0xOFF` (a function index and a byte offset
+//! into the module file). The names that could explain it live in the module's name section,
+//! which costs upload size, so a release build keeps them out of the module and writes them to
+//! `index_bg.symbols.json` next to it instead: no import reaches that file, so wrangler does not
+//! upload it. The map is read from the final module itself (wasm-opt runs with `-g` so the name
+//! section survives optimisation; the section is removed afterwards), so every offset is exact
+//! for the bytes that ship. `cargo worker-build symbolize` reads it.
+
+use std::ops::Range;
+use std::path::Path;
+
+use anyhow::Result;
+use serde::{Deserialize, Serialize};
+
+/// The sidecar's file name in the bundle directory.
+pub const SIDECAR: &str = "index_bg.symbols.json";
+/// Bump when the sidecar's shape changes.
+pub const FORMAT: u32 = 2;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sidecar {
+    pub format: u32,
+    /// Identifies the shipped module: the start of the SHA-256 of its bytes.
+    pub build_id: String,
+    /// The module's size in bytes.
+    pub module_size: u64,
+    /// What V8 (workerd, Node) prints after `wasm://wasm/` in this module's frames.
+    pub v8_script_id: String,
+    /// Functions with a body, by index (imports have none).
+    pub functions: Vec<Function>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Function {
+    pub index: u32,
+    /// Module-relative byte range of the body.
+    pub start: u64,
+    pub end: u64,
+    /// Demangled, without the hash; `None` when the module had no name for it.
+    pub name: Option<String>,
+}
+
+impl Sidecar {
+    /// The function `index`, when `offset` lies in its body.
+    pub fn function_at(&self, index: u32, offset: u64) -> Option<&Function> {
+        let f = self
+            .functions
+            .binary_search_by_key(&index, |f| f.index)
+            .ok()
+            .map(|i| &self.functions[i])?;
+        (f.start <= offset && offset < f.end).then_some(f)
+    }
+}
+
+/// The build id of a module: 16 hex digits of its SHA-256.
+pub fn build_id(wasm: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(wasm)
+        .iter()
+        .take(8)
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// V8 names a module's script `wasm://wasm/<8 hex digits>`: the hash of its bytes, which for any
+/// module over 16,383 bytes is derived from the length alone (`length << 2 | 2`).
+pub fn v8_script_id(len: usize) -> Option<String> {
+    (len > 16383).then(|| format!("{:08x}", ((len as u64) << 2 | 2) as u32))
+}
+
+/// A function name without the crate hash: `core::panicking::panic_fmt::h0123...` or its mangled
+/// form become `core::panicking::panic_fmt`.
+pub fn clean_name(raw: &str) -> String {
+    let demangled = match rustc_demangle::try_demangle(raw) {
+        Ok(d) => format!("{d:#}"),
+        Err(_) => raw.to_string(),
+    };
+    // v0 names print each crate's disambiguator: `core[b1a56e2c75bceed0]::fmt`.
+    let mut demangled = demangled;
+    while let Some(open) = demangled.find('[') {
+        let Some(len) = demangled[open + 1..].find(']') else {
+            break;
+        };
+        let inner = &demangled[open + 1..open + 1 + len];
+        if inner.is_empty() || !inner.bytes().all(|b| b.is_ascii_hexdigit()) {
+            break;
+        }
+        demangled.replace_range(open..open + len + 2, "");
+    }
+    match demangled.rsplit_once("::h") {
+        Some((head, hash)) if hash.len() == 16 && hash.bytes().all(|b| b.is_ascii_hexdigit()) => {
+            head.to_string()
+        }
+        _ => demangled,
+    }
+}
+
+/// Read the function bodies and names of `wasm`.
+pub fn read(wasm: &[u8]) -> Result<Sidecar> {
+    use wasmparser::{KnownCustom, Name, Parser, Payload};
+    let mut imported = 0u32;
+    let mut bodies: Vec<Range<u64>> = Vec::new();
+    let mut names = std::collections::HashMap::new();
+    for payload in Parser::new(0).parse_all(wasm) {
+        match payload? {
+            Payload::ImportSection(reader) => {
+                for import in reader.into_imports() {
+                    if matches!(import?.ty, wasmparser::TypeRef::Func(_)) {
+                        imported += 1;
+                    }
+                }
+            }
+            Payload::CodeSectionEntry(body) => bodies.push(body.range()),
+            Payload::CustomSection(reader) => {
+                if let KnownCustom::Name(section) = reader.as_known() {
+                    for part in section {
+                        // A damaged name section costs names, never the build.
+                        let Ok(Name::Function(map)) = part else {
+                            continue;
+                        };
+                        for naming in map.into_iter().flatten() {
+                            names.insert(naming.index, clean_name(naming.name));
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    let functions = bodies
+        .into_iter()
+        .enumerate()
+        .map(|(i, range)| {
+            let index = imported + i as u32;
+            Function {
+                index,
+                start: range.start,
+                end: range.end,
+                name: names.remove(&index),
+            }
+        })
+        .collect();
+    Ok(Sidecar {
+        format: FORMAT,
+        build_id: build_id(wasm),
+        module_size: wasm.len() as u64,
+        v8_script_id: v8_script_id(wasm.len()).unwrap_or_default(),
+        functions,
+    })
+}
+
+/// The module without its name section, when that section comes after the code (as every
+/// tool writes it), so no code offset moves. `None` when there is nothing to remove.
+pub fn without_names(wasm: &[u8]) -> Option<Vec<u8>> {
+    let mut pos = 8;
+    let mut seen_code = false;
+    let mut cut: Option<Range<usize>> = None;
+    while pos < wasm.len() {
+        let start = pos;
+        let id = wasm[pos];
+        pos += 1;
+        let (size, n) = leb128(wasm.get(pos..)?)?;
+        pos += n;
+        let end = pos
+            .checked_add(size as usize)
+            .filter(|&e| e <= wasm.len())?;
+        if id == 10 {
+            seen_code = true;
+        } else if id == 0 && seen_code && cut.is_none() {
+            let (len, n) = leb128(wasm.get(pos..end)?)?;
+            if wasm.get(pos + n..pos + n + len as usize) == Some(b"name".as_slice()) {
+                cut = Some(start..end);
+            }
+        }
+        pos = end;
+    }
+    let cut = cut?;
+    let mut out = Vec::with_capacity(wasm.len() - cut.len());
+    out.extend_from_slice(&wasm[..cut.start]);
+    out.extend_from_slice(&wasm[cut.end..]);
+    Some(out)
+}
+
+fn leb128(bytes: &[u8]) -> Option<(u64, usize)> {
+    let mut value = 0u64;
+    for (i, b) in bytes.iter().enumerate().take(10) {
+        value |= u64::from(b & 0x7f) << (7 * i);
+        if b & 0x80 == 0 {
+            return Some((value, i + 1));
+        }
+    }
+    None
+}
+
+/// Write the sidecar for the module at `wasm` into `dir`; with `strip_names`, first remove the
+/// name section from the module (it was kept through wasm-opt only for this map).
+pub fn write(dir: &Path, wasm: &Path, strip_names: bool) -> Result<Sidecar> {
+    let bytes = crate::fs::read(wasm)?;
+    let named = read(&bytes)?;
+    let shipped = match strip_names.then(|| without_names(&bytes)).flatten() {
+        Some(stripped) => {
+            crate::fs::write(wasm, &stripped)?;
+            stripped
+        }
+        None => bytes,
+    };
+    let sidecar = Sidecar {
+        build_id: build_id(&shipped),
+        module_size: shipped.len() as u64,
+        v8_script_id: v8_script_id(shipped.len()).unwrap_or_default(),
+        ..named
+    };
+    let mut json = serde_json::to_vec(&sidecar)?;
+    json.push(b'\n');
+    crate::fs::write(&dir.join(SIDECAR), json)?;
+    Ok(sidecar)
+}
+
+/// wasm-opt's arguments with `-g` (keep the name section) added unless the user's arguments
+/// already keep names; says whether it was added (and so is ours to remove afterwards).
+pub fn opt_args_keeping_names(args: &[String]) -> (Vec<String>, bool) {
+    if args.iter().any(|a| a == "-g" || a == "--debuginfo") {
+        return (args.to_vec(), false);
+    }
+    let mut with = args.to_vec();
+    with.push("-g".into());
+    (with, true)
+}
+
+/// The sidecar in a bundle directory, if there is a readable one.
+pub fn load(dir: &Path) -> Option<Sidecar> {
+    serde_json::from_slice(&std::fs::read(dir.join(SIDECAR)).ok()?).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn module() -> Vec<u8> {
+        wat::parse_str(
+            r#"(module
+                (import "env" "f" (func $imp))
+                (func $_ZN7fixture5inner17h0123456789abcdefE (result i32) i32.const 1)
+                (func $plain (result i32) unreachable)
+                (export "plain" (func $plain)))"#,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn names_are_demangled_without_hashes_and_indexed_after_imports() {
+        let s = read(&module()).unwrap();
+        assert_eq!(s.functions.len(), 2);
+        assert_eq!(s.functions[0].index, 1);
+        assert_eq!(s.functions[0].name.as_deref(), Some("fixture::inner"));
+        assert_eq!(s.functions[1].name.as_deref(), Some("plain"));
+        assert_eq!(
+            clean_name("core::panicking::panic::h0123456789abcdef"),
+            "core::panicking::panic"
+        );
+        assert_eq!(clean_name("main"), "main");
+        assert_eq!(
+            clean_name("<dlmalloc[71df60a1a79aab31]::Dlmalloc<dlmalloc[71df60a1a79aab31]::System>>::malloc"),
+            "<dlmalloc::Dlmalloc<dlmalloc::System>>::malloc"
+        );
+    }
+
+    #[test]
+    fn stripping_names_keeps_every_code_offset() {
+        let wasm = module();
+        let stripped = without_names(&wasm).expect("has a name section");
+        assert!(stripped.len() < wasm.len());
+        let (a, b) = (read(&wasm).unwrap(), read(&stripped).unwrap());
+        let ranges = |s: &Sidecar| {
+            s.functions
+                .iter()
+                .map(|f| (f.index, f.start, f.end))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(ranges(&a), ranges(&b));
+        assert!(b.functions.iter().all(|f| f.name.is_none()));
+        assert_eq!(without_names(&stripped), None);
+        wasmparser::Validator::new()
+            .validate_all(&stripped)
+            .unwrap();
+    }
+
+    #[test]
+    fn offsets_outside_a_function_do_not_match_it() {
+        let s = read(&module()).unwrap();
+        let f = &s.functions[1];
+        assert!(s.function_at(2, f.start).is_some());
+        assert!(s.function_at(2, f.end).is_none());
+        assert!(s.function_at(1, f.start).is_none());
+        assert!(s.function_at(0, 0).is_none());
+    }
+}

@@ -1,0 +1,135 @@
+//! Symbolized faults (issue 14): the symbols fixture built `--release --unwind` with wasm-opt,
+//! served in workerd on 127.0.0.1; its trap's and panic's frames, as workerd logs them, go
+//! through `cargo worker-build symbolize` and come back naming the Rust functions.
+
+mod support;
+
+use std::io::Write;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use support::{fixture, fixtures_target_dir, run, run_ok, tool, Workerd};
+
+fn release_bundle() -> std::path::PathBuf {
+    let out = fixtures_target_dir()
+        .join("symbols-bundles")
+        .join("release-unwind");
+    run_ok(
+        tool()
+            .args(["--unwind", "--release", "--manifest-path"])
+            .arg(fixture("symbols").join("Cargo.toml"))
+            .arg("--target-dir")
+            .arg(fixtures_target_dir())
+            .arg("--out-dir")
+            .arg(&out),
+    );
+    out
+}
+
+fn symbolize(bundle: &Path, log: &str) -> std::process::Output {
+    let mut child = tool()
+        .args(["symbolize", "--out-dir"])
+        .arg(bundle)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("cannot run the tool");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(log.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn a_release_trap_in_workerd_is_named_after_symbolize() {
+    let bundle = release_bundle();
+    let server = Workerd::serve(&bundle);
+    let (status, _) = server.get("/trap");
+    assert_eq!(status, 500);
+    server.wait_for_log("wasm-function[", Duration::from_secs(10));
+    let log = server.log_contents();
+    let out = symbolize(&bundle, &log);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    // workerd printed the trap's frame without a name: the module ships without names.
+    let raw_frame = log
+        .lines()
+        .find(|l| l.contains("wasm-function["))
+        .expect("a Wasm frame in the log");
+    let map: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(bundle.join("index_bg.symbols.json")).unwrap())
+            .unwrap();
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(bundle.join(".worker-build.json")).unwrap()).unwrap();
+    assert_eq!(manifest["symbols"]["file"], "index_bg.symbols.json");
+    assert_eq!(manifest["symbols"]["build_id"], map["build_id"]);
+    let entry = std::fs::read_to_string(bundle.join("index.js")).unwrap();
+    assert!(
+        !entry.contains("symbols.json"),
+        "the entry must not import the map (wrangler would upload it)"
+    );
+    let script = format!(
+        "at wasm://wasm/{}:wasm-function[",
+        map["v8_script_id"].as_str().unwrap()
+    );
+    assert!(
+        raw_frame.trim().starts_with(&script),
+        "{raw_frame} (expected {script})"
+    );
+    // After symbolize it names the export the trap happened in (wasm-opt inlined the rest).
+    let frame = text
+        .lines()
+        .find(|l| l.contains("wasm-function["))
+        .expect("the frame is kept");
+    assert!(
+        frame.contains("fetch") && !frame.contains("not symbolized"),
+        "{frame}\n{text}"
+    );
+    // Everything else of the log is as it was.
+    assert_eq!(text.lines().count(), log.lines().count());
+}
+
+#[test]
+fn symbolize_refuses_a_bundle_without_a_map_and_a_log_of_another_build() {
+    let bundle = release_bundle();
+    let dir = tempfile::tempdir().unwrap();
+    support::copy_tree(&bundle, dir.path(), &|_| false);
+    let log = "RuntimeError: unreachable\n    at wasm-function[99999]:0xffffff\n";
+    let out = symbolize(dir.path(), log);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("error[symbols-other-build]") && err.contains("wasm-function[99999]:0xffffff"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+
+    // A module from another build next to the map.
+    let wasm = dir.path().join("index_bg.wasm");
+    let mut bytes = std::fs::read(&wasm).unwrap();
+    bytes.extend_from_slice(&[0, 2, 1, b'x']);
+    std::fs::write(&wasm, bytes).unwrap();
+    let err = String::from_utf8_lossy(&symbolize(dir.path(), "").stderr).to_string();
+    assert!(
+        err.contains("error[symbols-other-build]") && err.contains("is for build"),
+        "{err}"
+    );
+
+    std::fs::remove_file(dir.path().join("index_bg.symbols.json")).unwrap();
+    let out = symbolize(dir.path(), "");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("error[no-symbols]"),
+        "{err}"
+    );
+    let _ = run;
+}
