@@ -189,58 +189,39 @@ impl serde::Serialize for Cmd {
 impl fmt::Display for Cmd {
     /// The command as a user could type it (environment changes first, quoted where needed).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut first = true;
-        let mut word = |f: &mut fmt::Formatter<'_>, s: &str| -> fmt::Result {
-            if !first {
-                f.write_str(" ")?;
-            }
-            first = false;
-            f.write_str(&shell_quote(s))
-        };
+        let mut words = Vec::new();
         for (key, value) in &self.env {
             if let Some(v) = value {
-                word(f, &format!("{key}={}", v.to_string_lossy()))?;
+                // `KEY='a b' cmd`, not `'KEY=a b' cmd`, which a shell runs as a command.
+                words.push(format!("{key}={}", shell_quote(&v.to_string_lossy())));
             }
         }
-        word(f, &self.program.to_string_lossy())?;
+        words.push(shell_quote(&self.program.to_string_lossy()));
         for arg in &self.args {
-            word(f, &arg.to_string_lossy())?;
+            words.push(shell_quote(&arg.to_string_lossy()));
         }
-        Ok(())
+        f.write_str(&words.join(" "))
     }
 }
 
-/// Quote a word for a POSIX shell only when it needs it.
+/// Quote a word for a POSIX shell only when it needs it. Words of letters, digits and
+/// `-_./=:,+@%^` stay bare (shlex would quote `=` and `,`, which are plain in an argument and
+/// common in ours: `--version =0.2.130`, `-Cllvm-args=...`); shlex quotes the rest.
 pub fn shell_quote(s: &str) -> String {
     let plain = !s.is_empty()
         && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%^".contains(c));
     if plain {
-        s.to_string()
-    } else {
-        format!("'{}'", s.replace('\'', r"'\''"))
+        return s.to_string();
     }
+    // The only word shlex refuses holds a NUL byte, which no command line can carry anyway.
+    shlex::try_quote(s).map_or_else(|_| s.escape_default().to_string(), |q| q.into_owned())
 }
 
-/// Find a program on PATH.
+/// Find a program on PATH (with the executable suffixes of the platform, so `npm` finds
+/// `npm.cmd` on Windows).
 pub fn which(program: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(program))
-        .find(|candidate| is_executable(candidate))
-}
-
-fn is_executable(path: &Path) -> bool {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        path.metadata()
-            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-    }
-    #[cfg(not(unix))]
-    {
-        path.is_file()
-    }
+    which::which(program).ok()
 }
 
 #[cfg(test)]
@@ -252,11 +233,15 @@ mod tests {
         let cmd = Cmd::new("cargo")
             .args(["build", "--config", "profile.release.panic=\"unwind\""])
             .env("RUSTUP_TOOLCHAIN", "nightly-2026-10-30")
-            .env_remove("RUSTFLAGS");
+            .env("RUSTFLAGS", "-Cpanic=unwind -Zemit-stack-sizes")
+            .env_remove("CARGO_ENCODED_RUSTFLAGS");
         assert_eq!(
             cmd.to_string(),
-            r#"RUSTUP_TOOLCHAIN=nightly-2026-10-30 cargo build --config 'profile.release.panic="unwind"'"#
+            r#"RUSTUP_TOOLCHAIN=nightly-2026-10-30 RUSTFLAGS='-Cpanic=unwind -Zemit-stack-sizes' cargo build --config 'profile.release.panic="unwind"'"#
         );
+        assert_eq!(shell_quote("it's"), r#""it's""#);
+        assert_eq!(shell_quote(""), "''");
+        assert_eq!(shell_quote("--version=0.2.130"), "--version=0.2.130");
     }
 
     #[test]
