@@ -72,11 +72,14 @@ fn help_snapshots_match_the_binary() {
             .join("reference")
             .join("help")
             .join(format!("{name}.txt"));
+        let expected = fs::read_to_string(&path).unwrap_or_default();
         if update {
-            fs::write(&path, &actual).unwrap();
+            if expected != actual {
+                fs::write(&path, &actual).unwrap();
+                eprintln!("UPDATE_SNAPSHOTS=1: wrote {}", path.display());
+            }
             continue;
         }
-        let expected = fs::read_to_string(&path).unwrap_or_default();
         if expected != actual {
             let first_difference = expected
                 .lines()

@@ -22,9 +22,13 @@ fn repo() -> &'static Path {
 /// Compares `actual` with `tests/snapshots/<name>`, or rewrites it with `UPDATE_SNAPSHOTS=1`.
 fn assert_snapshot(name: &str, actual: &str) {
     let path = repo().join("tests/snapshots").join(name);
-    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
-        fs::create_dir_all(path.parent().unwrap()).unwrap();
-        fs::write(&path, actual).unwrap();
+    // Exactly `1`: any other value (`0`, `false`, empty) still compares.
+    if std::env::var_os("UPDATE_SNAPSHOTS").is_some_and(|v| v == "1") {
+        if fs::read_to_string(&path).ok().as_deref() != Some(actual) {
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            fs::write(&path, actual).unwrap();
+            eprintln!("UPDATE_SNAPSHOTS=1: wrote {}", path.display());
+        }
         return;
     }
     let expected = fs::read_to_string(&path).unwrap_or_else(|err| {
