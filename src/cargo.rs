@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 use anyhow::{Context, Result};
-use cargo_metadata::Message;
+use cargo_metadata::{CrateType, Message};
 
 use crate::errors::{Code, Problem};
 use crate::process::Cmd;
@@ -61,11 +61,7 @@ pub fn build(cmd: &Cmd, package_name: &str, manifest_path: &Path) -> Result<Arti
         match message {
             Message::CompilerArtifact(artifact) => {
                 let ours = artifact.manifest_path.as_std_path() == manifest_path
-                    && artifact
-                        .target
-                        .crate_types
-                        .iter()
-                        .any(|c| c.to_string() == "cdylib");
+                    && artifact.target.crate_types.contains(&CrateType::CDyLib);
                 if ours {
                     let wasm = artifact
                         .filenames

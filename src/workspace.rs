@@ -8,7 +8,7 @@ use std::collections::{HashSet, VecDeque};
 use anyhow::Result;
 
 use cargo_metadata::{
-    semver::Version, DependencyKind, Metadata, MetadataCommand, Package, PackageId,
+    semver::Version, CrateType, DependencyKind, Metadata, MetadataCommand, Package, PackageId,
 };
 
 use crate::errors::{problem, Code};
@@ -117,7 +117,7 @@ pub fn select(meta: &Metadata, manifest: &Path, package: Option<&str>) -> Result
     let lock_path = meta.workspace_root.as_std_path().join("Cargo.lock");
     let lock_path = lock_path.as_path();
     let pkg = choose_package(meta, manifest, package)?;
-    let lib = pkg.targets.iter().find(|t| t.crate_types.iter().any(|c| c.to_string() == "cdylib")).ok_or_else(|| {
+    let lib = pkg.targets.iter().find(|t| t.crate_types.contains(&CrateType::CDyLib)).ok_or_else(|| {
         problem(
             Code::NoCdylib,
             format!("package `{}` has no `cdylib` library target, so it cannot become a Wasm module", pkg.name),
@@ -216,7 +216,7 @@ fn choose_package<'m>(
 fn is_cdylib(pkg: &Package) -> bool {
     pkg.targets
         .iter()
-        .any(|t| t.crate_types.iter().any(|c| c.to_string() == "cdylib"))
+        .any(|t| t.crate_types.contains(&CrateType::CDyLib))
 }
 
 fn member_list(members: &[&Package]) -> String {
