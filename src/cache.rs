@@ -37,6 +37,16 @@ pub const CHOICE_ENV: &str = "WORKER_BUILD_CACHE";
 const RELAY_SCCACHE: &str = "WORKER_BUILD_SCCACHE";
 const RELAY_STATE: &str = "WORKER_BUILD_SCCACHE_STATE";
 
+/// Variables cargo itself has already used (the target directory has become `--out-dir` and
+/// `-L` arguments) or that are ours, and that rustc never reads. sccache would hash them, so a
+/// project built with `CARGO_TARGET_DIR=$PWD/target` in two directories would share nothing:
+/// the relay does not pass them on.
+const NOT_FOR_RUSTC: &[&str] = &[
+    "CARGO_TARGET_DIR",
+    "CARGO_BUILD_TARGET_DIR",
+    "CARGO_WORKER_BUILD_CACHE",
+];
+
 /// `--cache`: which compile cache the build uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -562,7 +572,11 @@ fn through_sccache(
     args: &[std::ffi::OsString],
 ) -> std::result::Result<i32, String> {
     use std::io::{BufRead, Write};
-    let mut child = std::process::Command::new(sccache)
+    let mut cmd = std::process::Command::new(sccache);
+    for var in NOT_FOR_RUSTC {
+        cmd.env_remove(var);
+    }
+    let mut child = cmd
         .arg(rustc)
         .args(args)
         .env_remove(RELAY_SCCACHE)

@@ -222,12 +222,16 @@ fn a_second_machine_builds_from_the_shared_redis_cache() {
         let project = support::copy_fixture("plain");
         let target = tempfile::tempdir().unwrap();
         let machine = Machine::new(&[("SCCACHE_REDIS_ENDPOINT", &endpoint)]);
-        let output = support::run_ok(&mut build(
+        // The target directory as CI often sets it, in the environment: it differs between
+        // the machines and must not reach sccache's keys.
+        let mut cmd = build(
             project.path(),
             target.path(),
             &machine,
             &["--cache", "sccache"],
-        ));
+        );
+        cmd.env("CARGO_TARGET_DIR", target.path());
+        let output = support::run_ok(&mut cmd);
         let cache = summary(&output)["cache"].clone();
         assert_eq!(cache["state"], "on", "{name}: {cache}\n{}", stderr(&output));
         assert!(
