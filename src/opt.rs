@@ -291,27 +291,65 @@ fn keep_result(key: &str, optimised: &Path) {
     kept.sort();
     let excess = kept.len().saturating_sub(RESULTS_KEPT);
     for (_, path) in kept.into_iter().take(excess) {
+        let _ = std::fs::remove_file(path.with_extension("map"));
         let _ = std::fs::remove_file(path);
     }
 }
 
-pub fn run(wasm_opt: &WasmOpt, args: &[String], wasm: &Path) -> Result<()> {
-    let input = crate::fs::read(wasm)?;
+/// A source map for the module wasm-opt reads, and where it writes the one for its output.
+pub struct SourceMaps<'a> {
+    pub input: &'a Path,
+    pub output: &'a Path,
+}
+
+pub fn run(
+    wasm_opt: &WasmOpt,
+    args: &[String],
+    wasm: &Path,
+    maps: Option<SourceMaps<'_>>,
+) -> Result<()> {
+    let mut input = crate::fs::read(wasm)?;
+    if let Some(maps) = &maps {
+        // The result depends on the map too (not on where it is).
+        input.extend_from_slice(b"\0source map\0");
+        input.extend_from_slice(&crate::fs::read(maps.input)?);
+    }
     let key = result_key(wasm_opt, args, &input);
-    if let Ok(optimised) = std::fs::read(results_dir().join(format!("{key}.wasm"))) {
-        return crate::fs::write(wasm, optimised);
+    let kept = results_dir().join(format!("{key}.wasm"));
+    if let Ok(optimised) = std::fs::read(&kept) {
+        let map = maps
+            .as_ref()
+            .map(|m| (std::fs::read(kept.with_extension("map")), m.output));
+        match map {
+            None => return crate::fs::write(wasm, optimised),
+            Some((Ok(text), to)) => {
+                crate::fs::write(to, text)?;
+                return crate::fs::write(wasm, optimised);
+            }
+            Some((Err(_), _)) => {}
+        }
     }
     let output = wasm.with_extension("opt.wasm");
-    let cmd = wasm_opt
+    let mut cmd = wasm_opt
         .command()
         .args(FEATURES.iter().copied())
         .args(args)
         .arg(wasm.as_os_str())
         .arg("-o")
         .arg(output.as_os_str());
+    if let Some(maps) = &maps {
+        cmd = cmd
+            .arg("--input-source-map")
+            .arg(maps.input.as_os_str())
+            .arg("--output-source-map")
+            .arg(maps.output.as_os_str());
+    }
     match cmd.read_or_stderr() {
         Ok(_) => {
             keep_result(&key, &output);
+            if let Some(maps) = &maps {
+                let _ = std::fs::copy(maps.output, results_dir().join(format!("{key}.map")));
+            }
             crate::fs::rename(&output, wasm)
         }
         Err(e) => {

@@ -285,14 +285,25 @@ fn write_bundle(
     crate::fs::remove_file(&input)?;
     let mut complete = true;
     // wasm-opt drops the name section unless told to keep it: it is kept for the symbol map
-    // only, and removed from the module once the map is written.
+    // only, and removed from the module once the map is written. The crate's DWARF becomes a
+    // source map wasm-opt carries through, and leaves the module before it.
     let mut names_added = false;
+    let mut lines = None;
+    let module = staging.dir.join(bundle::WASM);
     if let Some(args) = &plan.opt.args {
         let (args, added) = crate::symbols::opt_args_keeping_names(args);
         names_added = added;
-        complete &= optimise(plan, &args, &staging.dir.join(bundle::WASM), shell)?;
+        let mapped = crate::symbols::lines::prepare(
+            &module,
+            &staging.dir,
+            &plan.package.name.replace('-', "_"),
+        )?;
+        complete &= optimise(plan, &args, &module, mapped.as_ref(), shell)?;
+        if let Some(mapped) = mapped {
+            lines = mapped.read_back()?;
+        }
     }
-    crate::symbols::write(&staging.dir, &staging.dir.join(bundle::WASM), names_added)?;
+    crate::symbols::write(&staging.dir, &module, names_added, lines)?;
     shell.status(
         "Bundling",
         format!(
@@ -349,11 +360,18 @@ fn check_budget(plan: &Plan, sizes: &Sizes, wasm: &[u8], built_wasm: &Path) -> R
 
 /// Run wasm-opt on the staged module, and say whether it ran. Without a usable wasm-opt the
 /// bundle stays unoptimised with a warning, unless optimisation was asked for explicitly.
-fn optimise(plan: &Plan, args: &[String], wasm: &Path, shell: &Shell) -> Result<bool> {
+fn optimise(
+    plan: &Plan,
+    args: &[String],
+    wasm: &Path,
+    mapped: Option<&crate::symbols::lines::Prepared>,
+    shell: &Shell,
+) -> Result<bool> {
     match crate::opt::locate(plan.offline, shell)? {
         Some(wasm_opt) => {
             let _spinner = shell.spinner("Optimizing", format!("with wasm-opt {} {} ({})", wasm_opt.version, args.join(" "), wasm_opt.origin));
-            crate::opt::run(&wasm_opt, args, wasm).map(|()| true)
+            let maps = mapped.map(|m| crate::opt::SourceMaps { input: &m.input, output: &m.output });
+            crate::opt::run(&wasm_opt, args, wasm, maps).map(|()| true)
         }
         None if plan.opt.required => Err(crate::errors::problem(
             crate::errors::Code::WasmOptUnavailable,

@@ -189,7 +189,25 @@ pub fn resolve(
         &package.metadata,
     )?;
     let minify = crate::minify::plan(args.no_opt, env.no_minify, &profile, &package.metadata)?;
-    let cargo = cargo_command(args, &package, &toolchain, mode, &profile, &rustflags, env);
+    // Optimised builds get line tables for the symbol map (the DWARF leaves the module before
+    // wasm-opt), unless the profile says what debug info it wants.
+    let line_tables = opt.args.is_some()
+        && manifest_profile_value(&package.workspace_root, &profile, "debug").is_none()
+        && std::env::var_os(format!(
+            "CARGO_PROFILE_{}_DEBUG",
+            profile.to_uppercase().replace('-', "_")
+        ))
+        .is_none();
+    let cargo = cargo_command(
+        args,
+        &package,
+        &toolchain,
+        mode,
+        &profile,
+        &rustflags,
+        env,
+        line_tables,
+    );
 
     let mut bindgen_args: Vec<String> = [
         "--target",
@@ -206,6 +224,10 @@ pub fn resolve(
         bindgen_args.push("--force-enable-abort-handler".to_string());
     }
     bindgen_args.extend(bindgen_profile_args(&profile, &package.metadata)?);
+    if opt.args.is_some() && !bindgen_args.iter().any(|a| a == "--keep-debug") {
+        // The symbol map reads the DWARF; it is removed from the module before wasm-opt.
+        bindgen_args.push("--keep-debug".to_string());
+    }
 
     let out_dir = match &args.out_dir {
         Some(dir) if dir.is_absolute() => dir.clone(),
@@ -311,6 +333,8 @@ pub fn check_bindgen_version(package: &Selected, mode: Mode) -> Result<()> {
     Ok(())
 }
 
+// Each argument is one resolved part of the plan; a struct for them would only rename them.
+#[allow(clippy::too_many_arguments)]
 fn cargo_command(
     args: &BuildArgs,
     package: &Selected,
@@ -319,6 +343,7 @@ fn cargo_command(
     profile: &str,
     rustflags: &[String],
     env: &Env,
+    line_tables: bool,
 ) -> Cmd {
     let mut cmd = Cmd::new("cargo")
         .args([
@@ -381,6 +406,11 @@ fn cargo_command(
             .arg("--config")
             .arg(format!("profile.{profile}.panic=\"unwind\""));
     }
+    if line_tables {
+        cmd = cmd
+            .arg("--config")
+            .arg(format!("profile.{profile}.debug=\"line-tables-only\""));
+    }
     cmd = cmd.args(args.cargo_args.iter());
     cmd = cmd.env("RUSTUP_TOOLCHAIN", &toolchain.name);
     if env.cache.is_on() {
@@ -410,13 +440,20 @@ fn cargo_command(
 /// cargo will run in.
 /// The `panic` setting of a profile in the workspace's Cargo.toml, if it sets one.
 pub fn manifest_profile_panic(workspace_root: &Path, profile: &str) -> Option<String> {
-    let text = std::fs::read_to_string(workspace_root.join("Cargo.toml")).ok()?;
-    let doc: toml_edit::DocumentMut = text.parse().ok()?;
-    doc.get("profile")?
-        .get(profile)?
-        .get("panic")?
+    manifest_profile_value(workspace_root, profile, "panic")?
         .as_str()
         .map(str::to_string)
+}
+
+/// `[profile.<profile>] <key>` in the workspace's Cargo.toml, when it is set there.
+pub fn manifest_profile_value(
+    workspace_root: &Path,
+    profile: &str,
+    key: &str,
+) -> Option<toml_edit::Item> {
+    let text = std::fs::read_to_string(workspace_root.join("Cargo.toml")).ok()?;
+    let doc: toml_edit::DocumentMut = text.parse().ok()?;
+    doc.get("profile")?.get(profile)?.get(key).cloned()
 }
 
 pub fn project_rustflags(cwd: &Path) -> Result<Vec<String>> {

@@ -193,18 +193,51 @@ fn rewrite_text(text: &str, map: &Sidecar) -> String {
             .script
             .map(|s| s.rsplit('-').next().unwrap_or(s))
             .is_none_or(|s| map.v8_script_id.is_empty() || s == map.v8_script_id);
-        match map
-            .function_at(frame.index, frame.offset)
-            .filter(|_| ours)
-            .and_then(|f| f.name.as_deref())
-        {
-            Some(name) => {
-                out.push_str(name);
-                out.push_str(" (wasm-function[");
-                out.push_str(&frame.index.to_string());
-                out.push_str(&format!("]:0x{:x})", frame.offset));
+        let function = map.function_at(frame.index, frame.offset).filter(|_| ours);
+        let chain = function
+            .and_then(|f| map.chain_at(f, frame.offset))
+            .filter(|c| !c.is_empty());
+        match (function, chain) {
+            (Some(_), Some(chain)) => {
+                let line_start = text[..frame.start].rfind('\n').map_or(0, |i| i + 1);
+                let indent: String = text[line_start..frame.start]
+                    .chars()
+                    .take_while(|c| c.is_whitespace())
+                    .collect();
+                for (i, source) in chain.iter().enumerate() {
+                    if i > 0 {
+                        out.push('\n');
+                        out.push_str(&indent);
+                        out.push_str("at ");
+                    }
+                    out.push_str(source.function.as_deref().unwrap_or("<unknown>"));
+                    out.push_str(" (");
+                    match (&source.file, source.line) {
+                        (Some(file), Some(line)) => {
+                            out.push_str(&format!("{file}:{line}"));
+                            if let Some(col) = source.column {
+                                out.push_str(&format!(":{col}"));
+                            }
+                        }
+                        _ => out.push_str(&format!(
+                            "wasm-function[{}]:0x{:x}",
+                            frame.index, frame.offset
+                        )),
+                    }
+                    out.push(')');
+                    if chain.len() > 1 && i + 1 < chain.len() {
+                        out.push_str(" [inlined]");
+                    }
+                }
             }
-            None => {
+            (Some(f), None) if f.name.is_some() => {
+                out.push_str(f.name.as_deref().unwrap_or_default());
+                out.push_str(&format!(
+                    " (wasm-function[{}]:0x{:x})",
+                    frame.index, frame.offset
+                ));
+            }
+            _ => {
                 out.push_str(raw);
                 out.push_str(UNMAPPED);
             }
@@ -265,6 +298,21 @@ mod tests {
             build_id: "0123456789abcdef".into(),
             module_size: 40000,
             v8_script_id: "00027102".into(),
+            locations: vec![(0x100, 0), (0x180, u32::MAX)],
+            chains: vec![vec![
+                crate::symbols::SourceFrame {
+                    function: Some("fixture::trap_here".into()),
+                    file: Some("src/lib.rs".into()),
+                    line: Some(31),
+                    column: Some(9),
+                },
+                crate::symbols::SourceFrame {
+                    function: Some("fixture::descend".into()),
+                    file: Some("src/lib.rs".into()),
+                    line: Some(38),
+                    column: Some(5),
+                },
+            ]],
             functions: vec![
                 Function {
                     index: 3,
@@ -284,11 +332,11 @@ mod tests {
 
     #[test]
     fn frames_of_this_build_are_named_and_others_marked() {
-        let log = "Error: unreachable\n    at wasm://wasm/00027102:wasm-function[3]:0x150\n    at wasm://wasm/00027102:wasm-function[4]:0x250\n    at wasm-function[3]:0x999\nnot a frame\n";
+        let log = "Error: unreachable\n    at wasm://wasm/00027102:wasm-function[3]:0x150\n    at wasm://wasm/00027102:wasm-function[3]:0x190\n    at wasm://wasm/00027102:wasm-function[4]:0x250\n    at wasm-function[3]:0x999\nnot a frame\n";
         let out = rewrite(log, &map());
         assert_eq!(
             out,
-            format!("Error: unreachable\n    at fixture::trap_here (wasm-function[3]:0x150)\n    at wasm://wasm/00027102:wasm-function[4]:0x250{UNMAPPED}\n    at wasm-function[3]:0x999{UNMAPPED}\nnot a frame\n")
+            format!("Error: unreachable\n    at fixture::trap_here (src/lib.rs:31:9) [inlined]\n    at fixture::descend (src/lib.rs:38:5)\n    at fixture::trap_here (wasm-function[3]:0x190)\n    at wasm://wasm/00027102:wasm-function[4]:0x250{UNMAPPED}\n    at wasm-function[3]:0x999{UNMAPPED}\nnot a frame\n")
         );
     }
 
@@ -370,12 +418,17 @@ mod tests {
                 .lines()
                 .any(|l| l.trim_start().starts_with(['{', '[']))
             {
-                // No frame is lost: each one is kept, named or marked.
-                assert_eq!(
-                    frames(&out).len(),
-                    frames(&input).len(),
-                    "{input:?} -> {out:?}"
-                );
+                // Everything around the frames is kept, in order.
+                let (mut at, mut last) = (0, 0);
+                for frame in frames(&input) {
+                    let keep = &input[last..frame.start];
+                    let found = out[at..]
+                        .find(keep)
+                        .unwrap_or_else(|| panic!("{keep:?} lost: {input:?} -> {out:?}"));
+                    at += found + keep.len();
+                    last = frame.end;
+                }
+                assert!(out[at..].contains(&input[last..]), "{input:?} -> {out:?}");
             }
         }
     }

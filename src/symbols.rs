@@ -8,6 +8,8 @@
 //! section survives optimisation; the section is removed afterwards), so every offset is exact
 //! for the bytes that ship. `cargo worker-build symbolize` reads it.
 
+pub mod lines;
+
 use std::ops::Range;
 use std::path::Path;
 
@@ -17,7 +19,7 @@ use serde::{Deserialize, Serialize};
 /// The sidecar's file name in the bundle directory.
 pub const SIDECAR: &str = "index_bg.symbols.json";
 /// Bump when the sidecar's shape changes.
-pub const FORMAT: u32 = 2;
+pub const FORMAT: u32 = 4;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Sidecar {
@@ -30,6 +32,25 @@ pub struct Sidecar {
     pub v8_script_id: String,
     /// Functions with a body, by index (imports have none).
     pub functions: Vec<Function>,
+    /// Source locations from the crate's DWARF, carried through wasm-opt as a source map:
+    /// `[offset, chain]` pairs, sorted by offset; the chain (an index into `chains`) holds from
+    /// that offset up to the next pair. Empty when the module had no DWARF.
+    #[serde(default)]
+    pub locations: Vec<(u64, u32)>,
+    /// Inline chains: the innermost frame first, then the functions it was inlined into.
+    #[serde(default)]
+    pub chains: Vec<Vec<SourceFrame>>,
+}
+
+/// The sidecar's `locations` and `chains`.
+pub type Lines = (Vec<(u64, u32)>, Vec<Vec<SourceFrame>>);
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct SourceFrame {
+    pub function: Option<String>,
+    pub file: Option<String>,
+    pub line: Option<u32>,
+    pub column: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,6 +72,14 @@ impl Sidecar {
             .ok()
             .map(|i| &self.functions[i])?;
         (f.start <= offset && offset < f.end).then_some(f)
+    }
+
+    /// The inline chain at `offset` of function `f`, when the map has one.
+    pub fn chain_at(&self, f: &Function, offset: u64) -> Option<&[SourceFrame]> {
+        let i = self.locations.partition_point(|(o, _)| *o <= offset);
+        let (at, chain) = *self.locations.get(i.checked_sub(1)?)?;
+        // u32::MAX: the code from `at` on has no location.
+        (at >= f.start).then(|| self.chains.get(chain as usize).map(Vec::as_slice))?
     }
 }
 
@@ -148,15 +177,69 @@ pub fn read(wasm: &[u8]) -> Result<Sidecar> {
         module_size: wasm.len() as u64,
         v8_script_id: v8_script_id(wasm.len()).unwrap_or_default(),
         functions,
+        locations: Vec::new(),
+        chains: Vec::new(),
     })
+}
+
+/// Functions reachable other than by a direct call: exported, in a table, or the start function.
+pub fn entry_points(wasm: &[u8]) -> Result<std::collections::HashSet<u32>> {
+    use wasmparser::{ElementItems, ExternalKind, Parser, Payload};
+    let mut out = std::collections::HashSet::new();
+    for payload in Parser::new(0).parse_all(wasm) {
+        match payload? {
+            Payload::ExportSection(reader) => {
+                for export in reader {
+                    let export = export?;
+                    if export.kind == ExternalKind::Func {
+                        out.insert(export.index);
+                    }
+                }
+            }
+            Payload::StartSection { func, .. } => {
+                out.insert(func);
+            }
+            Payload::ElementSection(reader) => {
+                for element in reader {
+                    match element?.items {
+                        ElementItems::Functions(funcs) => {
+                            for f in funcs {
+                                out.insert(f?);
+                            }
+                        }
+                        // Expressions (ref.func): treat every function they could name as
+                        // reachable by being conservative about the whole segment.
+                        ElementItems::Expressions(_, exprs) => {
+                            for expr in exprs {
+                                for op in expr?.get_operators_reader() {
+                                    if let Ok(wasmparser::Operator::RefFunc { function_index }) = op
+                                    {
+                                        out.insert(function_index);
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(out)
 }
 
 /// The module without its name section, when that section comes after the code (as every
 /// tool writes it), so no code offset moves. `None` when there is nothing to remove.
 pub fn without_names(wasm: &[u8]) -> Option<Vec<u8>> {
+    without_custom_sections(wasm, |name| name == "name")
+}
+
+/// The module without the custom sections after the code whose name `drop` picks (sections
+/// before the code are kept: removing them would move every code offset).
+pub fn without_custom_sections(wasm: &[u8], drop: impl Fn(&str) -> bool) -> Option<Vec<u8>> {
     let mut pos = 8;
     let mut seen_code = false;
-    let mut cut: Option<Range<usize>> = None;
+    let mut cuts: Vec<Range<usize>> = Vec::new();
     while pos < wasm.len() {
         let start = pos;
         let id = wasm[pos];
@@ -168,18 +251,25 @@ pub fn without_names(wasm: &[u8]) -> Option<Vec<u8>> {
             .filter(|&e| e <= wasm.len())?;
         if id == 10 {
             seen_code = true;
-        } else if id == 0 && seen_code && cut.is_none() {
+        } else if id == 0 && seen_code {
             let (len, n) = leb128(wasm.get(pos..end)?)?;
-            if wasm.get(pos + n..pos + n + len as usize) == Some(b"name".as_slice()) {
-                cut = Some(start..end);
+            let name = wasm.get(pos + n..(pos + n).checked_add(len as usize)?)?;
+            if std::str::from_utf8(name).is_ok_and(&drop) {
+                cuts.push(start..end);
             }
         }
         pos = end;
     }
-    let cut = cut?;
-    let mut out = Vec::with_capacity(wasm.len() - cut.len());
-    out.extend_from_slice(&wasm[..cut.start]);
-    out.extend_from_slice(&wasm[cut.end..]);
+    if cuts.is_empty() {
+        return None;
+    }
+    let mut out = Vec::with_capacity(wasm.len());
+    let mut last = 0;
+    for cut in cuts {
+        out.extend_from_slice(&wasm[last..cut.start]);
+        last = cut.end;
+    }
+    out.extend_from_slice(&wasm[last..]);
     Some(out)
 }
 
@@ -196,7 +286,7 @@ fn leb128(bytes: &[u8]) -> Option<(u64, usize)> {
 
 /// Write the sidecar for the module at `wasm` into `dir`; with `strip_names`, first remove the
 /// name section from the module (it was kept through wasm-opt only for this map).
-pub fn write(dir: &Path, wasm: &Path, strip_names: bool) -> Result<Sidecar> {
+pub fn write(dir: &Path, wasm: &Path, strip_names: bool, lines: Option<Lines>) -> Result<Sidecar> {
     let bytes = crate::fs::read(wasm)?;
     let named = read(&bytes)?;
     let shipped = match strip_names.then(|| without_names(&bytes)).flatten() {
@@ -211,6 +301,14 @@ pub fn write(dir: &Path, wasm: &Path, strip_names: bool) -> Result<Sidecar> {
         module_size: shipped.len() as u64,
         v8_script_id: v8_script_id(shipped.len()).unwrap_or_default(),
         ..named
+    };
+    let sidecar = match lines {
+        Some((locations, chains)) => Sidecar {
+            locations,
+            chains,
+            ..sidecar
+        },
+        None => sidecar,
     };
     let mut json = serde_json::to_vec(&sidecar)?;
     json.push(b'\n');

@@ -85,17 +85,60 @@ fn a_release_trap_in_workerd_is_named_after_symbolize() {
         raw_frame.trim().starts_with(&script),
         "{raw_frame} (expected {script})"
     );
-    // After symbolize it names the export the trap happened in (wasm-opt inlined the rest).
-    let frame = text
-        .lines()
-        .find(|l| l.contains("wasm-function["))
-        .expect("the frame is kept");
-    assert!(
-        frame.contains("fetch") && !frame.contains("not symbolized"),
-        "{frame}\n{text}"
+    // After symbolize it names the trapping function with the line of the trap, and its
+    // callers, though wasm-opt inlined them all into the export.
+    let source = std::fs::read_to_string(fixture("symbols").join("src/lib.rs")).unwrap();
+    let line_of = |needle: &str| 1 + source.lines().position(|l| l.contains(needle)).unwrap();
+    let trap = format!(
+        "fixture_symbols::trap_here (src/lib.rs:{}:",
+        line_of("core::arch::wasm32::unreachable()")
     );
-    // Everything else of the log is as it was.
-    assert_eq!(text.lines().count(), log.lines().count());
+    let descend = format!(
+        "fixture_symbols::descend (src/lib.rs:{}:",
+        line_of("trap_here(depth + 3)")
+    );
+    // rustc inlined `fetch` into wasm-bindgen's export, so no function of the module carries
+    // its full path and line tables give only its short name.
+    let fetch = format!("at fetch (src/lib.rs:{}:", line_of("descend(query.len()"));
+    let (t, d, f) = (text.find(&trap), text.find(&descend), text.find(&fetch));
+    assert!(
+        t.is_some() && d.is_some() && f.is_some(),
+        "want {trap}, {descend}, {fetch} in order:\n{text}\nraw:\n{log}"
+    );
+    assert!(t < d && d < f, "frames out of order:\n{text}");
+    assert!(
+        !text.contains("wasm-function["),
+        "every frame of this build is mapped:\n{text}"
+    );
+}
+
+#[test]
+fn a_release_panic_in_workerd_names_the_panicking_function_after_symbolize() {
+    let bundle = release_bundle();
+    let server = Workerd::serve(&bundle);
+    let (status, _) = server.get("/panic");
+    assert_eq!(status, 500);
+    server.wait_for_log("is not a digit", Duration::from_secs(10));
+    std::thread::sleep(Duration::from_millis(300));
+    let log = server.log_contents();
+    let out = symbolize(&bundle, &log);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    // The stack of a PanicError is where wasm-bindgen catches the unwind, not the panic site
+    // (that needs a panic hook): its frames name the handler's export in the fixture's file.
+    assert!(log.contains("wasm-function["), "{log}");
+    assert!(
+        !text.contains("wasm-function[") || !text.contains("not symbolized"),
+        "every Wasm frame of the panic is mapped:\n{text}"
+    );
+    assert!(
+        text.contains("__wasm_bindgen_generated_fetch (src/lib.rs:"),
+        "the handler's frame is named with its line:\n{text}"
+    );
 }
 
 #[test]
