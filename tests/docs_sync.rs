@@ -343,6 +343,7 @@ fn all_checks() -> Vec<CheckId> {
         CheckId::Bundle,
         CheckId::WasmBindgen,
         CheckId::Load,
+        CheckId::Symbols,
     ];
     for id in &all {
         match id {
@@ -352,7 +353,8 @@ fn all_checks() -> Vec<CheckId> {
             | CheckId::Recovery
             | CheckId::Bundle
             | CheckId::WasmBindgen
-            | CheckId::Load => {}
+            | CheckId::Load
+            | CheckId::Symbols => {}
         }
     }
     all

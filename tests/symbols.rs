@@ -176,3 +176,83 @@ fn symbolize_refuses_a_bundle_without_a_map_and_a_log_of_another_build() {
     );
     let _ = run;
 }
+
+fn symbols_check(bundle: &Path) -> serde_json::Value {
+    let out = run(tool()
+        .arg("check")
+        .arg(bundle)
+        .args(["--message-format", "json"]));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)));
+    report["modules"][0]["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "symbols")
+        .cloned()
+        .unwrap_or_else(|| panic!("no symbols check in {report}"))
+}
+
+#[test]
+fn check_reports_whether_the_symbol_map_matches_the_module() {
+    let bundle = release_bundle();
+    let ok = symbols_check(&bundle);
+    assert_eq!(ok["status"], "pass", "{ok}");
+    assert!(
+        ok["summary"].as_str().unwrap().contains("with lines"),
+        "{ok}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    support::copy_tree(&bundle, dir.path(), &|_| false);
+    let wasm = dir.path().join("index_bg.wasm");
+    let mut bytes = std::fs::read(&wasm).unwrap();
+    bytes.extend_from_slice(&[0, 2, 1, b'x']);
+    std::fs::write(&wasm, bytes).unwrap();
+    let other = symbols_check(dir.path());
+    assert_eq!(other["status"], "warn", "{other}");
+    assert!(
+        other["cause"]
+            .as_str()
+            .unwrap()
+            .contains("index_bg.wasm is build"),
+        "{other}"
+    );
+}
+
+/// A dev build keeps the name section (and runs no wasm-opt): workerd's own log names the Rust
+/// function of a trap, with no symbolize step.
+#[test]
+fn a_dev_trap_in_workerd_names_the_rust_function_without_symbolize() {
+    let out = fixtures_target_dir()
+        .join("symbols-bundles")
+        .join("dev-unwind");
+    run_ok(
+        tool()
+            .args(["--unwind", "--dev", "--manifest-path"])
+            .arg(fixture("symbols").join("Cargo.toml"))
+            .arg("--target-dir")
+            .arg(fixtures_target_dir())
+            .arg("--out-dir")
+            .arg(&out),
+    );
+    let server = Workerd::serve(&out);
+    let (status, _) = server.get("/trap");
+    assert_eq!(status, 500);
+    server.wait_for_log("wasm-function[", Duration::from_secs(10));
+    let log = server.log_contents();
+    let frames: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("wasm-function["))
+        .collect();
+    // V8 prints the names as the name section has them, crate disambiguators included:
+    // `fixture_symbols[8f8c5c50931b0c0]::trap_here`.
+    for name in ["trap_here", "descend", "fetch"] {
+        assert!(
+            frames
+                .iter()
+                .any(|f| f.contains("fixture_symbols") && f.contains(&format!("::{name} ("))),
+            "workerd's log should name fixture_symbols::{name}:\n{log}"
+        );
+    }
+}

@@ -183,6 +183,7 @@ pub enum CheckId {
     Bundle,
     WasmBindgen,
     Load,
+    Symbols,
 }
 
 impl CheckId {
@@ -195,6 +196,7 @@ impl CheckId {
             CheckId::Bundle => "bundle",
             CheckId::WasmBindgen => "wasm-bindgen",
             CheckId::Load => "load",
+            CheckId::Symbols => "symbols",
         }
     }
 }

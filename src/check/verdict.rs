@@ -128,6 +128,7 @@ pub(super) fn evaluate(
         .push(recovery_check(&facts, expect, &report.wasm_bindgen_minimum));
     if let (Some(bundle), Some(wiring)) = (bundle, &wiring) {
         report.checks.push(bundle_check(bundle, wiring));
+        report.checks.extend(symbols_check(bundle));
     }
     report.checks.push(wasm_bindgen_check(
         &facts,
@@ -519,6 +520,51 @@ fn bundled_wiring(bundle: &BundleInfo, bundled: &crate::bundle::Bundled) -> Bund
         runtime_before_glue: Some(matches!((runtime_at, glue_at), (Some(r), Some(g)) if r < g)),
         missing_files: bundle.missing_files.clone(),
     }
+}
+
+/// Whether the symbol map the manifest records is there and is the map of this module. Only for
+/// bundles whose manifest records one (older bundles and other tools' have none to check).
+fn symbols_check(bundle: &BundleInfo) -> Option<Check> {
+    let record = crate::bundle::read_manifest(&bundle.dir)?.symbols?;
+    let rebuild =
+        "rebuild with `cargo worker-build`; do not edit or replace files of the bundle".to_string();
+    let wasm = &bundle.wasm_name;
+    let shipped = std::fs::read(bundle.dir.join(wasm))
+        .ok()
+        .map(|b| crate::symbols::build_id(&b));
+    let Some(map) = crate::symbols::load(&bundle.dir) else {
+        return Some(warn(
+            CheckId::Symbols,
+            format!("no readable {}", record.file),
+            "`cargo worker-build symbolize` cannot name this module's frames".into(),
+            rebuild,
+        ));
+    };
+    if shipped.as_deref() != Some(map.build_id.as_str()) {
+        return Some(warn(
+            CheckId::Symbols,
+            format!("{} is for build {}", record.file, map.build_id),
+            format!(
+                "{wasm} is build {}: the map names the wrong functions",
+                shipped.unwrap_or_else(|| "unreadable".into())
+            ),
+            rebuild,
+        ));
+    }
+    Some(pass(
+        CheckId::Symbols,
+        format!(
+            "{} matches {wasm} (build {}, {} functions, {})",
+            record.file,
+            map.build_id,
+            map.functions.len(),
+            if map.chains.is_empty() {
+                "names only"
+            } else {
+                "with lines and inlined frames"
+            }
+        ),
+    ))
 }
 
 fn bundle_check(bundle: &BundleInfo, w: &BundleWiring) -> Check {
