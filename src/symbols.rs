@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 /// The sidecar's file name in the bundle directory.
 pub const SIDECAR: &str = "index_bg.symbols.json";
 /// Bump when the sidecar's shape changes.
-pub const FORMAT: u32 = 4;
+pub const FORMAT: u32 = 5;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Sidecar {
@@ -38,7 +38,8 @@ pub struct Sidecar {
     #[serde(default)]
     pub locations: Vec<(u64, u32)>,
     /// Inline chains: the innermost frame first, then the functions it was inlined into.
-    #[serde(default)]
+    /// Written as a tree of shared tails (chains share their callers), each frame once.
+    #[serde(default, with = "compact")]
     pub chains: Vec<Vec<SourceFrame>>,
 }
 
@@ -303,11 +304,14 @@ pub fn write(dir: &Path, wasm: &Path, strip_names: bool, lines: Option<Lines>) -
         ..named
     };
     let sidecar = match lines {
-        Some((locations, chains)) => Sidecar {
-            locations,
-            chains,
-            ..sidecar
-        },
+        Some((locations, chains)) => {
+            let (locations, chains) = referenced_only(locations, chains);
+            Sidecar {
+                locations,
+                chains,
+                ..sidecar
+            }
+        }
         None => sidecar,
     };
     let mut json = serde_json::to_vec(&sidecar)?;
@@ -325,6 +329,88 @@ pub fn opt_args_keeping_names(args: &[String]) -> (Vec<String>, bool) {
     let mut with = args.to_vec();
     with.push("-g".into());
     (with, true)
+}
+
+/// Only the chains the locations use (wasm-opt removes code, and its chains with it).
+fn referenced_only(locations: Vec<(u64, u32)>, chains: Vec<Vec<SourceFrame>>) -> Lines {
+    let mut renumbered = std::collections::HashMap::new();
+    let mut kept = Vec::new();
+    let locations = locations
+        .into_iter()
+        .map(|(offset, chain)| {
+            let Some(frames) = chains.get(chain as usize) else {
+                return (offset, u32::MAX);
+            };
+            let id = *renumbered.entry(chain).or_insert_with(|| {
+                kept.push(frames.clone());
+                kept.len() as u32 - 1
+            });
+            (offset, id)
+        })
+        .collect();
+    (locations, kept)
+}
+
+/// The chains as `{frames, nodes, heads}`: every distinct frame once, `nodes` as `[frame,
+/// parent]` (parent `-1` at the outermost), each chain the node of its innermost frame.
+mod compact {
+    use std::collections::HashMap;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use super::SourceFrame;
+
+    #[derive(Serialize, Deserialize, Default)]
+    struct Tree {
+        frames: Vec<SourceFrame>,
+        nodes: Vec<(u32, i64)>,
+        heads: Vec<u32>,
+    }
+
+    pub fn serialize<S: Serializer>(chains: &[Vec<SourceFrame>], s: S) -> Result<S::Ok, S::Error> {
+        let mut tree = Tree::default();
+        let mut frame_ids: HashMap<&SourceFrame, u32> = HashMap::new();
+        let mut node_ids: HashMap<(u32, i64), u32> = HashMap::new();
+        for chain in chains {
+            let mut parent = -1i64;
+            for frame in chain.iter().rev() {
+                let f = *frame_ids.entry(frame).or_insert_with(|| {
+                    tree.frames.push(frame.clone());
+                    tree.frames.len() as u32 - 1
+                });
+                let node = *node_ids.entry((f, parent)).or_insert_with(|| {
+                    tree.nodes.push((f, parent));
+                    tree.nodes.len() as u32 - 1
+                });
+                parent = i64::from(node);
+            }
+            tree.heads.push(u32::try_from(parent).unwrap_or(u32::MAX));
+        }
+        tree.serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Vec<SourceFrame>>, D::Error> {
+        let tree = Tree::deserialize(d)?;
+        let mut chains = Vec::with_capacity(tree.heads.len());
+        for head in tree.heads {
+            let mut chain = Vec::new();
+            let mut node = i64::from(head);
+            // Bounded: a damaged map cannot loop.
+            while let Some(&(frame, parent)) =
+                usize::try_from(node).ok().and_then(|n| tree.nodes.get(n))
+            {
+                if chain.len() > tree.nodes.len() {
+                    break;
+                }
+                if let Some(f) = tree.frames.get(frame as usize) {
+                    chain.push(f.clone());
+                }
+                node = parent;
+            }
+            chains.push(chain);
+        }
+        Ok(chains)
+    }
 }
 
 /// The sidecar in a bundle directory, if there is a readable one.
@@ -383,6 +469,26 @@ mod tests {
         wasmparser::Validator::new()
             .validate_all(&stripped)
             .unwrap();
+    }
+
+    #[test]
+    fn chains_round_trip_through_the_compact_form() {
+        let frame = |f: &str, line| SourceFrame {
+            function: Some(f.into()),
+            file: Some("src/lib.rs".into()),
+            line: Some(line),
+            column: None,
+        };
+        let mut s = read(&module()).unwrap();
+        s.chains = vec![
+            vec![frame("a", 1), frame("main", 9)],
+            vec![frame("b", 2), frame("main", 9)],
+            vec![frame("main", 9)],
+        ];
+        let json = serde_json::to_string(&s).unwrap();
+        let back: Sidecar = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.chains, s.chains);
+        assert_eq!(json.matches("\"main\"").count(), 1, "{json}");
     }
 
     #[test]
