@@ -70,7 +70,8 @@ cache_rows() {
   : >"$cache_log"
   SCCACHE_SERVER_PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
   export SCCACHE_SERVER_PORT
-  trap '"$sccache" --stop-server >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
+  # Expanded now: the function's locals are gone when the trap runs.
+  trap "'$sccache' --stop-server >/dev/null 2>&1 || true; rm -rf '$work'" EXIT
   ours_json() { # DIR ARGS...: one release --unwind build of a copy in DIR, its JSON summary on stdout
     local dir=$1; shift
     (cd "$dir" && CARGO_TARGET_DIR="$dir/target" "$ours" --release --unwind --message-format json "$@" 2>>"$cache_log" | tail -n 1)
