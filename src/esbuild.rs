@@ -184,7 +184,9 @@ pub fn bundle(esbuild: &Esbuild, job: &BundleJob) -> Result<()> {
         .arg(format!("--outbase={}", job.sources))
         .arg(format!("--metafile={}", job.metafile));
     if job.minify {
-        cmd = cmd.arg("--minify");
+        // The runtime's internal properties end in `_$` (src/runtime/runtime.js); no glue name
+        // does (Rust identifiers hold no `$`), so only they are renamed.
+        cmd = cmd.args(["--minify", "--mangle-props=_\\$$"]);
     }
     cmd.read_or_stderr().map_err(|e| {
         let detail = format!("command: {}\n{}", e.command, e.stderr);

@@ -240,13 +240,13 @@ function later(callback) {
 
 /**
  * @typedef {object} Handles
- * @property {Promise<unknown> | null} promise
- * @property {((value: unknown) => void) | null} resolve what Rust holds instead of `resolve`
- * @property {((reason: unknown) => void) | null} reject what Rust holds instead of `reject`
- * @property {((reason: unknown) => void) | null} fail the promise's own `reject`, for the runtime
- * @property {boolean} called whether Rust settled the promise
- * @property {Pending | null} entry the call this promise belongs to, once it is followed
- * @property {Recovery | null} owner the runtime following it
+ * @property {Promise<unknown> | null} promise_$
+ * @property {((value: unknown) => void) | null} resolve_$ what Rust holds instead of `resolve`
+ * @property {((reason: unknown) => void) | null} reject_$ what Rust holds instead of `reject`
+ * @property {((reason: unknown) => void) | null} fail_$ the promise's own `reject`, for the runtime
+ * @property {boolean} called_$ whether Rust settled the promise
+ * @property {Pending | null} entry_$ the call this promise belongs to, once it is followed
+ * @property {Recovery | null} owner_$ the runtime following it
  */
 
 /** @type {Handles[] | null} the promises created by the call running now */
@@ -267,45 +267,45 @@ function CapturingPromise(executor) {
     );
   }
   /** @type {Handles} */
-  const handles = {
-    promise: null,
-    resolve: null,
-    reject: null,
-    fail: null,
-    called: false,
-    entry: null,
-    owner: null,
+  const handles_$ = {
+    promise_$: null,
+    resolve_$: null,
+    reject_$: null,
+    fail_$: null,
+    called_$: false,
+    entry_$: null,
+    owner_$: null,
   };
   // Settling is followed here, where Rust settles the promise, rather than by a reaction on
   // it: no promise and no microtask of our own per call.
   const promise = new NativePromise((resolve, reject) => {
-    handles.fail = reject;
-    handles.resolve = (value) => {
-      handles.called = true;
-      const entry = handles.entry;
+    handles_$.fail_$ = reject;
+    handles_$.resolve_$ = (value) => {
+      handles_$.called_$ = true;
+      const entry = handles_$.entry_$;
       // A thenable still has to settle: the call stays in flight until it does.
-      if (entry !== null && !entry.settled && !isThenable(value)) {
-        entry.settled = true;
-        handles.owner?.pending.delete(entry);
+      if (entry !== null && !entry.settled_$ && !isThenable(value)) {
+        entry.settled_$ = true;
+        handles_$.owner_$?.pending_$.delete_$(entry);
       }
       resolve(value);
     };
-    handles.reject = (reason) => {
-      handles.called = true;
-      const entry = handles.entry;
-      const owner = handles.owner;
-      if (entry !== null && owner !== null && !entry.settled) {
-        entry.settled = true;
-        owner.pending.delete(entry);
-        reject(owner.failed(reason, entry.label, entry.generation));
+    handles_$.reject_$ = (reason) => {
+      handles_$.called_$ = true;
+      const entry = handles_$.entry_$;
+      const owner = handles_$.owner_$;
+      if (entry !== null && owner !== null && !entry.settled_$) {
+        entry.settled_$ = true;
+        owner.pending_$.delete_$(entry);
+        reject(owner.failed_$(reason, entry.label_$, entry.generation_$));
         return;
       }
       reject(reason);
     };
-    executor(handles.resolve, handles.reject);
+    executor(handles_$.resolve_$, handles_$.reject_$);
   });
-  handles.promise = promise;
-  captured.push(handles);
+  handles_$.promise_$ = promise;
+  captured.push(handles_$);
   return promise;
 }
 CapturingPromise.prototype = NativePromise.prototype;
@@ -347,13 +347,13 @@ function recoveryFor(glue, EXPORTS) {
 
 /**
  * @typedef {object} Pending an async call in flight
- * @property {(reason: unknown) => void} reject
- * @property {string} label
- * @property {number} generation
- * @property {Handles | null} handles
- * @property {boolean} settled
- * @property {Pending | null} prev neighbours in the runtime's list of calls in flight
- * @property {Pending | null} next
+ * @property {(reason: unknown) => void} reject_$
+ * @property {string} label_$
+ * @property {number} generation_$
+ * @property {Handles | null} handles_$
+ * @property {boolean} settled_$
+ * @property {Pending | null} prev_$ neighbours in the runtime's list of calls in flight
+ * @property {Pending | null} next_$
  */
 
 /**
@@ -363,49 +363,49 @@ function recoveryFor(glue, EXPORTS) {
 class CallList {
   constructor() {
     /** @type {Pending | null} */
-    this.head = null;
-    this.size = 0;
+    this.head_$ = null;
+    this.size_$ = 0;
   }
 
   /** @param {Pending} entry */
-  add(entry) {
-    entry.prev = null;
-    entry.next = this.head;
-    if (this.head !== null) this.head.prev = entry;
-    this.head = entry;
-    this.size += 1;
+  add_$(entry) {
+    entry.prev_$ = null;
+    entry.next_$ = this.head_$;
+    if (this.head_$ !== null) this.head_$.prev_$ = entry;
+    this.head_$ = entry;
+    this.size_$ += 1;
   }
 
   /** @param {Pending} entry */
-  delete(entry) {
-    if (entry.prev === null && this.head !== entry) return; // not in the list
-    if (entry.prev !== null) entry.prev.next = entry.next;
-    else this.head = entry.next;
-    if (entry.next !== null) entry.next.prev = entry.prev;
-    entry.prev = entry.next = null;
-    this.size -= 1;
+  delete_$(entry) {
+    if (entry.prev_$ === null && this.head_$ !== entry) return; // not in the list
+    if (entry.prev_$ !== null) entry.prev_$.next_$ = entry.next_$;
+    else this.head_$ = entry.next_$;
+    if (entry.next_$ !== null) entry.next_$.prev_$ = entry.prev_$;
+    entry.prev_$ = entry.next_$ = null;
+    this.size_$ -= 1;
   }
 
   /** Empties the list; returns what it held. */
-  take() {
+  take_$() {
     /** @type {Pending[]} */
     const all = [];
-    for (let entry = this.head; entry !== null; ) {
-      const next = entry.next;
-      entry.prev = entry.next = null;
+    for (let entry = this.head_$; entry !== null; ) {
+      const next = entry.next_$;
+      entry.prev_$ = entry.next_$ = null;
       all.push(entry);
       entry = next;
     }
-    this.head = null;
-    this.size = 0;
+    this.head_$ = null;
+    this.size_$ = 0;
     return all;
   }
 
   /** @returns {Pending[]} */
-  list() {
+  list_$() {
     /** @type {Pending[]} */
     const all = [];
-    for (let entry = this.head; entry !== null; entry = entry.next) all.push(entry);
+    for (let entry = this.head_$; entry !== null; entry = entry.next_$) all.push(entry);
     return all;
   }
 }
@@ -413,7 +413,7 @@ class CallList {
 /**
  * @typedef {object} ClassInfo
  * @property {string} name
- * @property {(inner: object) => object} adopt wraps an object Rust returned
+ * @property {(inner: object) => object} adopt_$ wraps an object Rust returned
  */
 
 class Recovery {
@@ -422,34 +422,34 @@ class Recovery {
    * @param {any} EXPORTS
    */
   constructor(glue, EXPORTS) {
-    this.glue = glue;
+    this.glue_$ = glue;
     this.mode = EXPORTS.mode === "abort" ? "abort" : "unwind";
-    this.record = this.findRecord(EXPORTS.wasmModule);
-    this.ownGeneration = 0; // used only without a record
+    this.record_$ = this.findRecord_$(EXPORTS.wasmModule);
+    this.ownGeneration_$ = 0; // used only without a record
     /** async calls in flight on the current instance */
-    this.pending = new CallList();
-    this.depth = 0; // Rust frames of ours on the stack (calls, executor ticks)
-    this.dying = false; // the instance aborted under frames still on the stack
+    this.pending_$ = new CallList();
+    this.depth_$ = 0; // Rust frames of ours on the stack (calls, executor ticks)
+    this.dying_$ = false; // the instance aborted under frames still on the stack
     /** @type {{ error: unknown, where: string | null } | null} that abort, as first seen */
-    this.dyingCause = null;
-    this.reinitWanted = false; // `schedule_reinit()` called while the instance was alive
+    this.dyingCause_$ = null;
+    this.reinitWanted_$ = false; // `schedule_reinit()` called while the instance was alive
     /** @type {{ outcome: string, inFlight: number } | null} an abort whose error is not seen yet */
-    this.unreported = null;
-    this.reinitFailures = 0; // consecutive failed re-initialisations
-    this.reinitFailedAt = 0; // when the last one failed (Date.now())
+    this.unreported_$ = null;
+    this.reinitFailures_$ = 0; // consecutive failed re-initialisations
+    this.reinitFailedAt_$ = 0; // when the last one failed (Date.now())
     /** @type {unknown} */
-    this.reinitError = null;
+    this.reinitError_$ = null;
     /** @type {Map<Function, ClassInfo>} the glue's classes, by the glue's constructor */
-    this.classes = new Map();
+    this.classes_$ = new Map();
     /** @type {Function | null} */
-    this.tickCallback = null; // the executor's callback and our wrapper around it
+    this.tickCallback_$ = null; // the executor's callback and our wrapper around it
     /** @type {Function | null} */
-    this.tickWrapper = null;
-    this.tickScheduled = false; // whether the executor asked for a tick since the last began
+    this.tickWrapper_$ = null;
+    this.tickScheduled_$ = false; // whether the executor asked for a tick since the last began
     /** @type {Int32Array | null} */
-    this.flagView = null;
+    this.flagView_$ = null;
     /** @type {ArrayBuffer | null} */
-    this.flagBuffer = null;
+    this.flagBuffer_$ = null;
     this.stats = {
       reinits: 0, // re-initialisations after an abort or a requested reinit
       aborts: 0, // aborts detected
@@ -458,7 +458,7 @@ class Recovery {
       droppedFutures: 0, // calls rejected because wasm-bindgen dropped their future
       reinitFailures: 0, // re-initialisations that failed (the start function aborted)
       lastAbort: /** @type {string | null} */ (null), // "<kind> in <call>"
-      observed: this.record !== null, // whether the terminated flag is read (see the top)
+      observed: this.record_$ !== null, // whether the terminated flag is read (see the top)
       mode: this.mode, // "unwind" or "abort", as built
     };
     if (typeof glue.__wbg_reset_state !== "function") {
@@ -467,19 +467,19 @@ class Recovery {
           "recovered (run wasm-bindgen with --experimental-reset-state-function)",
       );
     }
-    if (this.record === null) {
+    if (this.record_$ === null) {
       console.error(
         `${LOG_PREFIX} could not observe the Wasm instance; abort detection falls back to ` +
           "error types (import runtime.js before the glue)",
       );
     } else {
-      this.record.owner = this;
+      this.record_$.owner = this;
     }
     observer.runtimes.add(this);
   }
 
   /** @param {unknown} wasmModule */
-  findRecord(wasmModule) {
+  findRecord_$(wasmModule) {
     if (wasmModule instanceof WebAssembly.Module) {
       const record = observer.records.get(wasmModule);
       if (record) return record;
@@ -488,20 +488,20 @@ class Recovery {
   }
 
   /** Generation of the current instance: bumps on every instantiation, ours or the glue's. */
-  get generation() {
-    return this.record !== null ? this.record.instances : this.ownGeneration;
+  get generation_$() {
+    return this.record_$ !== null ? this.record_$.instances : this.ownGeneration_$;
   }
 
   /** wasm-bindgen's terminated flag of the current instance (false if it cannot be read). */
-  terminated() {
-    const exports = this.record?.exports;
+  terminated_$() {
+    const exports = this.record_$?.exports;
     if (!exports) return false;
     const buffer = exports.memory.buffer;
-    if (buffer !== this.flagBuffer || this.flagView === null) {
-      this.flagBuffer = buffer;
-      this.flagView = new Int32Array(buffer, exports.__instance_terminated.value, 1);
+    if (buffer !== this.flagBuffer_$ || this.flagView_$ === null) {
+      this.flagBuffer_$ = buffer;
+      this.flagView_$ = new Int32Array(buffer, exports.__instance_terminated.value, 1);
     }
-    return this.flagView[0] !== 0;
+    return this.flagView_$[0] !== 0;
   }
 
   /**
@@ -509,12 +509,12 @@ class Recovery {
    * here, the calling instance's frames are on the stack.
    */
   reinitRequested() {
-    if (this.terminated()) {
+    if (this.terminated_$()) {
       // The abort hook of a dying instance: recovered when the outermost frame has returned.
-      this.dying = true;
+      this.dying_$ = true;
     } else {
       // A live instance asked for a fresh start: do it before the next call, not mid-call.
-      this.reinitWanted = true;
+      this.reinitWanted_$ = true;
     }
   }
 
@@ -522,12 +522,12 @@ class Recovery {
    * Before a call: make sure it enters a live instance.
    * @param {string} label
    */
-  ensureLive(label) {
-    if (this.depth > 0) {
+  ensureLive_$(label) {
+    if (this.depth_$ > 0) {
       // A nested call (Rust called JavaScript, which calls Rust again): never re-initialise
       // under the outer frames, and never enter an instance that is dying under them.
-      if (this.dying || this.terminated()) {
-        this.dying = true;
+      if (this.dying_$ || this.terminated_$()) {
+        this.dying_$ = true;
         throw new WasmAbortError(
           `${label} cannot run: the Wasm instance aborted during the call that is still on ` +
             "the stack; it is re-initialised when that call returns",
@@ -535,29 +535,29 @@ class Recovery {
       }
       return;
     }
-    if (this.reinitFailures > 0) {
+    if (this.reinitFailures_$ > 0) {
       // The last re-initialisation failed (its start function aborted): one more attempt per
       // call, up to MAX_REINIT_ATTEMPTS in a row, then every call fails at once.
       if (
-        this.reinitFailures < MAX_REINIT_ATTEMPTS ||
-        Date.now() - this.reinitFailedAt >= REINIT_BACKOFF_MS
+        this.reinitFailures_$ < MAX_REINIT_ATTEMPTS ||
+        Date.now() - this.reinitFailedAt_$ >= REINIT_BACKOFF_MS
       ) {
-        this.replaceInstance("retrying the re-initialisation that failed", null);
+        this.replaceInstance_$("retrying the re-initialisation that failed", null);
       }
-    } else if (this.dying || this.terminated()) {
-      this.abortDetected(null, `an earlier call (seen before ${label})`);
-    } else if (this.reinitWanted) {
-      this.replaceInstance("schedule_reinit() was called", null);
+    } else if (this.dying_$ || this.terminated_$()) {
+      this.abortDetected_$(null, `an earlier call (seen before ${label})`);
+    } else if (this.reinitWanted_$) {
+      this.replaceInstance_$("schedule_reinit() was called", null);
     }
-    if (this.reinitFailures > 0) {
-      const backoff = this.reinitFailures >= MAX_REINIT_ATTEMPTS;
+    if (this.reinitFailures_$ > 0) {
+      const backoff = this.reinitFailures_$ >= MAX_REINIT_ATTEMPTS;
       throw new WasmAbortError(
         `${label} cannot run: the Wasm instance could not be re-initialised ` +
-          `(${describe(this.reinitError)}; ${this.reinitFailures} attempt(s) in a row, ` +
+          `(${describe(this.reinitError_$)}; ${this.reinitFailures_$} attempt(s) in a row, ` +
           (backoff
             ? `the next one at most every ${REINIT_BACKOFF_MS} ms)`
             : "the next one at the next call)"),
-        { cause: this.reinitError },
+        { cause: this.reinitError_$ },
       );
     }
   }
@@ -570,9 +570,9 @@ class Recovery {
    * @param {string} label
    * @param {boolean} [objects] whether results that are class instances get wrapped
    */
-  invoke(fn, thisArg, args, label, objects = false) {
-    this.ensureLive(label);
-    const generation = this.generation;
+  invoke_$(fn, thisArg, args, label, objects = false) {
+    this.ensureLive_$(label);
+    const generation_$ = this.generation_$;
     const outer = captured;
     /** @type {Handles[]} */
     const mine = [];
@@ -582,37 +582,37 @@ class Recovery {
     const previous = globalThis.Promise;
     const swap = canCapture && previous !== /** @type {unknown} */ (CapturingPromise);
     if (swap) globalThis.Promise = /** @type {any} */ (CapturingPromise);
-    this.depth += 1;
+    this.depth_$ += 1;
     let result;
     try {
       result = fn.apply(thisArg, args);
     } catch (error) {
-      this.leave(outer, swap ? previous : null);
-      throw this.failed(error, label, generation);
+      this.leave_$(outer, swap ? previous : null);
+      throw this.failed_$(error, label, generation_$);
     }
-    this.leave(outer, swap ? previous : null);
-    if (this.dying || generation !== this.generation || this.terminated()) {
+    this.leave_$(outer, swap ? previous : null);
+    if (this.dying_$ || generation_$ !== this.generation_$ || this.terminated_$()) {
       // A nested call aborted and JavaScript in between caught its error: this call's result
       // came from a dead instance, so it fails too.
-      throw this.failed(
+      throw this.failed_$(
         new WasmAbortError(`${label} failed: the Wasm instance aborted during the call`),
         label,
-        generation,
+        generation_$,
       );
     }
     if (result !== null && typeof result === "object") {
       if (typeof result.then === "function") {
-        let handles = null;
+        let handles_$ = null;
         for (const h of mine) {
-          if (h.promise === result) {
-            handles = h;
+          if (h.promise_$ === result) {
+            handles_$ = h;
             break;
           }
         }
-        if (handles !== null && !objects) return this.follow(result, label, generation, handles);
-        return this.track(result, label, generation, handles, objects);
+        if (handles_$ !== null && !objects) return this.follow_$(result, label, generation_$, handles_$);
+        return this.track_$(result, label, generation_$, handles_$, objects);
       }
-      if (objects) return this.adopt(result);
+      if (objects) return this.adopt_$(result);
     }
     return result;
   }
@@ -621,9 +621,9 @@ class Recovery {
    * @param {Handles[] | null} outer
    * @param {PromiseConstructor | null} previous what `Promise` was before this call swapped it
    */
-  leave(outer, previous) {
+  leave_$(outer, previous) {
     captured = outer;
-    this.depth -= 1;
+    this.depth_$ -= 1;
     if (previous !== null) globalThis.Promise = previous;
   }
 
@@ -632,27 +632,27 @@ class Recovery {
    * future is dropped.
    * @param {PromiseLike<unknown>} promise
    * @param {string} label
-   * @param {number} generation
-   * @param {Handles | null} handles
+   * @param {number} generation_$
+   * @param {Handles | null} handles_$
    * @param {boolean} objects
    */
-  track(promise, label, generation, handles, objects) {
+  track_$(promise, label, generation_$, handles_$, objects) {
     return new NativePromise((resolve, reject) => {
       /** @type {Pending} */
-      const entry = { reject, label, generation, handles, settled: false, prev: null, next: null };
-      this.pending.add(entry);
+      const entry = { reject_$: reject, label_$: label, generation_$, handles_$, settled_$: false, prev_$: null, next_$: null };
+      this.pending_$.add_$(entry);
       promise.then(
         (value) => {
-          if (entry.settled) return;
-          entry.settled = true;
-          this.pending.delete(entry);
-          resolve(objects ? this.adopt(value) : value);
+          if (entry.settled_$) return;
+          entry.settled_$ = true;
+          this.pending_$.delete_$(entry);
+          resolve(objects ? this.adopt_$(value) : value);
         },
         (error) => {
-          if (entry.settled) return;
-          entry.settled = true;
-          this.pending.delete(entry);
-          reject(this.failed(error, label, generation));
+          if (entry.settled_$) return;
+          entry.settled_$ = true;
+          this.pending_$.delete_$(entry);
+          reject(this.failed_$(error, label, generation_$));
         },
       );
     });
@@ -664,24 +664,24 @@ class Recovery {
    * directly if its instance aborts or its future is dropped.
    * @param {Promise<unknown>} promise
    * @param {string} label
-   * @param {number} generation
-   * @param {Handles} handles
+   * @param {number} generation_$
+   * @param {Handles} handles_$
    */
-  follow(promise, label, generation, handles) {
-    if (handles.called) return promise; // Rust settled it during the call
+  follow_$(promise, label, generation_$, handles_$) {
+    if (handles_$.called_$) return promise; // Rust settled it during the call
     /** @type {Pending} */
     const entry = {
-      reject: /** @type {(reason: unknown) => void} */ (handles.fail),
-      label,
-      generation,
-      handles,
-      settled: false,
-      prev: null,
-      next: null,
+      reject_$: /** @type {(reason: unknown) => void} */ (handles_$.fail_$),
+      label_$: label,
+      generation_$,
+      handles_$,
+      settled_$: false,
+      prev_$: null,
+      next_$: null,
     };
-    handles.entry = entry;
-    handles.owner = this;
-    this.pending.add(entry);
+    handles_$.entry_$ = entry;
+    handles_$.owner_$ = this;
+    this.pending_$.add_$(entry);
     return promise;
   }
 
@@ -689,27 +689,27 @@ class Recovery {
    * Wraps `value` when it is an instance of one of the glue's wrapped classes.
    * @param {unknown} value
    */
-  adopt(value) {
-    if (value === null || typeof value !== "object" || this.classes.size === 0) return value;
-    const info = this.classes.get(/** @type {any} */ (value).constructor);
-    return info === undefined ? value : info.adopt(value);
+  adopt_$(value) {
+    if (value === null || typeof value !== "object" || this.classes_$.size === 0) return value;
+    const info = this.classes_$.get(/** @type {any} */ (value).constructor);
+    return info === undefined ? value : info.adopt_$(value);
   }
 
   /**
    * Classifies an error thrown or rejected by a call made on instance `generation`.
    * @param {unknown} error
    * @param {string} label
-   * @param {number} generation
+   * @param {number} generation_$
    */
-  failed(error, label, generation) {
-    if (generation !== this.generation) {
+  failed_$(error, label, generation_$) {
+    if (generation_$ !== this.generation_$) {
       // Its instance is gone: the abort was already detected and recovered.
-      this.reportAbort(error, label);
+      this.reportAbort_$(error, label);
       return error;
     }
-    if (this.dying || this.terminated() || (this.record === null && looksLikeAbort(error))) {
-      const under = this.dyingCause;
-      this.abortDetected(error, label);
+    if (this.dying_$ || this.terminated_$() || (this.record_$ === null && abortKind(error) !== null)) {
+      const under = this.dyingCause_$;
+      this.abortDetected_$(error, label);
       if (under !== null && under.error !== error && !(error instanceof WasmAbortError)) {
         // An outer frame: the abort happened in a nested call, this error is only its echo.
         return new WasmAbortError(
@@ -729,24 +729,24 @@ class Recovery {
    * @param {Function} callback
    */
   tickFor(callback) {
-    this.tickScheduled = true;
-    if (callback !== this.tickCallback) {
-      this.tickCallback = callback;
-      this.tickWrapper = this.makeTick(callback, true);
+    this.tickScheduled_$ = true;
+    if (callback !== this.tickCallback_$) {
+      this.tickCallback_$ = callback;
+      this.tickWrapper_$ = this.makeTick_$(callback, true);
     }
-    return this.tickWrapper;
+    return this.tickWrapper_$;
   }
 
   /**
    * @param {Function} callback
    * @param {boolean} mayRestart whether a failure may run the rest of the queue again
    */
-  makeTick(callback, mayRestart) {
+  makeTick_$(callback, mayRestart) {
     const recovery = this;
     return function executorTick(/** @type {unknown} */ arg) {
-      recovery.tickScheduled = false;
-      const generation = recovery.generation;
-      recovery.depth += 1;
+      recovery.tickScheduled_$ = false;
+      const generation_$ = recovery.generation_$;
+      recovery.depth_$ += 1;
       let failed = false;
       let error;
       try {
@@ -755,13 +755,13 @@ class Recovery {
         failed = true;
         error = e;
       }
-      recovery.depth -= 1;
-      if (generation !== recovery.generation) return; // a tick of a replaced instance
-      if (recovery.dying || recovery.terminated()) {
-        if (recovery.depth === 0) recovery.abortDetected(failed ? error : null, "a Rust future");
+      recovery.depth_$ -= 1;
+      if (generation_$ !== recovery.generation_$) return; // a tick of a replaced instance
+      if (recovery.dying_$ || recovery.terminated_$()) {
+        if (recovery.depth_$ === 0) recovery.abortDetected_$(failed ? error : null, "a Rust future");
         return;
       }
-      if (failed) recovery.futureFailed(error, callback, mayRestart);
+      if (failed) recovery.futureFailed_$(error, callback, mayRestart);
     };
   }
 
@@ -772,27 +772,27 @@ class Recovery {
    * @param {Function} callback
    * @param {boolean} mayRestart
    */
-  futureFailed(error, callback, mayRestart) {
-    const restart = mayRestart && !this.tickScheduled;
+  futureFailed_$(error, callback, mayRestart) {
+    const restart = mayRestart && !this.tickScheduled_$;
     // One microtask later: the reactions of promises Rust settled during the tick ran first.
     later(() => {
-      const dropped = this.droppedCalls();
+      const dropped = this.droppedCalls_$();
       this.stats.failures += 1;
-      const what = dropped.length > 0 ? dropped.map((e) => e.label).join(", ") : "a Rust future";
+      const what = dropped.length > 0 ? dropped.map((e) => e.label_$).join(", ") : "a Rust future";
       console.error(
         `${LOG_PREFIX} ${what} failed: ${describe(error)} in a Rust future, which ` +
           "wasm-bindgen dropped (recovered; instance kept)",
       );
       for (const entry of dropped) {
-        entry.settled = true;
-        this.pending.delete(entry);
+        entry.settled_$ = true;
+        this.pending_$.delete_$(entry);
         this.stats.droppedFutures += 1;
-        entry.reject(error);
+        entry.reject_$(error);
       }
       // The executor polls the rest of its queue only once it is asked for a new tick.
-      if (restart && !this.tickScheduled) {
+      if (restart && !this.tickScheduled_$) {
         try {
-          this.makeTick(callback, false)(undefined);
+          this.makeTick_$(callback, false)(undefined);
         } catch {
           // Our own extra tick: nothing to report.
         }
@@ -801,29 +801,29 @@ class Recovery {
   }
 
   /** Pending calls whose Rust future is gone: its resolve and reject released, never called. */
-  droppedCalls() {
+  droppedCalls_$() {
     /** @type {Pending[]} */
     const candidates = [];
-    for (const entry of this.pending.list()) {
-      if (!entry.settled && entry.handles !== null && !entry.handles.called) candidates.push(entry);
+    for (const entry of this.pending_$.list_$()) {
+      if (!entry.settled_$ && entry.handles_$ !== null && !entry.handles_$.called_$) candidates.push(entry);
     }
     if (candidates.length === 0) return candidates;
-    const table = this.externrefTable();
+    const table = this.externrefTable_$();
     if (table === null) {
       // Without an externref table the handles cannot be looked up: a lone candidate is the
       // only call the dropped future can have belonged to.
-      return candidates.length === 1 && this.pending.size === 1 ? candidates : [];
+      return candidates.length === 1 && this.pending_$.size_$ === 1 ? candidates : [];
     }
     const held = new Set();
     for (let i = 0; i < table.length; i++) held.add(table.get(i));
     return candidates.filter(
-      (entry) => !held.has(entry.handles?.resolve) && !held.has(entry.handles?.reject),
+      (entry) => !held.has(entry.handles_$?.resolve_$) && !held.has(entry.handles_$?.reject_$),
     );
   }
 
   /** @returns {WebAssembly.Table | null} where the instance keeps the JS values Rust holds */
-  externrefTable() {
-    const table = this.record?.exports?.__wbindgen_externrefs;
+  externrefTable_$() {
+    const table = this.record_$?.exports?.__wbindgen_externrefs;
     return table instanceof WebAssembly.Table ? table : null;
   }
 
@@ -833,7 +833,7 @@ class Recovery {
    * @param {string} where
    */
   checkAfterUncaught(error, where) {
-    if (this.depth === 0 && (this.dying || this.terminated())) this.abortDetected(error, where);
+    if (this.depth_$ === 0 && (this.dying_$ || this.terminated_$())) this.abortDetected_$(error, where);
   }
 
   /**
@@ -842,25 +842,25 @@ class Recovery {
    * @param {unknown} error
    * @param {string | null} where
    */
-  abortDetected(error, where) {
-    if (this.depth > 0) {
-      this.dying = true;
-      this.dyingCause ??= { error, where };
+  abortDetected_$(error, where) {
+    if (this.depth_$ > 0) {
+      this.dying_$ = true;
+      this.dyingCause_$ ??= { error, where };
       return;
     }
-    if (this.dyingCause !== null) {
+    if (this.dyingCause_$ !== null) {
       // The abort happened under a frame that has returned since: name the first error seen.
-      ({ error, where } = this.dyingCause);
-      this.dyingCause = null;
+      ({ error, where } = this.dyingCause_$);
+      this.dyingCause_$ = null;
     }
-    this.dying = false;
+    this.dying_$ = false;
     this.stats.aborts += 1;
-    const { outcome, inFlight } = this.replaceInstance(null, error);
-    this.unreported = { outcome, inFlight };
+    const { outcome, inFlight } = this.replaceInstance_$(null, error);
+    this.unreported_$ = { outcome, inFlight };
     if (error !== null && error !== undefined) {
-      this.reportAbort(error, where ?? "an unknown call");
+      this.reportAbort_$(error, where ?? "an unknown call");
     } else {
-      later(() => this.reportAbort(null, where ?? "an unknown call"));
+      later(() => this.reportAbort_$(null, where ?? "an unknown call"));
     }
   }
 
@@ -869,9 +869,9 @@ class Recovery {
    * @param {string | null} reason logged when not null (a requested reinit, a retry)
    * @param {unknown} error the abort, as the cause of the calls' errors
    */
-  replaceInstance(reason, error) {
-    const inFlight = this.pending.take();
-    const outcome = this.reinitialise(reason);
+  replaceInstance_$(reason, error) {
+    const inFlight = this.pending_$.take_$();
+    const outcome = this.reinitialise_$(reason);
     if (inFlight.length > 0) {
       const failure = new WasmAbortError(
         reason === null
@@ -882,14 +882,14 @@ class Recovery {
       // A call whose promise Rust settled just before (its reaction is queued) keeps its
       // result: the others can never settle now, and fail a few microtasks later.
       const reject = (/** @type {Pending} */ entry) => {
-        if (entry.settled) return;
-        entry.settled = true;
+        if (entry.settled_$) return;
+        entry.settled_$ = true;
         this.stats.abortedInFlight += 1;
-        entry.reject(failure);
+        entry.reject_$(failure);
       };
       later(() => {
         for (const entry of inFlight) {
-          if (entry.handles?.called) {
+          if (entry.handles_$?.called_$) {
             later(() => later(() => later(() => reject(entry))));
           } else {
             reject(entry);
@@ -905,11 +905,11 @@ class Recovery {
    * @param {unknown} error
    * @param {string} where
    */
-  reportAbort(error, where) {
-    const report = this.unreported;
+  reportAbort_$(error, where) {
+    const report = this.unreported_$;
     if (report === null) return;
-    this.unreported = null;
-    const kind = error !== null && error !== undefined ? abortKind(error) : "abort";
+    this.unreported_$ = null;
+    const kind = error !== null && error !== undefined ? (abortKind(error) ?? describe(error)) : "abort";
     this.stats.lastAbort = `${kind} in ${where}`;
     console.error(
       `${LOG_PREFIX} Wasm instance aborted (${kind} in ${where}); ${report.outcome}` +
@@ -921,26 +921,26 @@ class Recovery {
    * Builds a fresh instance; returns a description for the log line.
    * @param {string | null} reason
    */
-  reinitialise(reason) {
-    if (typeof this.glue.__wbg_reset_state !== "function") return "cannot re-initialise";
-    this.dying = false;
-    this.reinitWanted = false;
+  reinitialise_$(reason) {
+    if (typeof this.glue_$.__wbg_reset_state !== "function") return "cannot re-initialise";
+    this.dying_$ = false;
+    this.reinitWanted_$ = false;
     try {
-      this.glue.__wbg_reset_state();
-      this.reinitFailures = 0;
-      this.reinitError = null;
+      this.glue_$.__wbg_reset_state();
+      this.reinitFailures_$ = 0;
+      this.reinitError_$ = null;
     } catch (error) {
-      this.reinitFailures += 1;
-      this.reinitFailedAt = Date.now();
-      this.reinitError = error;
+      this.reinitFailures_$ += 1;
+      this.reinitFailedAt_$ = Date.now();
+      this.reinitError_$ = error;
       this.stats.reinitFailures += 1;
       const text =
-        `re-initialisation failed: ${describe(error)} (attempt ${this.reinitFailures} of ` +
+        `re-initialisation failed: ${describe(error)} (attempt ${this.reinitFailures_$} of ` +
         `${MAX_REINIT_ATTEMPTS})`;
       if (reason !== null) console.error(`${LOG_PREFIX} ${reason}; ${text}`);
       return text;
     } finally {
-      this.ownGeneration += 1;
+      this.ownGeneration_$ += 1;
     }
     this.stats.reinits += 1;
     const text = `re-initialised (re-initialisation #${this.stats.reinits})`;
@@ -950,25 +950,17 @@ class Recovery {
 }
 
 /**
- * Without the flag: the error types only an abort produces.
+ * What kind of abort an error is, from the types only an abort produces (the flag is not read
+ * here), or null for any other error.
  * @param {unknown} error
+ * @returns {string | null}
  */
-function looksLikeAbort(error) {
-  return (
-    error instanceof WebAssembly.RuntimeError ||
-    error instanceof WebAssembly.Exception ||
-    (error instanceof Error && error.message === "Module terminated") ||
-    (error instanceof RangeError && /call stack/i.test(error.message))
-  );
-}
-
-/** @param {unknown} error */
 function abortKind(error) {
   if (error instanceof RangeError && /call stack/i.test(error.message)) return "stack overflow";
   if (error instanceof WebAssembly.RuntimeError) return `trap: ${error.message}`;
   if (error instanceof WebAssembly.Exception) return "uncaught Wasm exception";
   if (error instanceof Error && error.message === "Module terminated") return "terminated";
-  return describe(error);
+  return null;
 }
 
 /** @param {unknown} error */
@@ -1009,7 +1001,7 @@ export function createWorker(glue, EXPORTS, WorkerEntrypoint) {
     for (const name of handlers) {
       const handler = glue[name];
       worker[name] = function (/** @type {unknown} */ event, /** @type {unknown} */ env, /** @type {unknown} */ ctx) {
-        return recovery.invoke(handler, undefined, [event, env, ctx], name);
+        return recovery.invoke_$(handler, undefined, [event, env, ctx], name);
       };
     }
     return worker;
@@ -1028,7 +1020,7 @@ export function createWorker(glue, EXPORTS, WorkerEntrypoint) {
       name,
       /** @this {any} @param {unknown} event */
       function (event) {
-        return recovery.invoke(handler, undefined, [event, this.env, this.ctx], name);
+        return recovery.invoke_$(handler, undefined, [event, this.env, this.ctx], name);
       },
     );
   }
@@ -1039,7 +1031,7 @@ export function createWorker(glue, EXPORTS, WorkerEntrypoint) {
     }
     const fn = glue[name];
     defineMethod(Worker.prototype, name, function (/** @type {unknown[]} */ ...args) {
-      return recovery.invoke(fn, undefined, recovery.unwrapAll(args), name, true);
+      return recovery.invoke_$(fn, undefined, recovery.unwrapAll_$(args), name, true);
     });
   }
   return Worker;
@@ -1056,7 +1048,7 @@ export function wrapFunction(glue, name, EXPORTS) {
   const fn = glue[name];
   if (typeof fn !== "function") throw new TypeError(`${LOG_PREFIX} glue has no function ${name}`);
   const wrapped = function (/** @type {unknown[]} */ ...args) {
-    return recovery.invoke(fn, undefined, recovery.unwrapAll(args), name, true);
+    return recovery.invoke_$(fn, undefined, recovery.unwrapAll_$(args), name, true);
   };
   Object.defineProperty(wrapped, "name", { value: name });
   return wrapped;
@@ -1066,10 +1058,10 @@ const STATE = Symbol("cargo-worker-build.object");
 
 /**
  * @typedef {object} ObjectState
- * @property {any} inner the glue's object
- * @property {unknown[] | null} args constructor arguments; null for objects Rust made
- * @property {number} generation the instance `inner` belongs to
- * @property {(wrapper: object) => any} current the live glue object (rebuilt if need be)
+ * @property {any} inner_$ the glue's object
+ * @property {unknown[] | null} args_$ constructor arguments; null for objects Rust made
+ * @property {number} generation_$ the instance `inner` belongs to
+ * @property {(wrapper: object) => any} current_$ the live glue object (rebuilt if need be)
  */
 
 /**
@@ -1078,14 +1070,14 @@ const STATE = Symbol("cargo-worker-build.object");
  * @this {Recovery}
  * @param {unknown[]} args
  */
-Recovery.prototype.unwrapAll = function (args) {
-  if (this.classes.size === 0) return args;
+Recovery.prototype.unwrapAll_$ = function (args) {
+  if (this.classes_$.size === 0) return args;
   for (let i = 0; i < args.length; i++) {
     const arg = /** @type {any} */ (args[i]);
     if (arg !== null && typeof arg === "object") {
       /** @type {ObjectState | undefined} */
       const state = arg[STATE];
-      if (state !== undefined) args[i] = state.current(arg);
+      if (state !== undefined) args[i] = state.current_$(arg);
     }
   }
   return args;
@@ -1109,8 +1101,8 @@ export function wrapClass(glue, name, EXPORTS) {
   const Wrapped = class {
     /** @param {unknown[]} args */
     constructor(...args) {
-      const inner = recovery.invoke(construct, undefined, recovery.unwrapAll([...args]), `new ${name}`);
-      /** @type {any} */ (this)[STATE] = { inner, args, generation: recovery.generation, current };
+      const inner = recovery.invoke_$(construct, undefined, recovery.unwrapAll_$([...args]), `new ${name}`);
+      /** @type {any} */ (this)[STATE] = { inner_$: inner, args_$: args, generation_$: recovery.generation_$, current_$: current };
     }
   };
   /** @param {unknown[]} args */
@@ -1128,30 +1120,30 @@ export function wrapClass(glue, name, EXPORTS) {
     /** @type {ObjectState | undefined} */
     const state = wrapper?.[STATE];
     if (state === undefined) throw new TypeError(`${name}: not a ${name} instance`);
-    recovery.ensureLive(`${name} method`);
-    if (state.generation !== recovery.generation) {
-      if (state.args === null) {
+    recovery.ensureLive_$(`${name} method`);
+    if (state.generation_$ !== recovery.generation_$) {
+      if (state.args_$ === null) {
         throw new WasmAbortError(
           `this ${name} belonged to a Wasm instance that aborted and was re-initialised; it ` +
             `was made by Rust, so it cannot be rebuilt: make a new ${name}`,
         );
       }
-      state.inner = recovery.invoke(
+      state.inner_$ = recovery.invoke_$(
         construct,
         undefined,
-        recovery.unwrapAll([...state.args]),
+        recovery.unwrapAll_$([...state.args_$]),
         `rebuilding ${name}`,
       );
-      state.generation = recovery.generation;
+      state.generation_$ = recovery.generation_$;
     }
-    return state.inner;
+    return state.inner_$;
   }
 
-  recovery.classes.set(Inner, {
+  recovery.classes_$.set(Inner, {
     name,
-    adopt(inner) {
+    adopt_$(inner) {
       const wrapper = Object.create(Wrapped.prototype);
-      wrapper[STATE] = { inner, args: null, generation: recovery.generation, current };
+      wrapper[STATE] = { inner_$: inner, args_$: null, generation_$: recovery.generation_$, current_$: current };
       return wrapper;
     },
   });
@@ -1170,7 +1162,7 @@ export function wrapClass(glue, name, EXPORTS) {
         key,
         /** @this {any} @param {unknown[]} args */
         function (...args) {
-          return recovery.invoke(method, current(this), recovery.unwrapAll(args), label, true);
+          return recovery.invoke_$(method, current(this), recovery.unwrapAll_$(args), label, true);
         },
       );
     } else if (descriptor.get || descriptor.set) {
@@ -1182,13 +1174,13 @@ export function wrapClass(glue, name, EXPORTS) {
           get &&
           /** @this {any} */
           function () {
-            return recovery.invoke(get, current(this), [], label, true);
+            return recovery.invoke_$(get, current(this), [], label, true);
           },
         set:
           set &&
           /** @this {any} @param {unknown} value */
           function (value) {
-            recovery.invoke(set, current(this), recovery.unwrapAll([value]), label);
+            recovery.invoke_$(set, current(this), recovery.unwrapAll_$([value]), label);
           },
       });
     }
@@ -1201,8 +1193,8 @@ export function wrapClass(glue, name, EXPORTS) {
     function () {
       /** @type {ObjectState | undefined} */
       const state = this[STATE];
-      if (state === undefined || state.generation !== recovery.generation) return;
-      recovery.invoke(state.inner.free, state.inner, [], `${name}.free`);
+      if (state === undefined || state.generation_$ !== recovery.generation_$) return;
+      recovery.invoke_$(state.inner_$.free, state.inner_$, [], `${name}.free`);
     },
   );
   if (typeof Symbol.dispose === "symbol") {
@@ -1217,7 +1209,7 @@ export function wrapClass(glue, name, EXPORTS) {
     if (typeof descriptor?.value !== "function") continue;
     const fn = descriptor.value;
     defineMethod(Wrapped, key, function (/** @type {unknown[]} */ ...args) {
-      return recovery.invoke(fn, Inner, recovery.unwrapAll(args), `${name}.${String(key)}`, true);
+      return recovery.invoke_$(fn, Inner, recovery.unwrapAll_$(args), `${name}.${String(key)}`, true);
     });
   }
   return Wrapped;
