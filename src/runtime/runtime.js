@@ -450,7 +450,7 @@ class Recovery {
     this.flagView_$ = null;
     /** @type {ArrayBuffer | null} */
     this.flagBuffer_$ = null;
-    this.stats = {
+    this.stats_$ = {
       reinits: 0, // re-initialisations after an abort or a requested reinit
       aborts: 0, // aborts detected
       failures: 0, // recoverable failures (panics, JS errors, `Err` results)
@@ -719,7 +719,7 @@ class Recovery {
       }
       return error;
     }
-    this.stats.failures += 1;
+    this.stats_$.failures += 1;
     console.error(`${LOG_PREFIX} ${label} failed: ${describe(error)} (recovered; instance kept)`);
     return error;
   }
@@ -777,7 +777,7 @@ class Recovery {
     // One microtask later: the reactions of promises Rust settled during the tick ran first.
     later(() => {
       const dropped = this.droppedCalls_$();
-      this.stats.failures += 1;
+      this.stats_$.failures += 1;
       const what = dropped.length > 0 ? dropped.map((e) => e.label_$).join(", ") : "a Rust future";
       console.error(
         `${LOG_PREFIX} ${what} failed: ${describe(error)} in a Rust future, which ` +
@@ -786,7 +786,7 @@ class Recovery {
       for (const entry of dropped) {
         entry.settled_$ = true;
         this.pending_$.delete_$(entry);
-        this.stats.droppedFutures += 1;
+        this.stats_$.droppedFutures += 1;
         entry.reject_$(error);
       }
       // The executor polls the rest of its queue only once it is asked for a new tick.
@@ -854,7 +854,7 @@ class Recovery {
       this.dyingCause_$ = null;
     }
     this.dying_$ = false;
-    this.stats.aborts += 1;
+    this.stats_$.aborts += 1;
     const { outcome, inFlight } = this.replaceInstance_$(null, error);
     this.unreported_$ = { outcome, inFlight };
     if (error !== null && error !== undefined) {
@@ -884,7 +884,7 @@ class Recovery {
       const reject = (/** @type {Pending} */ entry) => {
         if (entry.settled_$) return;
         entry.settled_$ = true;
-        this.stats.abortedInFlight += 1;
+        this.stats_$.abortedInFlight += 1;
         entry.reject_$(failure);
       };
       later(() => {
@@ -910,7 +910,7 @@ class Recovery {
     if (report === null) return;
     this.unreported_$ = null;
     const kind = error !== null && error !== undefined ? (abortKind(error) ?? describe(error)) : "abort";
-    this.stats.lastAbort = `${kind} in ${where}`;
+    this.stats_$.lastAbort = `${kind} in ${where}`;
     console.error(
       `${LOG_PREFIX} Wasm instance aborted (${kind} in ${where}); ${report.outcome}` +
         (report.inFlight > 0 ? `; ${report.inFlight} call(s) were in flight on it` : ""),
@@ -933,7 +933,7 @@ class Recovery {
       this.reinitFailures_$ += 1;
       this.reinitFailedAt_$ = Date.now();
       this.reinitError_$ = error;
-      this.stats.reinitFailures += 1;
+      this.stats_$.reinitFailures += 1;
       const text =
         `re-initialisation failed: ${describe(error)} (attempt ${this.reinitFailures_$} of ` +
         `${MAX_REINIT_ATTEMPTS})`;
@@ -942,8 +942,8 @@ class Recovery {
     } finally {
       this.ownGeneration_$ += 1;
     }
-    this.stats.reinits += 1;
-    const text = `re-initialised (re-initialisation #${this.stats.reinits})`;
+    this.stats_$.reinits += 1;
+    const text = `re-initialised (re-initialisation #${this.stats_$.reinits})`;
     if (reason !== null) console.error(`${LOG_PREFIX} ${reason}; ${text}`);
     return text;
   }
@@ -1221,14 +1221,14 @@ export function wrapClass(glue, name, EXPORTS) {
  */
 export function recoveryStats(glue) {
   const recovery = recoveries.get(glue);
-  return recovery ? { ...recovery.stats } : null;
+  return recovery ? { ...recovery.stats_$ } : null;
 }
 
 /** @param {Recovery} recovery */
 function publishStats(recovery) {
   if (!(STATS_GLOBAL in globalThis)) {
     Object.defineProperty(globalThis, STATS_GLOBAL, {
-      value: recovery.stats,
+      value: recovery.stats_$,
       configurable: true,
     });
   }
