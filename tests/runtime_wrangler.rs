@@ -5,14 +5,14 @@
 mod support;
 
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use support::free_port;
+use support::node::{wrangler, Group};
 use support::recovery::{faults_bundle, Build, Conn};
-use support::{copy_tree, describe_output, repo_root, run};
+use support::{copy_tree, describe_output, run};
 
 const WRANGLER_TOML: &str = r#"name = "faults"
 main = "build/index.js"
@@ -27,74 +27,6 @@ tag = "v1"
 new_classes = ["FaultObject"]
 "#;
 
-/// Node >= 22.12 and wrangler from the repository's npm install.
-fn node_and_wrangler() -> (PathBuf, PathBuf) {
-    let root = repo_root();
-    let node = root.join("node_modules/node/bin/node");
-    let wrangler = root.join("node_modules/wrangler/bin/wrangler.js");
-    for path in [&node, &wrangler] {
-        assert!(
-            path.is_file(),
-            "{} is missing: run `npm ci` in {} (package.json pins node@24 and wrangler)",
-            path.display(),
-            root.display()
-        );
-    }
-    (node, wrangler)
-}
-
-/// A wrangler command in `project` with everything that could reach the network turned off.
-fn wrangler(project: &Path) -> Command {
-    let (node, wrangler) = node_and_wrangler();
-    let mut cmd = Command::new(&node);
-    cmd.arg(wrangler)
-        .current_dir(project)
-        .env("CLOUDFLARE_CF_FETCH_ENABLED", "false")
-        .env("WRANGLER_SEND_METRICS", "false")
-        .env("XDG_CONFIG_HOME", project.join(".config"))
-        .env("NO_COLOR", "1")
-        // wrangler starts child processes with `node` from PATH: the same Node 24.
-        .env(
-            "PATH",
-            format!(
-                "{}:{}",
-                node.parent().unwrap().display(),
-                std::env::var("PATH").unwrap_or_default()
-            ),
-        )
-        .stdin(Stdio::null());
-    cmd
-}
-
-/// `wrangler dev` in its own process group (it starts workerd as a child); the whole group is
-/// killed on drop, also when the test fails.
-struct WranglerDev {
-    child: Child,
-    log: PathBuf,
-}
-
-impl WranglerDev {
-    fn log(&self) -> String {
-        String::from_utf8_lossy(&fs::read(&self.log).unwrap_or_default()).into_owned()
-    }
-}
-
-impl Drop for WranglerDev {
-    fn drop(&mut self) {
-        let group = format!("-{}", self.child.id());
-        let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                break;
-            }
-            thread::sleep(Duration::from_millis(100));
-        }
-        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
-        let _ = self.child.wait();
-    }
-}
-
 fn project(bundle: &Path) -> tempfile::TempDir {
     let dir = tempfile::Builder::new()
         .prefix("cwb-wrangler-")
@@ -105,7 +37,7 @@ fn project(bundle: &Path) -> tempfile::TempDir {
     dir
 }
 
-fn get(port: u16, path: &str, dev: &WranglerDev) -> (u16, String) {
+fn get(port: u16, path: &str, dev: &Group) -> (u16, String) {
     let mut conn = Conn::open(port).unwrap_or_else(|e| panic!("{path}: {e}\n{}", dev.log()));
     conn.get(path)
         .unwrap_or_else(|e| panic!("GET {path}: {e}\n--- wrangler ---\n{}", dev.log()))
@@ -117,10 +49,8 @@ fn wrangler_dev_serves_the_bundle_with_recovery() {
     let project = project(&bundle);
     let port = free_port();
     let log = project.path().join("wrangler-dev.log");
-    let out = fs::File::create(&log).unwrap();
-    let err = out.try_clone().unwrap();
-    let child = {
-        use std::os::unix::process::CommandExt;
+    // Its own process group (wrangler starts workerd as a child), killed on drop.
+    let mut dev = Group::spawn(
         wrangler(project.path())
             .args(["dev", "--ip", "127.0.0.1", "--port", &port.to_string()])
             .args([
@@ -128,14 +58,9 @@ fn wrangler_dev_serves_the_bundle_with_recovery() {
                 &free_port().to_string(),
                 "--log-level",
                 "info",
-            ])
-            .process_group(0)
-            .stdout(out)
-            .stderr(err)
-            .spawn()
-            .expect("start wrangler dev")
-    };
-    let mut dev = WranglerDev { child, log };
+            ]),
+        &log,
+    );
 
     let deadline = Instant::now() + Duration::from_secs(90);
     loop {
