@@ -12,12 +12,18 @@ use std::time::Duration;
 use support::{fixture, fixtures_target_dir, run, run_ok, tool, Workerd};
 
 fn release_bundle() -> std::path::PathBuf {
+    unwind_bundle("release")
+}
+
+/// The symbols fixture built with `--unwind` and `--<profile>` (`release` or `dev`), into a
+/// bundle directory of that profile under the shared target dir.
+fn unwind_bundle(profile: &str) -> std::path::PathBuf {
     let out = fixtures_target_dir()
         .join("symbols-bundles")
-        .join("release-unwind");
+        .join(format!("{profile}-unwind"));
     run_ok(
         tool()
-            .args(["--unwind", "--release", "--manifest-path"])
+            .args(["--unwind", &format!("--{profile}"), "--manifest-path"])
             .arg(fixture("symbols").join("Cargo.toml"))
             .arg("--target-dir")
             .arg(fixtures_target_dir())
@@ -113,7 +119,7 @@ fn a_release_trap_in_workerd_is_named_after_symbolize() {
 }
 
 #[test]
-fn a_release_panic_in_workerd_names_the_panicking_function_after_symbolize() {
+fn a_release_panic_in_workerd_has_its_frames_mapped_after_symbolize() {
     let bundle = release_bundle();
     let server = Workerd::serve(&bundle);
     let (status, _) = server.get("/panic");
@@ -224,18 +230,7 @@ fn check_reports_whether_the_symbol_map_matches_the_module() {
 /// function of a trap, with no symbolize step.
 #[test]
 fn a_dev_trap_in_workerd_names_the_rust_function_without_symbolize() {
-    let out = fixtures_target_dir()
-        .join("symbols-bundles")
-        .join("dev-unwind");
-    run_ok(
-        tool()
-            .args(["--unwind", "--dev", "--manifest-path"])
-            .arg(fixture("symbols").join("Cargo.toml"))
-            .arg("--target-dir")
-            .arg(fixtures_target_dir())
-            .arg("--out-dir")
-            .arg(&out),
-    );
+    let out = unwind_bundle("dev");
     let server = Workerd::serve(&out);
     let (status, _) = server.get("/trap");
     assert_eq!(status, 500);
