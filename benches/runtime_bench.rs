@@ -9,7 +9,7 @@
 //! other bundles of the same crate (ablations of the runtime, say). It checks that every request succeeded (a failed
 //! one would make the figures meaningless) and prints the figures; it asserts no speed.
 
-#[path = "../tests/support/mod.rs"]
+#[path = "../tests/it/support/mod.rs"]
 mod support;
 
 use std::fs;

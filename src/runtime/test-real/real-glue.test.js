@@ -1,6 +1,6 @@
 // Unit tests of runtime.js against the glue of a real wasm-bindgen 0.2.130 build (the
 // recovery-lib fixture built with `--unwind --lib`), run by `workerd test` from
-// tests/runtime_js.rs. They check what the fake glue only imitates: that the runtime finds the
+// tests/it/runtime_js.rs. They check what the fake glue only imitates: that the runtime finds the
 // terminated flag, the executor's queueMicrotask import and the externref table in a real
 // module, and captures the promises real glue creates.
 import { bump, fault, later, Tally, wasmRecoveryStats } from "./lib/index.js";

@@ -1,4 +1,4 @@
-// Unit tests of runtime.js, run by `workerd test` (tests/runtime_js.rs) against the fake glue.
+// Unit tests of runtime.js, run by `workerd test` (tests/it/runtime_js.rs) against the fake glue.
 // The runtime must be imported before the glue modules, as in the generated entry.
 import {
   createWorker,

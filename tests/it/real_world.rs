@@ -7,15 +7,15 @@
 //! for cargo), served in workerd on 127.0.0.1, and asked for a panic (500) and then for its
 //! state (kept). Needs `npm ci` (workerd) and the toolchains the tool installs.
 
-mod support;
+use crate::support;
 
 use std::path::PathBuf;
 use std::process::Output;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use crate::support::Workerd;
 use serde_json::Value;
-use support::Workerd;
 use tempfile::TempDir;
 
 /// Builds share one target dir; one at a time keeps them from fighting over cargo's lock and

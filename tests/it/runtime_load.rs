@@ -4,12 +4,10 @@
 //! Durable Object route that awaits, with 0.2% top-level aborts (issue 16's proof). Each
 //! request is bounded by a client timeout, so a hang fails the test instead of stalling it.
 
-mod support;
-
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
-use support::recovery::{faults_bundle, load, quantile_ms, Build, Sample, Serve, Server};
+use crate::support::recovery::{faults_bundle, load, quantile_ms, Build, Sample, Serve, Server};
 
 const REQUESTS: usize = 20_000;
 const CONCURRENCY: usize = 32;

@@ -4,14 +4,14 @@
 //! calls the Worker build over RPC, and imported by Node 24. Then the bad inputs of bundling:
 //! no esbuild to be had, `--offline` without one cached, a snippet esbuild cannot inline.
 
-mod support;
+use crate::support;
 
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
-use support::{copy_fixture, fixtures_target_dir, run, run_ok, tool, Client, Workerd};
+use crate::support::{copy_fixture, fixtures_target_dir, run, run_ok, tool, Client, Workerd};
 use tempfile::TempDir;
 
 fn build_in(dir: &Path, args: &[&str]) -> Command {

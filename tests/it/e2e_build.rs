@@ -4,12 +4,12 @@
 //! One build per fixture and mode; every assertion about that bundle runs against it.
 //! Needs `npm ci` in the repository root (workerd) and the toolchains the tool installs.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use support::{Mode, Workerd, BUILD_LOCK};
+use crate::support::{Mode, Workerd, BUILD_LOCK};
 use tempfile::TempDir;
 
 /// A bundle built from a private copy of a fixture crate.

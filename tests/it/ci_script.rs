@@ -6,7 +6,7 @@
 //!
 //! Needs the toolchain the templates pin (`./install.sh` installs it).
 
-mod support;
+use crate::support;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -37,7 +37,7 @@ fn run_script(project: &Path, vars: &[(&str, &str)]) -> (Output, String) {
         .env("CARGO_TERM_COLOR", "never")
         // Nothing may be installed: the tool on PATH must be the one used.
         .env("CWB_INSTALL", "--this-must-not-run")
-        // The machine's own sccache server and cache stay out of it (tests/cache.rs covers it).
+        // The machine's own sccache server and cache stay out of it (tests/it/cache.rs covers it).
         .env("WORKER_CACHE", "none")
         .env_remove("CWB_VERSION")
         .env_remove("GITHUB_ACTIONS")

@@ -14,22 +14,22 @@
 //!
 //! Everything binds 127.0.0.1 and runs in its own process group, killed by id when done.
 
-mod support;
+use crate::support;
 
 use std::fs;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
-use support::node::{
+use crate::support::node::{
     link_node_modules, node_command, npm_file, parse_total_upload, run_in_group, wrangler, Group,
 };
-use support::recovery::{faults_bundle, Build, Conn};
-use support::{
+use crate::support::recovery::{faults_bundle, Build, Conn};
+use crate::support::{
     copy_fixture, copy_tree, fixture, fixtures_target_dir, free_port, run_ok, BUILD_LOCK,
     COMPATIBILITY_DATE,
 };
+use serde_json::{json, Value};
 
 /// How long one harness run (start, every request, shut down) may take.
 const HARNESS_TIMEOUT: Duration = Duration::from_secs(180);
@@ -322,7 +322,7 @@ fn wrangler_deploy_dry_run_accepts_each_bundle() {
 
 /// The vitest test written into each project: each request through the Worker's own fetch
 /// handler in the Workers runtime, results printed for the Rust side to compare.
-const VITEST_TEST: &str = r#"// Written by tests/harnesses.rs: the requests come from the test.
+const VITEST_TEST: &str = r#"// Written by tests/it/harnesses.rs: the requests come from the test.
 import { exports } from "cloudflare:workers";
 import { expect, it } from "vitest";
 import paths from "./paths.json";

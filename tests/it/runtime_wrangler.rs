@@ -2,17 +2,15 @@
 //! npm, network features off, 127.0.0.1) serves it with panic and abort recovery, Durable
 //! Object included, and `wrangler deploy --dry-run --outdir` accepts it.
 
-mod support;
-
 use std::fs;
 use std::path::Path;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use support::free_port;
-use support::node::{wrangler, Group};
-use support::recovery::{faults_bundle, Build, Conn};
-use support::{copy_tree, describe_output, run};
+use crate::support::free_port;
+use crate::support::node::{wrangler, Group};
+use crate::support::recovery::{faults_bundle, Build, Conn};
+use crate::support::{copy_tree, describe_output, run};
 
 const WRANGLER_TOML: &str = r#"name = "faults"
 main = "build/index.js"

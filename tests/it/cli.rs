@@ -1,13 +1,13 @@
 //! The command as users drive it: through cargo, with JSON messages, with -v, twice in a row,
 //! and twice at the same time. Real builds of the plain fixture (panic=abort, stable).
 
-mod support;
+use crate::support;
 
 use std::fs;
 use std::path::Path;
 use std::process::Command;
 
-use support::{copy_fixture, fixtures_target_dir, run, tool};
+use crate::support::{copy_fixture, fixtures_target_dir, run, tool};
 
 fn tool_in(dir: &Path) -> Command {
     let mut cmd = tool();

@@ -5,7 +5,7 @@
 //! touches the user's cache or server, and stops it (`sccache --stop-server`) even when it fails;
 //! Redis is started on 127.0.0.1 with a random port and no persistence, and stopped by its PID.
 
-mod support;
+use crate::support;
 
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};

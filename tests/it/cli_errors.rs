@@ -1,13 +1,13 @@
 //! Bad input: each case gets one clear line (what is wrong and what to do), a non-zero exit,
 //! and nothing lost: the user's files and the previous bundle stay as they were.
 
-mod support;
+use crate::support;
 
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use support::{copy_fixture, error_lines, fixtures_target_dir, run, tool};
+use crate::support::{copy_fixture, error_lines, fixtures_target_dir, run, tool};
 
 /// Exactly one `error:` line, containing every expected fragment; returns it.
 #[track_caller]

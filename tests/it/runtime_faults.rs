@@ -4,12 +4,12 @@
 //! survives (the static counter, Durable Object fields), plus the runtime's log lines and its
 //! re-initialisation counter.
 
-mod support;
+use crate::support;
 
 use std::thread;
 use std::time::Duration;
 
-use support::recovery::{faults_bundle, fixture_bundle, Build, Serve, Server};
+use crate::support::recovery::{faults_bundle, fixture_bundle, Build, Serve, Server};
 
 /// A failing request must answer well before any runtime timeout (workerd's is 30 s and more).
 const PROMPT_SECS: f64 = 5.0;

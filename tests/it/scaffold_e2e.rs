@@ -10,7 +10,7 @@
 //! Needs `npm ci` in the repository root (workerd, and Node 24 for npm) and the toolchain the
 //! templates pin; `npm install` in the generated project reads npm's cache (`--prefer-offline`).
 
-mod support;
+use crate::support;
 
 use std::fmt::Write as _;
 use std::fs;
@@ -35,7 +35,7 @@ fn generate_and_build(template: &str) -> (tempfile::TempDir, PathBuf) {
         .tempdir()
         .unwrap();
     let project = tmp.path().join(format!("e2e-{template}"));
-    // The same function `cargo worker-build new` calls (tests/scaffold_cli.rs runs the binary).
+    // The same function `cargo worker-build new` calls (tests/it/scaffold_cli.rs runs the binary).
     cargo_worker_build::scaffold::new_project(&NewArgs {
         name: Some(project.to_string_lossy().into_owned()),
         template: template.to_string(),

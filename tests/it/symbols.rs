@@ -2,14 +2,14 @@
 //! served in workerd on 127.0.0.1; its trap's and panic's frames, as workerd logs them, go
 //! through `cargo worker-build symbolize` and come back naming the Rust functions.
 
-mod support;
+use crate::support;
 
 use std::io::Write;
 use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
-use support::{fixture, fixtures_target_dir, run, run_ok, tool, Workerd};
+use crate::support::{fixture, fixtures_target_dir, run, run_ok, tool, Workerd};
 
 fn release_bundle() -> std::path::PathBuf {
     unwind_bundle("release")

@@ -94,7 +94,7 @@ fn help_snapshots_match_the_binary() {
     assert!(
         stale.is_empty(),
         "the --help snapshots in the book are out of date (rewrite them with \
-         `UPDATE_SNAPSHOTS=1 cargo test --test docs_sync`, then update the reference pages):\n{}",
+         `UPDATE_SNAPSHOTS=1 cargo test --locked --test it -- docs_sync::`, then update the reference pages):\n{}",
         stale.join("\n")
     );
 }

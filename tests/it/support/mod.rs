@@ -2,10 +2,11 @@
 //! target dir are, how to run the binary under test, and a `workerd` harness with a tiny HTTP
 //! client so a test can assert what a client of the built Worker sees.
 //!
-//! Use it from a test crate with `mod support;`. Nothing here skips: a missing tool is a
-//! failure that names the command to run.
+//! Every test module reaches it as `crate::support` (tests/it/main.rs declares it once);
+//! benches/runtime_bench.rs includes it by path. Nothing here skips: a missing tool is a failure
+//! that names the command to run.
 
-// Each test crate uses a different subset of these helpers.
+// The test binary and the benchmark each use a different subset of these helpers.
 #![allow(dead_code)]
 
 use std::fmt::Write as _;
@@ -123,7 +124,7 @@ pub const TOOL_VARIABLES: &[&str] = &[
 
 /// The binary under test, hermetic: none of [`TOOL_VARIABLES`] reaches it from outside.
 /// Builds run without a compile cache, so no test starts the machine's own sccache server or
-/// fills its cache; tests/cache.rs turns it on with its own servers.
+/// fills its cache; tests/it/cache.rs turns it on with its own servers.
 pub fn tool() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_cargo-worker-build"));
     for var in TOOL_VARIABLES {

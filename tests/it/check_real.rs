@@ -7,7 +7,7 @@
 //! Each is built once per test binary. Needs `npm ci` (workerd) and the toolchains the tool
 //! installs, like the other end-to-end tests.
 
-mod support;
+use crate::support;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -15,7 +15,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Instant;
 
-use support::{build_command, Mode, BUILD_LOCK};
+use crate::support::{build_command, Mode, BUILD_LOCK};
 
 use serde_json::Value;
 use tempfile::TempDir;

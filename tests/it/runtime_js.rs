@@ -3,14 +3,14 @@
 //! end-to-end tests cannot reach on demand (a recoverable RangeError, a reinit requested by a
 //! live instance, the fallback without observation, getters and static methods of classes).
 
-mod support;
+use crate::support;
 
 use std::fmt::Write as _;
 use std::fs;
 use std::path::Path;
 use std::process::Command;
 
-use support::{describe_output, repo_root, workerd_bin, COMPATIBILITY_DATE};
+use crate::support::{describe_output, repo_root, workerd_bin, COMPATIBILITY_DATE};
 
 #[test]
 fn runtime_js_unit_tests_pass_in_workerd() {

@@ -1,13 +1,13 @@
 //! Optimisation: where its settings come from, which wasm-opt is trusted with exception
 //! handling, and what a failing wasm-opt leaves behind. Real builds of the plain fixture.
 
-mod support;
+use crate::support;
 
 use std::fs;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use support::{copy_fixture, fixtures_target_dir, run, tool};
+use crate::support::{copy_fixture, fixtures_target_dir, run, tool};
 
 fn tool_in(dir: &Path) -> Command {
     let mut cmd = tool();
