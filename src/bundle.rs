@@ -116,6 +116,7 @@ pub fn input_key(plan: &Plan, wasm: &[u8], bindgen_version: &str, opt: &[String]
     h.update(plan.bindgen_args.join("\0").as_bytes());
     h.update(format!("{:?}|{}|{}", plan.mode, plan.library, opt.join("\0")).as_bytes());
     h.update(format!("|minify {}", plan.minify.enabled).as_bytes());
+    h.update(format!("|log {}", plan.log.format.as_str()).as_bytes());
     h.update(wasm);
     format!("{:x}", h.finalize())
 }
@@ -298,9 +299,12 @@ pub fn assemble(
 
     let glue_exports = crate::esbuild::exports_of(esbuild, staging, SOURCE_GLUE)?;
     let exports = crate::exports::read(&crate::fs::read(&staging.join(WASM))?, &glue_exports)?;
+    // The build id of the module that ships, for the runtime's fault records (`symbolize`
+    // refuses a log of another build by it).
+    let build = crate::symbols::build_id(&crate::fs::read(&staging.join(WASM))?);
     crate::fs::write(
         &staging.join(SOURCE_ENTRY),
-        render_entry(&plan.mode, plan.library, &exports),
+        render_entry_logging(&plan.mode, plan.library, &exports, &build, plan.log.format),
     )?;
 
     let snippets: Vec<String> = list_files(&sources.join("snippets"))
@@ -372,16 +376,37 @@ pub fn write_manifest(
 /// Fill the entry template: the export lists as JSON, one line per class (and per function and
 /// other value in library mode). Names are the glue's export names, as esbuild read them.
 pub fn render_entry(mode: &Mode, library: bool, exports: &Exports) -> String {
+    render_entry_logging(
+        mode,
+        library,
+        exports,
+        "unknown",
+        crate::model::LogFormat::Text,
+    )
+}
+
+/// [`render_entry`] for the module whose build id is `build`, its faults logged as `log` says.
+pub fn render_entry_logging(
+    mode: &Mode,
+    library: bool,
+    exports: &Exports,
+    build: &str,
+    log: crate::model::LogFormat,
+) -> String {
     let mode = match mode {
         Mode::Unwind { .. } => "unwind",
         Mode::Abort => "abort",
     };
-    let json = serde_json::json!({
+    let mut json = serde_json::json!({
         "mode": mode,
         "handlers": exports.handlers,
         "functions": exports.functions,
         "classes": exports.classes,
+        "build": build,
     });
+    if log == crate::model::LogFormat::Json {
+        json["log"] = "json".into();
+    }
     let classes: String = exports
         .classes
         .iter()

@@ -190,6 +190,11 @@ pub struct BuildArgs {
     )]
     pub message_format: MessageFormat,
 
+    /// How the runtime logs each panic and abort: text, or one JSON object per line
+    /// [default: text]
+    #[arg(long, value_enum, value_name = "FMT", help_heading = "Output")]
+    pub log_format: Option<crate::model::LogFormat>,
+
     /// Print the build plan and exit without building
     #[arg(long, help_heading = "Output")]
     pub dry_run: bool,

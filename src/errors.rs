@@ -41,6 +41,7 @@ pub enum Code {
     WorkerBuildUnsupported,
     NoSymbols,
     SymbolsOtherBuild,
+    InvalidLogFormat,
 }
 
 impl Code {
@@ -77,6 +78,7 @@ impl Code {
         Code::WorkerBuildUnsupported,
         Code::NoSymbols,
         Code::SymbolsOtherBuild,
+        Code::InvalidLogFormat,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -113,6 +115,7 @@ impl Code {
             Code::WorkerBuildUnsupported => "worker-build-unsupported",
             Code::NoSymbols => "no-symbols",
             Code::SymbolsOtherBuild => "symbols-other-build",
+            Code::InvalidLogFormat => "invalid-log-format",
         }
     }
 

@@ -28,6 +28,26 @@ pub enum MessageFormat {
     Json,
 }
 
+/// How the recovery runtime writes the record of each panic and abort it handles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One line of text, then the Wasm frames
+    #[default]
+    Text,
+    /// One JSON object per line (for Workers Logs and Logpush)
+    Json,
+}
+
+impl LogFormat {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogFormat::Text => "text",
+            LogFormat::Json => "json",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Expect {
@@ -117,6 +137,7 @@ mod tests {
     fn names_match_the_command_line_and_json() {
         names_agree::<EhEncoding>(|v| v.as_str());
         names_agree::<Expect>(|v| v.as_str());
+        names_agree::<LogFormat>(|v| v.as_str());
         names_agree::<TargetRuntime>(|v| v.as_str());
     }
 

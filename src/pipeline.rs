@@ -448,6 +448,14 @@ fn print_plan(plan: &Plan, shell: &Shell, events: &Events) {
             plan.minify.source
         ),
     );
+    shell.verbose(
+        "Plan",
+        format!(
+            "fault log {} ({})",
+            plan.log.format.as_str(),
+            plan.log.source
+        ),
+    );
     shell.verbose("Plan", format!("output {}", plan.out_dir.display()));
 }
 

@@ -9,7 +9,7 @@ use anyhow::Result;
 
 use crate::cli::BuildArgs;
 use crate::errors::{problem, Code};
-use crate::model::{EhEncoding, Expect, TargetRuntime};
+use crate::model::{EhEncoding, Expect, LogFormat, TargetRuntime};
 use crate::process::Cmd;
 use crate::toolchain::{self, Toolchain, WASM_TARGET};
 use crate::workspace::Selected;
@@ -89,6 +89,44 @@ pub struct Plan {
     pub offline: bool,
     /// The compile cache (sccache) and why it is off when it is.
     pub cache: crate::cache::CachePlan,
+    /// How the runtime logs panics and aborts, and where that was decided.
+    pub log: LogPlan,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LogPlan {
+    pub format: LogFormat,
+    /// `--log-format`, the Cargo.toml key, or the default.
+    pub source: String,
+}
+
+/// `--log-format`, else `[package.metadata.worker-build] log-format = "text" | "json"`, else text.
+pub fn log_plan(flag: Option<LogFormat>, metadata: &serde_json::Value) -> Result<LogPlan> {
+    const KEY: &str = "package.metadata.worker-build.log-format";
+    if let Some(format) = flag {
+        return Ok(LogPlan {
+            format,
+            source: "--log-format".into(),
+        });
+    }
+    let Some(value) = metadata
+        .get("worker-build")
+        .and_then(|w| w.get("log-format"))
+    else {
+        return Ok(LogPlan {
+            format: LogFormat::Text,
+            source: "default".into(),
+        });
+    };
+    match value.as_str() {
+        Some("text") => Ok(LogPlan { format: LogFormat::Text, source: KEY.into() }),
+        Some("json") => Ok(LogPlan { format: LogFormat::Json, source: KEY.into() }),
+        _ => Err(problem(
+            Code::InvalidLogFormat,
+            format!("`{KEY}` in Cargo.toml must be \"text\" or \"json\", not `{value}`"),
+            "write `log-format = \"json\"` (or \"text\") under [package.metadata.worker-build], or pass --log-format json",
+        )),
+    }
 }
 
 /// Inputs to [`resolve`] that come from outside the arguments.
@@ -189,6 +227,7 @@ pub fn resolve(
         &package.metadata,
     )?;
     let minify = crate::minify::plan(args.no_opt, env.no_minify, &profile, &package.metadata)?;
+    let log = log_plan(args.log_format, &package.metadata)?;
     // Optimised builds get line tables for the symbol map (the DWARF leaves the module before
     // wasm-opt), unless the profile says what debug info it wants.
     let line_tables = opt.args.is_some()
@@ -261,6 +300,7 @@ pub fn resolve(
         check,
         offline: args.offline || args.frozen,
         cache: env.cache.clone(),
+        log,
     })
 }
 
@@ -932,5 +972,22 @@ mod tests {
         let custom = json!({"wasm-pack": {"profile": {"custom": {"wasm-bindgen": {"debug-js-glue": true}}}}});
         assert_eq!(bindgen_profile_args("small", &custom).unwrap(), ["--debug"]);
         assert!(bindgen_profile_args("release", &custom).unwrap().is_empty());
+    }
+
+    #[test]
+    fn the_log_format_comes_from_the_flag_then_cargo_toml_then_text() {
+        let json = serde_json::json!({"worker-build": {"log-format": "json"}});
+        let from = |flag, metadata: &serde_json::Value| log_plan(flag, metadata).unwrap();
+        assert_eq!(from(None, &serde_json::Value::Null).format, LogFormat::Text);
+        let manifest = from(None, &json);
+        assert_eq!(manifest.format, LogFormat::Json);
+        assert_eq!(manifest.source, "package.metadata.worker-build.log-format");
+        assert_eq!(from(Some(LogFormat::Text), &json).format, LogFormat::Text);
+        let bad = serde_json::json!({"worker-build": {"log-format": "yaml"}});
+        let err = format!("{:#}", log_plan(None, &bad).unwrap_err());
+        assert!(
+            err.contains("log-format` in Cargo.toml must be \"text\" or \"json\", not `\"yaml\"`"),
+            "{err}"
+        );
     }
 }

@@ -33,6 +33,20 @@ pub fn run(args: &SymbolizeArgs) -> Result<i32> {
         }
     }
     let log = String::from_utf8_lossy(&log);
+    if let Some(theirs) = record_builds(&log)
+        .into_iter()
+        .find(|id| *id != map.build_id)
+    {
+        return Err(problem(
+            Code::SymbolsOtherBuild,
+            format!(
+                "the log is from build {theirs}, but the bundle in {} is build {}",
+                dir.display(),
+                map.build_id
+            ),
+            "pass --out-dir with the bundle that produced the log, or rebuild the deployed commit and symbolize again",
+        ));
+    }
     if let Some(theirs) = other_build(&log, &map) {
         return Err(problem(
             Code::SymbolsOtherBuild,
@@ -75,6 +89,9 @@ pub fn load_for(dir: &std::path::Path) -> Result<Sidecar> {
     }
     Ok(map)
 }
+
+/// How the runtime's text records of faults begin.
+const RECORD_PREFIX: &str = "cargo-worker-build: ";
 
 /// Appended to a frame the map does not place.
 pub const UNMAPPED: &str = " [not symbolized: not in this build]";
@@ -178,6 +195,30 @@ pub fn other_build(log: &str, map: &Sidecar) -> Option<String> {
     ))
 }
 
+/// The build ids the runtime's fault records in `log` name, distinct, in order: `, build <id>]`
+/// ends a text record, `"build":"<id>"` is a JSON record's field (also inside a string of
+/// `wrangler tail --format json`, where its quotes are escaped).
+pub fn record_builds(log: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for marker in [", build ", "\"build\":\"", "\\\"build\\\":\\\""] {
+        let mut rest = log;
+        while let Some(at) = rest.find(marker) {
+            rest = &rest[at + marker.len()..];
+            let hex = rest.bytes().take_while(u8::is_ascii_hexdigit).count();
+            let after = rest.as_bytes().get(hex).copied();
+            let closed = if marker.starts_with(',') {
+                after == Some(b']')
+            } else {
+                matches!(after, Some(b'"' | b'\\'))
+            };
+            if hex == 16 && closed && !out.iter().any(|id| id == &rest[..hex]) {
+                out.push(rest[..hex].to_string());
+            }
+        }
+    }
+    out
+}
+
 /// Rewrite one piece of text (a line, or a string inside a JSON record).
 fn rewrite_text(text: &str, map: &Sidecar) -> String {
     let found = frames(text);
@@ -248,9 +289,77 @@ fn rewrite_text(text: &str, map: &Sidecar) -> String {
     out
 }
 
+/// The Rust location of a trap's top frame: the innermost function of its inline chain that is
+/// the project's own code (`src/lib.rs:31:9`), not the standard library's (`library/...`) or a
+/// registry crate's (`wasm-bindgen-0.2.130/...`); else the innermost.
+fn location_of(frame: &Frame<'_>, map: &Sidecar) -> Option<String> {
+    let f = map.function_at(frame.index, frame.offset)?;
+    let chain = map.chain_at(f, frame.offset)?;
+    let ours = |file: &str| {
+        let first = file.split('/').next().unwrap_or(file);
+        let versioned = first.rsplit_once('-').is_some_and(|(_, v)| {
+            v.split('.').count() >= 3 && v.starts_with(|c: char| c.is_ascii_digit())
+        });
+        !file.starts_with("library/") && !versioned
+    };
+    let source = chain
+        .iter()
+        .find(|s| s.line.is_some() && s.file.as_deref().is_some_and(ours))
+        .or_else(|| chain.iter().find(|s| s.file.is_some() && s.line.is_some()))?;
+    let (file, line) = (source.file.as_deref()?, source.line?);
+    Some(match source.column {
+        Some(col) => format!("{file}:{line}:{col}"),
+        None => format!("{file}:{line}"),
+    })
+}
+
+/// A fault record of the runtime (`--log-format json`): each frame becomes its chain of
+/// functions, one array item each, and a missing `location` becomes the top frame's.
+fn rewrite_record(fields: &mut serde_json::Map<String, serde_json::Value>, map: &Sidecar) {
+    use serde_json::Value;
+    let Some(Value::Array(items)) = fields.get("frames") else {
+        return;
+    };
+    let top = items
+        .first()
+        .and_then(Value::as_str)
+        .and_then(|f| frames(f).first().and_then(|frame| location_of(frame, map)));
+    let expanded: Vec<Value> = items
+        .iter()
+        .flat_map(|item| match item.as_str() {
+            Some(text) => rewrite_text(text, map)
+                .split('\n')
+                .map(|line| Value::from(line.strip_prefix("at ").unwrap_or(line)))
+                .collect(),
+            None => vec![item.clone()],
+        })
+        .collect();
+    fields.insert("frames".into(), Value::Array(expanded));
+    let panic = fields.get("kind").and_then(Value::as_str) == Some("panic");
+    if !panic && fields.get("location").is_none_or(Value::is_null) {
+        if let Some(top) = top {
+            fields.insert("location".into(), Value::from(top));
+        }
+    }
+}
+
 fn rewrite_json(value: &mut serde_json::Value, map: &Sidecar) {
     use serde_json::Value;
     match value {
+        // A record logged as a string (inside `wrangler tail --format json`) stays one string
+        // of JSON.
+        Value::String(s) if s.contains(FUNCTION) && s.trim_start().starts_with('{') => {
+            match serde_json::from_str::<Value>(s) {
+                Ok(mut inner) => {
+                    rewrite_json(&mut inner, map);
+                    *s = inner.to_string();
+                }
+                Err(_) => *s = rewrite_text(s, map),
+            }
+        }
+        Value::Object(fields) if fields.contains_key("kind") && fields.contains_key("frames") => {
+            rewrite_record(fields, map)
+        }
         Value::String(s) if s.contains(FUNCTION) => *s = rewrite_text(s, map),
         Value::Array(items) => items.iter_mut().for_each(|v| rewrite_json(v, map)),
         Value::Object(fields) => fields.values_mut().for_each(|v| rewrite_json(v, map)),
@@ -262,14 +371,34 @@ fn rewrite_json(value: &mut serde_json::Value, map: &Sidecar) {
 /// strings inside it rewritten and stays one line of JSON; any other line is rewritten as text.
 pub fn rewrite(log: &str, map: &Sidecar) -> String {
     let mut out = String::with_capacity(log.len());
+    // Where the location of the text record just read goes, when it has none: the runtime
+    // cannot symbolize, so a trap's record gets its top frame's location here.
+    let mut record_without_location: Option<usize> = None;
     for line in log.split_inclusive('\n') {
         let (body, newline) = match line.strip_suffix('\n') {
             Some(b) => (b, "\n"),
             None => (line, ""),
         };
+        let insert_at = record_without_location.take();
+        if body.starts_with(RECORD_PREFIX) && body.ends_with(']') {
+            let bracket = body.rfind(" [").unwrap_or(0);
+            if let Some(build) = body.rfind(", build ").filter(|&b| b > bracket) {
+                // A panic's frames are where wasm-bindgen caught it, not where it happened.
+                let kind = &body[bracket + 2..build];
+                if !kind.contains(" at ") && kind != "panic" {
+                    record_without_location = Some(out.len() + build);
+                }
+            }
+        }
         if !body.contains(FUNCTION) {
             out.push_str(line);
             continue;
+        }
+        if let Some(at) = insert_at {
+            let first = frames(body).into_iter().next();
+            if let Some(location) = first.and_then(|f| location_of(&f, map)) {
+                out.insert_str(at, &format!(" at {location}"));
+            }
         }
         let trimmed = body.trim_start();
         let json = (trimmed.starts_with('{') || trimmed.starts_with('['))

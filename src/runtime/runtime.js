@@ -95,6 +95,8 @@ class ModuleRecord {
  * @property {WeakMap<WebAssembly.Module, ModuleRecord | null>} records
  * @property {Set<Recovery>} runtimes every Recovery, told about errors that reached no caller
  * @property {boolean} observing whether instantiation is observed
+ * @property {{ at: string, text: string } | null} panic what a panic hook printed last: the
+ *   location of `panicked at FILE:LINE:COL:` and the text after it (message, hook's stack)
  */
 
 /** @type {Observer} */
@@ -103,8 +105,21 @@ const observer = /** @type {any} */ (globalThis)[OBSERVER_KEY] ?? installObserve
 /** @returns {Observer} */
 function installObserver() {
   /** @type {Observer} */
-  const shared = { records: new WeakMap(), runtimes: new Set(), observing: false };
+  const shared = { records: new WeakMap(), runtimes: new Set(), observing: false, panic: null };
   Object.defineProperty(globalThis, OBSERVER_KEY, { value: shared });
+
+  // A panic hook (workers-rs's, console_error_panic_hook) prints `panicked at FILE:LINE:COL:`
+  // and a stack taken at the panic site; the PanicError that reaches us has neither. Its text
+  // is noted for the fault's record and passed on unchanged.
+  const print = console.error;
+  console.error = function (...args) {
+    for (const arg of args) {
+      const text = typeof arg === "string" ? arg : arg instanceof Error ? `${arg.stack}` : "";
+      const found = /panicked at (.+?:\d+:\d+):\n/.exec(text);
+      if (found) shared.panic = { at: found[1], text: text.slice(found.index + found[0].length) };
+    }
+    return print.apply(this, args);
+  };
 
   // A transparent proxy: only `new WebAssembly.Instance(...)` is intercepted, and only modules
   // that carry wasm-bindgen's abort machinery are touched.
@@ -424,6 +439,8 @@ class Recovery {
   constructor(glue, EXPORTS) {
     this.glue_$ = glue;
     this.mode = EXPORTS.mode === "abort" ? "abort" : "unwind";
+    this.build_$ = EXPORTS.build ?? "unknown"; // the module's build id, as the symbol map has it
+    this.json_$ = EXPORTS.log === "json"; // `--log-format json`
     this.record_$ = this.findRecord_$(EXPORTS.wasmModule);
     this.ownGeneration_$ = 0; // used only without a record
     /** async calls in flight on the current instance */
@@ -720,7 +737,7 @@ class Recovery {
       return error;
     }
     this.stats_$.failures += 1;
-    console.error(`${LOG_PREFIX} ${label} failed: ${describe(error)} (recovered; instance kept)`);
+    this.log_$(`${label} failed: ${describe(error)} (recovered; instance kept)`, error, label);
     return error;
   }
 
@@ -779,9 +796,11 @@ class Recovery {
       const dropped = this.droppedCalls_$();
       this.stats_$.failures += 1;
       const what = dropped.length > 0 ? dropped.map((e) => e.label_$).join(", ") : "a Rust future";
-      console.error(
-        `${LOG_PREFIX} ${what} failed: ${describe(error)} in a Rust future, which ` +
-          "wasm-bindgen dropped (recovered; instance kept)",
+      this.log_$(
+        `${what} failed: ${describe(error)} in a Rust future, which wasm-bindgen dropped ` +
+          "(recovered; instance kept)",
+        error,
+        what,
       );
       for (const entry of dropped) {
         entry.settled_$ = true;
@@ -911,9 +930,30 @@ class Recovery {
     this.unreported_$ = null;
     const kind = error !== null && error !== undefined ? (abortKind(error) ?? describe(error)) : "abort";
     this.stats_$.lastAbort = `${kind} in ${where}`;
-    console.error(
-      `${LOG_PREFIX} Wasm instance aborted (${kind} in ${where}); ${report.outcome}` +
+    this.log_$(
+      `Wasm instance aborted (${kind} in ${where}); ${report.outcome}` +
         (report.inFlight > 0 ? `; ${report.inFlight} call(s) were in flight on it` : ""),
+      error,
+      where,
+    );
+  }
+
+  /**
+   * Writes the one record of a fault: `text`, then the fault's kind, Rust location and build,
+   * then its Wasm frames, one per line (`cargo worker-build symbolize` names them); or, built
+   * with `--log-format json`, all of it as one JSON object on one line.
+   * @param {string} text
+   * @param {unknown} error
+   * @param {string} call
+   */
+  log_$(text, error, call) {
+    const { kind, message, location, frames } = faultOf(error);
+    const build = this.build_$;
+    console.error(
+      this.json_$
+        ? JSON.stringify({ level: "error", kind, message, location, frames, call, build })
+        : `${LOG_PREFIX} ${text} [${kind}${location ? ` at ${location}` : ""}, build ${build}]` +
+            frames.map((frame) => `\n    at ${frame}`).join(""),
     );
   }
 
@@ -961,6 +1001,41 @@ function abortKind(error) {
   if (error instanceof WebAssembly.Exception) return "uncaught Wasm exception";
   if (error instanceof Error && error.message === "Module terminated") return "terminated";
   return null;
+}
+
+/**
+ * What a fault's record says about `error` (null: an abort whose error was not seen): its kind
+ * (panic, the trap, stack overflow, abort, error), message, Rust location when a panic hook
+ * printed it, and Wasm frames (the panic site's, from the hook, else the error's own).
+ * @param {unknown} error
+ */
+function faultOf(error) {
+  const e = /** @type {any} */ (error);
+  const kind =
+    e == null
+      ? "abort"
+      : e.name === "PanicError"
+        ? "panic"
+        : e instanceof WebAssembly.RuntimeError
+          ? e.message
+          : (abortKind(e) ?? "error");
+  /** @type {string} */
+  const message = e == null ? kind : (e.message ?? describe(e));
+  let stack = `${e?.stack}`;
+  /** @type {string | null} */
+  let location = null;
+  const hook = observer.panic;
+  // The hook's text is this panic's when its message is (it printed it just before).
+  if (kind === "panic" && hook?.text.startsWith(message)) {
+    location = hook.at;
+    stack = hook.text;
+    observer.panic = null;
+  }
+  const frames = stack
+    .split("\n")
+    .filter((line) => line.includes("wasm-function["))
+    .map((line) => line.trim().replace(/^at /, ""));
+  return { kind, message, location, frames };
 }
 
 /** @param {unknown} error */

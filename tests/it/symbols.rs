@@ -33,6 +33,47 @@ fn unwind_bundle(profile: &str) -> std::path::PathBuf {
     out
 }
 
+/// `fixture` built `--release --unwind` plus `extra`, into its own bundle directory `name`.
+fn bundle_with(fixture_name: &str, name: &str, extra: &[&str]) -> std::path::PathBuf {
+    let out = fixtures_target_dir().join("symbols-bundles").join(name);
+    run_ok(
+        tool()
+            .args(["--unwind", "--release", "--manifest-path"])
+            .arg(fixture(fixture_name).join("Cargo.toml"))
+            .args(extra)
+            .arg("--target-dir")
+            .arg(fixtures_target_dir())
+            .arg("--out-dir")
+            .arg(&out),
+    );
+    out
+}
+
+/// The bundle's build id, as its symbol map names it.
+fn build_id(bundle: &Path) -> String {
+    let map: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(bundle.join("index_bg.symbols.json")).unwrap())
+            .unwrap();
+    map["build_id"].as_str().unwrap().to_string()
+}
+
+/// The runtime's text record of a fault in `log`: its first line (the one starting with
+/// `first`) and the frame lines right after it.
+fn text_record<'a>(log: &'a str, first: &str) -> (&'a str, Vec<&'a str>) {
+    let mut lines = log.lines().skip_while(|l| !l.starts_with(first));
+    let head = lines
+        .next()
+        .unwrap_or_else(|| panic!("no record starting with {first:?} in:\n{log}"));
+    let frames = lines.take_while(|l| l.starts_with("    at ")).collect();
+    (head, frames)
+}
+
+/// The line of `needle` in the fixture's `src/lib.rs`.
+fn line_of(fixture_name: &str, needle: &str) -> usize {
+    let source = std::fs::read_to_string(fixture(fixture_name).join("src/lib.rs")).unwrap();
+    1 + source.lines().position(|l| l.contains(needle)).unwrap()
+}
+
 fn symbolize(bundle: &Path, log: &str) -> std::process::Output {
     let mut child = tool()
         .args(["symbolize", "--out-dir"])
@@ -116,17 +157,63 @@ fn a_release_trap_in_workerd_is_named_after_symbolize() {
         !text.contains("wasm-function["),
         "every frame of this build is mapped:\n{text}"
     );
+
+    // The runtime logged the trap as one record: kind, build id, then its frames; after
+    // symbolize the record has the trap's line in the crate as its location.
+    let id = build_id(&bundle);
+    let head = "cargo-worker-build: Wasm instance aborted (trap: unreachable in fetch); re-initialised (re-initialisation #1)";
+    let (raw_head, raw_frames) = text_record(&log, head);
+    assert_eq!(raw_head, format!("{head} [unreachable, build {id}]"));
+    assert!(
+        !raw_frames.is_empty()
+            && raw_frames
+                .iter()
+                .all(|f| f.starts_with(&format!("    {script}"))),
+        "the record's frames are the trap's Wasm frames:\n{log}"
+    );
+    let (named_head, named_frames) = text_record(&text, head);
+    assert_eq!(
+        named_head,
+        format!(
+            "{head} [unreachable at src/lib.rs:{}:9, build {id}]",
+            line_of("core::arch::wasm32::unreachable()")
+        )
+    );
+    assert!(
+        named_frames
+            .iter()
+            .any(|f| f.starts_with(&format!("    at {trap}"))),
+        "{text}"
+    );
 }
 
+/// A plain wasm-bindgen crate has no panic hook: the runtime's record of its panic has the
+/// message and kind but no location, and its frames are where wasm-bindgen caught the panic.
 #[test]
-fn a_release_panic_in_workerd_has_its_frames_mapped_after_symbolize() {
+fn a_release_panic_in_workerd_is_one_record_whose_frames_symbolize_names() {
     let bundle = release_bundle();
+    let id = build_id(&bundle);
     let server = Workerd::serve(&bundle);
     let (status, _) = server.get("/panic");
     assert_eq!(status, 500);
-    server.wait_for_log("is not a digit", Duration::from_secs(10));
+    let head = "cargo-worker-build: fetch failed: PanicError: fixture-symbols: 'x' is not a digit (recovered; instance kept)";
+    server.wait_for_log(head, Duration::from_secs(10));
     std::thread::sleep(Duration::from_millis(300));
     let log = server.log_contents();
+    assert_eq!(
+        log.lines()
+            .filter(|l| l.starts_with("cargo-worker-build:"))
+            .count(),
+        1,
+        "one record for one panic:\n{log}"
+    );
+    let (raw_head, raw_frames) = text_record(&log, head);
+    assert_eq!(raw_head, format!("{head} [panic, build {id}]"));
+    assert!(
+        raw_frames.len() >= 2 && raw_frames.iter().all(|f| f.contains("wasm-function[")),
+        "the record lists the PanicError's Wasm frames:\n{log}"
+    );
+
     let out = symbolize(&bundle, &log);
     assert!(
         out.status.success(),
@@ -134,16 +221,123 @@ fn a_release_panic_in_workerd_has_its_frames_mapped_after_symbolize() {
         String::from_utf8_lossy(&out.stderr)
     );
     let text = String::from_utf8_lossy(&out.stdout);
-    // The stack of a PanicError is where wasm-bindgen catches the unwind, not the panic site
-    // (that needs a panic hook): its frames name the handler's export in the fixture's file.
-    assert!(log.contains("wasm-function["), "{log}");
-    assert!(
-        !text.contains("wasm-function[") || !text.contains("not symbolized"),
-        "every Wasm frame of the panic is mapped:\n{text}"
+    let (named_head, named) = text_record(&text, head);
+    assert_eq!(
+        named_head, raw_head,
+        "a panic's record gets no location from its frames"
     );
+    // Every frame is named: with file:line, or (wasm-bindgen's generated import shim, which has
+    // no line) with its function name; none is left as it was.
+    for frame in &named {
+        assert!(
+            !frame.contains("wasm://") && !frame.contains("not symbolized"),
+            "{frame} is not named:\n{text}"
+        );
+    }
+    assert_eq!(
+        named.last().copied(),
+        Some(
+            format!(
+                "    at __wasm_bindgen_generated_fetch (src/lib.rs:{}:1)",
+                line_of("symbols", "#[wasm_bindgen]")
+            )
+            .as_str()
+        ),
+        "the last frame is the handler's export that caught the panic:\n{text}"
+    );
+}
+
+/// The workers-rs crate's panic hook prints `panicked at src/lib.rs:22:5` and a stack taken at
+/// the panic site: the record carries that location, and its frames, symbolized, name the
+/// panicking handler with its line.
+#[test]
+fn a_hooked_panic_record_has_the_rust_location_and_the_panic_site() {
+    let bundle = bundle_with("workers-rs", "workers-rs-release-unwind", &[]);
+    let id = build_id(&bundle);
+    let server = Workerd::serve(&bundle);
+    let (status, _) = server.get("/panic");
+    assert_eq!(status, 500);
+    let head = "cargo-worker-build: fetch failed: PanicError: fixture-workers-rs: panic requested by /panic (recovered; instance kept)";
+    server.wait_for_log(head, Duration::from_secs(10));
+    std::thread::sleep(Duration::from_millis(300));
+    let log = server.log_contents();
+    let site = line_of(
+        "workers-rs",
+        "panic!(\"fixture-workers-rs: panic requested by /panic\")",
+    );
+    let (raw_head, _) = text_record(&log, head);
+    assert_eq!(
+        raw_head,
+        format!("{head} [panic at src/lib.rs:{site}:5, build {id}]")
+    );
+    let out = symbolize(&bundle, &log);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let (_, named) = text_record(&text, head);
     assert!(
-        text.contains("__wasm_bindgen_generated_fetch (src/lib.rs:"),
-        "the handler's frame is named with its line:\n{text}"
+        named
+            .contains(&format!("    at fixture_workers_rs::panics (src/lib.rs:{site}:5)").as_str()),
+        "the panicking function is named with its line:\n{}",
+        named.join("\n")
+    );
+}
+
+/// `--log-format json`: the record is one JSON object on one line; symbolize keeps it one
+/// object, expands its frames and gives the trap its location.
+#[test]
+fn json_records_are_one_object_per_fault_and_symbolize_fills_them() {
+    let bundle = bundle_with("symbols", "release-unwind-json", &["--log-format", "json"]);
+    let id = build_id(&bundle);
+    let server = Workerd::serve(&bundle);
+    assert_eq!(server.get("/trap").0, 500);
+    assert_eq!(server.get("/panic").0, 500);
+    server.wait_for_log("\"kind\":\"panic\"", Duration::from_secs(10));
+    let log = server.log_contents();
+    let records: Vec<serde_json::Value> = log
+        .lines()
+        .filter(|l| l.starts_with("{\"level\""))
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert_eq!(records.len(), 2, "one record per fault:\n{log}");
+    assert!(
+        !log.lines().any(|l| l.starts_with("cargo-worker-build:")),
+        "no text records:\n{log}"
+    );
+    let (trap, panic) = (&records[0], &records[1]);
+    assert_eq!(trap["level"], "error");
+    assert_eq!(trap["kind"], "unreachable");
+    assert_eq!(trap["message"], "unreachable");
+    assert_eq!(trap["location"], serde_json::Value::Null);
+    assert_eq!(trap["call"], "fetch");
+    assert_eq!(trap["build"], id.as_str());
+    assert!(
+        trap["frames"][0]
+            .as_str()
+            .unwrap()
+            .contains("wasm-function["),
+        "{trap}"
+    );
+    assert_eq!(panic["kind"], "panic");
+    assert_eq!(panic["message"], "fixture-symbols: 'x' is not a digit");
+    assert_eq!(panic["build"], id.as_str());
+
+    let out = symbolize(&bundle, &log);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let named: serde_json::Value = serde_json::from_str(
+        text.lines()
+            .find(|l| l.contains("\"kind\":\"unreachable\""))
+            .expect("the trap's record, still one line"),
+    )
+    .unwrap();
+    let trap_line = line_of("symbols", "core::arch::wasm32::unreachable()");
+    assert_eq!(named["location"], format!("src/lib.rs:{trap_line}:9"));
+    assert!(
+        named["frames"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f
+                == &format!("fixture_symbols::trap_here (src/lib.rs:{trap_line}:9) [inlined]")),
+        "{named}"
     );
 }
 
@@ -158,6 +352,22 @@ fn symbolize_refuses_a_bundle_without_a_map_and_a_log_of_another_build() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains("error[symbols-other-build]") && err.contains("wasm-function[99999]:0xffffff"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+
+    // A record of another build: one line naming both build ids.
+    let id = build_id(&bundle);
+    let record = "cargo-worker-build: fetch failed: PanicError: x (recovered; instance kept) [panic, build 00000000000000ff]\n";
+    let out = symbolize(dir.path(), record);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("error[symbols-other-build]")
+            && err.contains(&format!(
+                "the log is from build 00000000000000ff, but the bundle in {} is build {id}",
+                dir.path().display()
+            )),
         "{err}"
     );
     assert_eq!(err.lines().count(), 1, "{err}");
@@ -226,20 +436,19 @@ fn check_reports_whether_the_symbol_map_matches_the_module() {
     );
 }
 
-/// A dev build keeps the name section (and runs no wasm-opt): workerd's own log names the Rust
-/// function of a trap, with no symbolize step.
+/// A dev build keeps the name section (and runs no wasm-opt): the runtime's record of a trap, as
+/// workerd logs it, names the Rust functions, with no symbolize step.
 #[test]
 fn a_dev_trap_in_workerd_names_the_rust_function_without_symbolize() {
     let out = unwind_bundle("dev");
     let server = Workerd::serve(&out);
     let (status, _) = server.get("/trap");
     assert_eq!(status, 500);
-    server.wait_for_log("wasm-function[", Duration::from_secs(10));
+    let head = "cargo-worker-build: Wasm instance aborted (trap: unreachable in fetch)";
+    server.wait_for_log(head, Duration::from_secs(10));
     let log = server.log_contents();
-    let frames: Vec<&str> = log
-        .lines()
-        .filter(|l| l.contains("wasm-function["))
-        .collect();
+    // The runtime's own record of the trap lists the frames, named.
+    let (_, frames) = text_record(&log, head);
     // V8 prints the names as the name section has them, crate disambiguators included:
     // `fixture_symbols[8f8c5c50931b0c0]::trap_here`.
     for name in ["trap_here", "descend", "fetch"] {
@@ -247,7 +456,41 @@ fn a_dev_trap_in_workerd_names_the_rust_function_without_symbolize() {
             frames
                 .iter()
                 .any(|f| f.contains("fixture_symbols") && f.contains(&format!("::{name} ("))),
-            "workerd's log should name fixture_symbols::{name}:\n{log}"
+            "the runtime's record should name fixture_symbols::{name}:\n{log}"
         );
     }
+}
+
+/// The log format is part of the plan `--dry-run --message-format json` prints.
+#[test]
+fn the_plan_shows_the_log_format() {
+    let plan = |extra: &[&str]| {
+        let out = run_ok(
+            tool()
+                .args([
+                    "--unwind",
+                    "--dry-run",
+                    "--message-format",
+                    "json",
+                    "--manifest-path",
+                ])
+                .arg(fixture("symbols").join("Cargo.toml"))
+                .args(extra),
+        );
+        let first = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .next()
+            .unwrap()
+            .to_string();
+        let value: serde_json::Value = serde_json::from_str(&first).unwrap();
+        value["plan"]["log"].clone()
+    };
+    assert_eq!(
+        plan(&[]),
+        serde_json::json!({"format": "text", "source": "default"})
+    );
+    assert_eq!(
+        plan(&["--log-format", "json"]),
+        serde_json::json!({"format": "json", "source": "--log-format"})
+    );
 }
