@@ -301,10 +301,16 @@ pub fn assemble(
     let exports = crate::exports::read(&crate::fs::read(&staging.join(WASM))?, &glue_exports)?;
     // The build id of the module that ships, for the runtime's fault records (`symbolize`
     // refuses a log of another build by it).
-    let build = crate::symbols::build_id(&crate::fs::read(&staging.join(WASM))?);
+    let log = FaultLog {
+        build: crate::symbols::build_id(&crate::fs::read(&staging.join(WASM))?),
+        format: plan.log.format,
+        traps: crate::symbols::load(staging)
+            .map(|map| crate::symbols::trap_kinds(&map))
+            .unwrap_or_default(),
+    };
     crate::fs::write(
         &staging.join(SOURCE_ENTRY),
-        render_entry_logging(&plan.mode, plan.library, &exports, &build, plan.log.format),
+        render_entry_logging(&plan.mode, plan.library, &exports, &log),
     )?;
 
     let snippets: Vec<String> = list_files(&sources.join("snippets"))
@@ -376,22 +382,29 @@ pub fn write_manifest(
 /// Fill the entry template: the export lists as JSON, one line per class (and per function and
 /// other value in library mode). Names are the glue's export names, as esbuild read them.
 pub fn render_entry(mode: &Mode, library: bool, exports: &Exports) -> String {
-    render_entry_logging(
-        mode,
-        library,
-        exports,
-        "unknown",
-        crate::model::LogFormat::Text,
-    )
+    let log = FaultLog {
+        build: "unknown".into(),
+        format: crate::model::LogFormat::Text,
+        traps: Default::default(),
+    };
+    render_entry_logging(mode, library, exports, &log)
 }
 
-/// [`render_entry`] for the module whose build id is `build`, its faults logged as `log` says.
+/// What the runtime's fault records need to know about the module.
+pub struct FaultLog {
+    /// The module's build id (the symbol map's).
+    pub build: String,
+    pub format: crate::model::LogFormat,
+    /// Functions whose trap is an abort of a known kind ([`crate::symbols::trap_kinds`]).
+    pub traps: std::collections::BTreeMap<u32, &'static str>,
+}
+
+/// [`render_entry`] with what the runtime's fault records say about this module.
 pub fn render_entry_logging(
     mode: &Mode,
     library: bool,
     exports: &Exports,
-    build: &str,
-    log: crate::model::LogFormat,
+    log: &FaultLog,
 ) -> String {
     let mode = match mode {
         Mode::Unwind { .. } => "unwind",
@@ -402,10 +415,13 @@ pub fn render_entry_logging(
         "handlers": exports.handlers,
         "functions": exports.functions,
         "classes": exports.classes,
-        "build": build,
+        "build": log.build,
     });
-    if log == crate::model::LogFormat::Json {
+    if log.format == crate::model::LogFormat::Json {
         json["log"] = "json".into();
+    }
+    if !log.traps.is_empty() {
+        json["traps"] = serde_json::json!(log.traps);
     }
     let classes: String = exports
         .classes

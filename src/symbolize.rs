@@ -313,6 +313,28 @@ fn location_of(frame: &Frame<'_>, map: &Sidecar) -> Option<String> {
     })
 }
 
+/// What an `unreachable` trap was, from the functions inlined at its top frame: Rust's
+/// out-of-memory handler, or `std::process::abort`. The runtime sees only `unreachable`.
+fn trap_kind(frame: &Frame<'_>, map: &Sidecar) -> Option<&'static str> {
+    let f = map.function_at(frame.index, frame.offset)?;
+    let names = map
+        .chain_at(f, frame.offset)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|s| s.function.as_deref())
+        .chain(f.name.as_deref());
+    let mut kind = None;
+    for name in names {
+        if name.contains("rust_oom") || name.contains("handle_alloc_error") {
+            return Some("out of memory");
+        }
+        if name == "std::process::abort" || name == "abort" {
+            kind = Some("abort");
+        }
+    }
+    kind
+}
+
 /// A fault record of the runtime (`--log-format json`): each frame becomes its chain of
 /// functions, one array item each, and a missing `location` becomes the top frame's.
 fn rewrite_record(fields: &mut serde_json::Map<String, serde_json::Value>, map: &Sidecar) {
@@ -324,6 +346,10 @@ fn rewrite_record(fields: &mut serde_json::Map<String, serde_json::Value>, map: 
         .first()
         .and_then(Value::as_str)
         .and_then(|f| frames(f).first().and_then(|frame| location_of(frame, map)));
+    let first = items
+        .first()
+        .and_then(Value::as_str)
+        .and_then(|f| frames(f).first().and_then(|frame| trap_kind(frame, map)));
     let expanded: Vec<Value> = items
         .iter()
         .flat_map(|item| match item.as_str() {
@@ -335,6 +361,11 @@ fn rewrite_record(fields: &mut serde_json::Map<String, serde_json::Value>, map: 
         })
         .collect();
     fields.insert("frames".into(), Value::Array(expanded));
+    if let (Some(kind), Some(Value::String(was))) = (first, fields.get_mut("kind")) {
+        if was == "unreachable" {
+            *was = kind.into();
+        }
+    }
     let panic = fields.get("kind").and_then(Value::as_str) == Some("panic");
     if !panic && fields.get("location").is_none_or(Value::is_null) {
         if let Some(top) = top {
@@ -396,8 +427,16 @@ pub fn rewrite(log: &str, map: &Sidecar) -> String {
         }
         if let Some(at) = insert_at {
             let first = frames(body).into_iter().next();
-            if let Some(location) = first.and_then(|f| location_of(&f, map)) {
+            if let Some(location) = first.as_ref().and_then(|f| location_of(f, map)) {
                 out.insert_str(at, &format!(" at {location}"));
+            }
+            // `[unreachable` becomes `[out of memory` or `[abort` when the frame says so.
+            let kind_at = out[..at].rfind(" [").map(|b| b + 2);
+            if let (Some(k), Some(kind)) = (kind_at, first.as_ref().and_then(|f| trap_kind(f, map)))
+            {
+                if out[k..at].starts_with("unreachable") {
+                    out.replace_range(k..k + "unreachable".len(), kind);
+                }
             }
         }
         let trimmed = body.trim_start();
@@ -500,6 +539,42 @@ mod tests {
             .unwrap()
             .contains("wasm-function[3]:0x250"));
         assert!(rewrite(log, &map()).ends_with(UNMAPPED));
+    }
+
+    #[test]
+    fn records_get_the_top_frames_location_and_name_their_build() {
+        let text = "cargo-worker-build: fetch failed (x) [unreachable, build 0123456789abcdef]\n    at wasm://wasm/00027102:wasm-function[3]:0x150\n";
+        let out = rewrite(text, &map());
+        assert_eq!(
+            out.lines().next().unwrap(),
+            "cargo-worker-build: fetch failed (x) [unreachable at src/lib.rs:31:9, build 0123456789abcdef]"
+        );
+        // A panic's frames are the catch site: no location from them.
+        let panic = text.replace("[unreachable", "[panic");
+        assert_eq!(rewrite(&panic, &map()).lines().next(), panic.lines().next());
+
+        let json = r#"{"level":"error","kind":"unreachable","message":"unreachable","location":null,"frames":["wasm://wasm/00027102:wasm-function[3]:0x150"],"call":"fetch","build":"0123456789abcdef"}"#;
+        let value: serde_json::Value = serde_json::from_str(&rewrite(json, &map())).unwrap();
+        assert_eq!(value["location"], "src/lib.rs:31:9");
+        assert_eq!(
+            value["frames"],
+            serde_json::json!([
+                "fixture::trap_here (src/lib.rs:31:9) [inlined]",
+                "fixture::descend (src/lib.rs:38:5)"
+            ])
+        );
+        // The same record inside `wrangler tail --format json` stays a string of JSON.
+        let tail = serde_json::json!({"logs": [{"message": [json]}]}).to_string();
+        let outer: serde_json::Value = serde_json::from_str(&rewrite(&tail, &map())).unwrap();
+        let inner: serde_json::Value =
+            serde_json::from_str(outer["logs"][0]["message"][0].as_str().unwrap()).unwrap();
+        assert_eq!(inner["location"], "src/lib.rs:31:9");
+
+        assert_eq!(
+            record_builds(&format!("{text}{json}\n{tail}\n[x, build 00000000000000ff]")),
+            ["0123456789abcdef", "00000000000000ff"]
+        );
+        assert!(record_builds("[panic, build 0123]\n\"build\":\"unknown\"").is_empty());
     }
 
     /// A bounded, seeded fuzz: random bytes, truncated frames and cut real logs never panic, and

@@ -84,6 +84,42 @@ impl Sidecar {
     }
 }
 
+/// The functions whose `unreachable` trap is an abort of a known kind, by index: Rust's
+/// out-of-memory handler, and the aborts of `std::process::abort`, a panic while panicking
+/// (`panic_with_hook`) or a panic that cannot unwind. The runtime names a trap in one of them
+/// by this kind instead of `unreachable`.
+pub fn trap_kinds(map: &Sidecar) -> std::collections::BTreeMap<u32, &'static str> {
+    const OUT_OF_MEMORY: &[&str] = &[
+        "alloc::alloc::handle_alloc_error",
+        "std::alloc::rust_oom",
+        "std::alloc::default_alloc_error_hook",
+        "__rdl_oom",
+        "__rg_oom",
+    ];
+    const ABORT: &[&str] = &[
+        "std::process::abort",
+        "std::panicking::panic_with_hook",
+        "core::panicking::panic_nounwind",
+        "core::panicking::panic_nounwind_fmt",
+        "core::panicking::panic_cannot_unwind",
+        "core::panicking::panic_in_cleanup",
+    ];
+    map.functions
+        .iter()
+        .filter_map(|f| {
+            let name = f.name.as_deref()?;
+            let kind = if OUT_OF_MEMORY.contains(&name) {
+                "out of memory"
+            } else if ABORT.contains(&name) || name.ends_with("::abort_internal") {
+                "abort"
+            } else {
+                return None;
+            };
+            Some((f.index, kind))
+        })
+        .collect()
+}
+
 /// The build id of a module: 16 hex digits of its SHA-256.
 pub fn build_id(wasm: &[u8]) -> String {
     use sha2::{Digest, Sha256};

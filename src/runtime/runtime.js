@@ -441,6 +441,8 @@ class Recovery {
     this.mode = EXPORTS.mode === "abort" ? "abort" : "unwind";
     this.build_$ = EXPORTS.build ?? "unknown"; // the module's build id, as the symbol map has it
     this.json_$ = EXPORTS.log === "json"; // `--log-format json`
+    /** @type {Record<string, string>} kinds of abort by the function that traps */
+    this.traps_$ = EXPORTS.traps ?? {};
     this.record_$ = this.findRecord_$(EXPORTS.wasmModule);
     this.ownGeneration_$ = 0; // used only without a record
     /** async calls in flight on the current instance */
@@ -947,7 +949,7 @@ class Recovery {
    * @param {string} call
    */
   log_$(text, error, call) {
-    const { kind, message, location, frames } = faultOf(error);
+    const { kind, message, location, frames } = faultOf(error, this.traps_$);
     const build = this.build_$;
     console.error(
       this.json_$
@@ -1005,23 +1007,24 @@ function abortKind(error) {
 
 /**
  * What a fault's record says about `error` (null: an abort whose error was not seen): its kind
- * (panic, the trap, stack overflow, abort, error), message, Rust location when a panic hook
+ * (panic, the trap or the abort it is, stack overflow, error), message, Rust location when a panic hook
  * printed it, and Wasm frames (the panic site's, from the hook, else the error's own).
  * @param {unknown} error
+ * @param {Record<string, string>} traps the kind of a trap in these functions (by index)
  */
-function faultOf(error) {
+function faultOf(error, traps) {
   const e = /** @type {any} */ (error);
+  let stack = `${e?.stack}`;
   const kind =
     e == null
       ? "abort"
       : e.name === "PanicError"
         ? "panic"
         : e instanceof WebAssembly.RuntimeError
-          ? e.message
+          ? (traps[/wasm-function\[(\d+)\]/.exec(stack)?.[1] ?? ""] ?? e.message)
           : (abortKind(e) ?? "error");
   /** @type {string} */
   const message = e == null ? kind : (e.message ?? describe(e));
-  let stack = `${e?.stack}`;
   /** @type {string | null} */
   let location = null;
   const hook = observer.panic;

@@ -494,3 +494,33 @@ fn the_plan_shows_the_log_format() {
         serde_json::json!({"format": "json", "source": "--log-format"})
     );
 }
+
+/// An `unreachable` trap in Rust's out-of-memory handler or in the abort of a panic while
+/// panicking is logged as what it is, by the runtime itself: the build tells it which
+/// functions those are.
+#[test]
+fn abort_records_name_out_of_memory_and_abort() {
+    use crate::support::recovery::{faults_bundle, Build, Serve, Server};
+    let bundle = faults_bundle(Build::UnwindExnref);
+    let id = build_id(&bundle);
+    let server = Server::start(Serve::Worker(&bundle));
+    for (path, kind) in [
+        ("/fault/oom", "out of memory"),
+        ("/fault/double-panic", "abort"),
+        ("/fault/overflow", "stack overflow"),
+    ] {
+        let (status, _, _) = server.get(path);
+        assert_eq!(status, 500, "{path}");
+        let records: Vec<String> = server
+            .runtime_lines()
+            .into_iter()
+            .filter(|l| l.contains("Wasm instance aborted ("))
+            .collect();
+        let last = records.last().cloned().unwrap_or_default();
+        assert!(
+            last.ends_with(&format!(" [{kind}, build {id}]")),
+            "{path} is logged as {kind}: {last}\n{}",
+            server.log()
+        );
+    }
+}
