@@ -571,7 +571,9 @@ mod tests {
         assert_eq!(inner["location"], "src/lib.rs:31:9");
 
         assert_eq!(
-            record_builds(&format!("{text}{json}\n{tail}\n[x, build 00000000000000ff]")),
+            record_builds(&format!(
+                "{text}{json}\n{tail}\n[x, build 00000000000000ff]"
+            )),
             ["0123456789abcdef", "00000000000000ff"]
         );
         assert!(record_builds("[panic, build 0123]\n\"build\":\"unknown\"").is_empty());

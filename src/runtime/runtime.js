@@ -949,14 +949,18 @@ class Recovery {
    * @param {string} call
    */
   log_$(text, error, call) {
-    const { kind, message, location, frames } = faultOf(error, this.traps_$);
-    const build = this.build_$;
-    console.error(
-      this.json_$
+    let record = `${LOG_PREFIX} ${text}`;
+    try {
+      const { kind, message, location, frames } = faultOf(error, this.traps_$);
+      const build = this.build_$;
+      record = this.json_$
         ? JSON.stringify({ level: "error", kind, message, location, frames, call, build })
-        : `${LOG_PREFIX} ${text} [${kind}${location ? ` at ${location}` : ""}, build ${build}]` +
-            frames.map((frame) => `\n    at ${frame}`).join(""),
-    );
+        : `${record} [${kind}${location ? ` at ${location}` : ""}, build ${build}]` +
+          frames.map((frame) => `\n    at ${frame}`).join("");
+    } catch {
+      // An error whose properties throw when read: the line without them.
+    }
+    console.error(record);
   }
 
   /**
@@ -1037,7 +1041,7 @@ function faultOf(error, traps) {
   const frames = stack
     .split("\n")
     .filter((line) => line.includes("wasm-function["))
-    .map((line) => line.trim().replace(/^at /, ""));
+    .map((line) => line.trim().slice(3));
   return { kind, message, location, frames };
 }
 
