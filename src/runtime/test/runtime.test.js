@@ -288,3 +288,50 @@ export const everyHandlerTheToolListsIsServed = {
     }
   },
 };
+
+/** Runs `call` and returns what it wrote with console.error (still passed on). */
+function logged(call) {
+  const seen = [];
+  const through = console.error;
+  console.error = (...args) => {
+    seen.push(args.map(String).join(" "));
+    through(...args);
+  };
+  try {
+    call();
+  } finally {
+    console.error = through;
+  }
+  return seen;
+}
+
+export const aPanicRecordTakesTheLocationOfItsHook = {
+  test() {
+    const hook = "panicked at src/lib.rs:8:9:\nboom\n\nStack:\n\nError\n    at wasm://wasm/0001d9b2:wasm-function[3]:0x10";
+    const lines = logged(() => {
+      console.error(hook);
+      throws(() => h.panic(), (e) => e.name === "PanicError", "the panic reaches the caller");
+    });
+    const record = lines.find((l) => l.startsWith("cargo-worker-build: panic failed"));
+    equal(
+      record,
+      "cargo-worker-build: panic failed: PanicError: boom (recovered; instance kept) [panic at src/lib.rs:8:9, build unknown]\n" +
+        "    at wasm://wasm/0001d9b2:wasm-function[3]:0x10",
+      "the record has the hook's location and the panic site's frames",
+    );
+  },
+};
+
+export const aHookOfAnotherPanicIsNotTaken = {
+  test() {
+    const lines = logged(() => {
+      console.error("panicked at src/other.rs:1:1:\nsomething else");
+      throws(() => h.panic(), (e) => e.name === "PanicError", "the panic reaches the caller");
+    });
+    const record = lines.find((l) => l.startsWith("cargo-worker-build: panic failed"));
+    assert(
+      record?.startsWith("cargo-worker-build: panic failed: PanicError: boom (recovered; instance kept) [panic, build unknown]"),
+      `no location from a hook that printed another message: ${record}`,
+    );
+  },
+};
