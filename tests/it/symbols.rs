@@ -461,22 +461,26 @@ fn a_dev_trap_in_workerd_names_the_rust_function_without_symbolize() {
     }
 }
 
-/// The log format is part of the plan `--dry-run --message-format json` prints.
+/// The log format is part of the plan `--dry-run --message-format json` prints: from the flag,
+/// else from Cargo.toml; a bad Cargo.toml value is one error line.
 #[test]
 fn the_plan_shows_the_log_format() {
+    let project = support::copy_fixture("symbols");
+    let manifest = project.path().join("Cargo.toml");
+    let dry_run = || {
+        let mut cmd = tool();
+        cmd.args([
+            "--unwind",
+            "--dry-run",
+            "--message-format",
+            "json",
+            "--manifest-path",
+        ])
+        .arg(&manifest);
+        cmd
+    };
     let plan = |extra: &[&str]| {
-        let out = run_ok(
-            tool()
-                .args([
-                    "--unwind",
-                    "--dry-run",
-                    "--message-format",
-                    "json",
-                    "--manifest-path",
-                ])
-                .arg(fixture("symbols").join("Cargo.toml"))
-                .args(extra),
-        );
+        let out = run_ok(dry_run().args(extra));
         let first = String::from_utf8_lossy(&out.stdout)
             .lines()
             .next()
@@ -492,6 +496,32 @@ fn the_plan_shows_the_log_format() {
     assert_eq!(
         plan(&["--log-format", "json"]),
         serde_json::json!({"format": "json", "source": "--log-format"})
+    );
+
+    let original = std::fs::read_to_string(&manifest).unwrap();
+    let with = |value: &str| {
+        let table =
+            format!("[package.metadata.worker-build]\nlog-format = {value}\n\n[dependencies]");
+        std::fs::write(&manifest, original.replace("[dependencies]", &table)).unwrap();
+    };
+    with("\"json\"");
+    assert_eq!(
+        plan(&[]),
+        serde_json::json!({"format": "json", "source": "package.metadata.worker-build.log-format"})
+    );
+    assert_eq!(
+        plan(&["--log-format", "text"])["format"],
+        "text",
+        "the flag wins"
+    );
+    with("\"yaml\"");
+    let out = run(&mut dry_run());
+    assert!(!out.status.success());
+    assert_eq!(
+        support::error_lines(&out),
+        ["error[invalid-log-format]: `package.metadata.worker-build.log-format` in Cargo.toml must be \"text\" or \"json\", not `\"yaml\"`; write `log-format = \"json\"` (or \"text\") under [package.metadata.worker-build], or pass --log-format json"],
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
     );
 }
 
