@@ -554,3 +554,34 @@ fn abort_records_name_out_of_memory_and_abort() {
         );
     }
 }
+
+/// `std::process::abort()` inlined into the handler traps in the handler's own function, so the
+/// runtime can only say `unreachable`; symbolize reads the inline chain and names it an abort at
+/// the handler's line.
+#[test]
+fn an_inlined_abort_is_named_after_symbolize() {
+    let bundle = bundle_with("workers-rs", "workers-rs-release-unwind", &[]);
+    let id = build_id(&bundle);
+    let server = Workerd::serve(&bundle);
+    assert_eq!(server.get("/abort").0, 500);
+    let head = "cargo-worker-build: Wasm instance aborted (trap: unreachable in a Rust future); re-initialised (re-initialisation #1); 1 call(s) were in flight on it";
+    server.wait_for_log(head, Duration::from_secs(10));
+    let log = server.log_contents();
+    assert_eq!(
+        text_record(&log, head).0,
+        format!("{head} [unreachable, build {id}]")
+    );
+    let out = symbolize(&bundle, &log);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let site = line_of("workers-rs", "std::process::abort()");
+    let (named, frames) = text_record(&text, head);
+    assert_eq!(
+        named,
+        format!("{head} [abort at src/lib.rs:{site}:5, build {id}]")
+    );
+    assert!(
+        frames
+            .contains(&format!("    at fixture_workers_rs::aborts (src/lib.rs:{site}:5)").as_str()),
+        "{text}"
+    );
+}
