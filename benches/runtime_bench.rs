@@ -58,8 +58,26 @@ struct Figures {
     cpu_us: f64,
 }
 
-/// User + system CPU time of process `pid` so far, in seconds.
+/// CPU time of process `pid` so far, in seconds: the sum over its threads of the time the
+/// scheduler ran them (`/proc/<pid>/task/*/schedstat`, nanoseconds), else user + system time
+/// from `/proc/<pid>/stat` (10 ms ticks).
 fn cpu_seconds(pid: u32) -> f64 {
+    if let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) {
+        let mut ns = 0u64;
+        let mut read = false;
+        for task in tasks.flatten() {
+            let Ok(text) = fs::read_to_string(task.path().join("schedstat")) else {
+                continue;
+            };
+            if let Some(Ok(v)) = text.split(' ').next().map(str::parse::<u64>) {
+                ns += v;
+                read = true;
+            }
+        }
+        if read {
+            return ns as f64 / 1e9;
+        }
+    }
     let stat = fs::read_to_string(format!("/proc/{pid}/stat")).expect("read /proc/<pid>/stat");
     // The fields after the parenthesised command name; utime and stime are fields 14 and 15.
     let after = &stat[stat.rfind(')').unwrap() + 2..];
@@ -330,20 +348,29 @@ fn main() {
             false,
         ),
     ];
-    // Another copy of the runtime (an older one, say: `git show REV:src/runtime/runtime.js`)
-    // in the module-worker entry: BENCH_OTHER_RUNTIME=path.
-    let other = std::env::var_os("BENCH_OTHER_RUNTIME").map(|path| {
-        let runtime = fs::read_to_string(&path)
-            .unwrap_or_else(|e| panic!("BENCH_OTHER_RUNTIME={}: {e}", Path::new(&path).display()));
-        module_worker_bundle_with(&ours, glue.path(), &runtime)
-    });
-    if let Some(dir) = &other {
-        variants.push(variant(
-            "module-worker object with BENCH_OTHER_RUNTIME",
-            dir.path(),
-            Some(0),
-            true,
-        ));
+    // Other copies of the runtime (an older one, say: `git show REV:src/runtime/runtime.js`,
+    // or one with a mechanism taken out) in the module-worker entry:
+    // BENCH_OTHER_RUNTIME="path" or "name=path;name=path".
+    let others: Vec<(String, tempfile::TempDir)> = std::env::var("BENCH_OTHER_RUNTIME")
+        .map(|list| {
+            list.split(';')
+                .filter(|item| !item.is_empty())
+                .map(|item| {
+                    let (name, path) = item
+                        .split_once('=')
+                        .unwrap_or(("BENCH_OTHER_RUNTIME", item));
+                    let runtime = fs::read_to_string(path)
+                        .unwrap_or_else(|e| panic!("BENCH_OTHER_RUNTIME: {path}: {e}"));
+                    (
+                        format!("module-worker object with {name}"),
+                        module_worker_bundle_with(&ours, glue.path(), &runtime),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    for (name, dir) in &others {
+        variants.push(variant(name, dir.path(), Some(0), true));
     }
     let worker_build = std::env::var_os("WORKER_BUILD_BUNDLE").map(PathBuf::from);
     if let Some(dir) = &worker_build {
@@ -438,7 +465,7 @@ fn main() {
     // Each round ran the variants back to back, so the ratio within a round cancels the drift
     // of the machine between rounds; its quartiles over the rounds say how sure the figure is.
     println!(
-        "\nagainst its raw baseline: throughput per round (25% / median / 75% of {} rounds); CPU efficiency (baseline CPU per request / this)",
+        "\nagainst its raw baseline: throughput per round (25% / median / 75% of {} rounds); CPU efficiency (baseline CPU per request / this: least of rounds, then 25% / median / 75% per round)",
         *ROUNDS
     );
     for (i, variant) in variants.iter().enumerate() {
@@ -450,8 +477,14 @@ fn main() {
                 .map(|r| rounds[i][r].rps / rounds[base][r].rps)
                 .collect(),
         );
+        // CPU per request of the baseline over this one's, within each round.
+        let (c1, c2, c3) = quartiles(
+            (0..*ROUNDS)
+                .map(|r| rounds[base][r].cpu_us / rounds[i][r].cpu_us)
+                .collect(),
+        );
         println!(
-            "  {} / {}: {q1:.3} / {q2:.3} / {q3:.3}; CPU {:.3}",
+            "  {} / {}: {q1:.3} / {q2:.3} / {q3:.3}; CPU {:.3} (per round: {c1:.3} / {c2:.3} / {c3:.3})",
             variant.name,
             variants[base].name,
             cpu[base] / cpu[i]
