@@ -11,7 +11,7 @@ use crate::bundle::{self, Manifest, Sizes};
 use crate::cli::{BuildArgs, MessageFormat};
 use crate::plan::{self, Plan};
 use crate::term::{human_size, Shell};
-use crate::{bindgen, cargo, toolchain, workspace};
+use crate::{bindgen, cargo, toolchain};
 
 /// What a finished build reports (`--message-format json` prints it as the last line).
 #[derive(Debug, serde::Serialize)]
@@ -64,84 +64,15 @@ impl Events {
     }
 }
 
-/// Resolve the plan: everything decided, nothing built.
-pub fn resolve(args: &BuildArgs, shell: &Shell) -> Result<Plan> {
-    plan::validate_args(args)?;
-    crate::compat::refuse_unsupported(args, |k| std::env::var_os(k))?;
-    let cwd = std::env::current_dir()?;
-    let manifest = workspace::locate_manifest(args.manifest_path.as_deref(), &cwd)?;
-    let var = |k: &str| std::env::var(k).ok();
-    let manifest_dir = manifest.parent().unwrap_or(Path::new("."));
-    let toolchain = toolchain::select(args.toolchain.as_deref(), args.unwind, manifest_dir, &var)?;
-    // Metadata comes from the cargo that ran us (`$CARGO`), so a toolchain that is not
-    // installed yet does not stop us from reading the package.
-    let outer_cargo = std::env::var_os("CARGO").map(PathBuf::from);
-    let query = workspace::Query {
-        locked: args.locked,
-        offline: args.offline,
-        frozen: args.frozen,
-        cargo: outer_cargo.as_deref(),
-    };
-    let cache_key = workspace::cache::key(&[
-        &cwd.to_string_lossy(),
-        &manifest.to_string_lossy(),
-        args.package.as_deref().unwrap_or(""),
-        &std::env::var("CARGO_TARGET_DIR").unwrap_or_default(),
-    ]);
-    let config_files = workspace::cache::config_files(&cwd);
-    let mut package = match workspace::cache::load(&cache_key, &config_files) {
-        Some(selected) => selected,
-        None => {
-            let meta = workspace::metadata(&manifest, &query)?;
-            let selected = workspace::select(&meta, &manifest, args.package.as_deref())?;
-            workspace::cache::store(&cache_key, &selected, &config_files);
-            selected
-        }
-    };
-    if let Some(dir) = &args.target_dir {
-        package.target_dir = cwd.join(dir);
-    }
-    let unread =
-        crate::compat::unread_wasm_pack_settings(&package.metadata, &plan::profile_of(args));
-    if !unread.is_empty() {
-        shell.note(format!(
-            "Cargo.toml sets `{}`, which worker-build passes to wasm-bindgen; cargo worker-build does not read it (the bundle's glue keeps one shape)",
-            unread.join("`, `")
-        ));
-    }
-    let project_rustflags = if args.unwind {
-        plan::project_rustflags(&cwd)?
-    } else {
-        Vec::new()
-    };
-    if args.unwind {
-        let profile = plan::profile_of(args);
-        if plan::manifest_profile_panic(&package.workspace_root, &profile).as_deref()
-            == Some("abort")
-        {
-            shell.note(format!(
-                "{} sets `panic = \"abort\"` in [profile.{profile}]; --unwind builds this profile with panic=unwind (Cargo.toml is not changed)",
-                package.workspace_root.join("Cargo.toml").display()
-            ));
-        }
-    }
-    let cache = crate::cache::resolve(&crate::cache::inputs(args.cache, &cwd, &package.metadata));
-    let env = plan::Env {
-        cwd: &cwd,
-        project_rustflags,
-        color: shell.color_arg(),
-        no_minify: crate::compat::no_minify(|k| std::env::var_os(k)),
-        cache,
-    };
-    plan::resolve(args, package, toolchain, &env)
-}
-
 /// Run the whole build. Returns the summary of a bundle that is complete on disk.
 pub fn build(args: &BuildArgs, shell: &Shell, events: &Events) -> Result<(Plan, Summary)> {
     let start = Instant::now();
     let mut durations = Durations::default();
-    let plan = resolve(args, shell)?;
+    let plan = plan::from_env(args, shell.color_arg())?;
     durations.plan = start.elapsed().as_millis();
+    for note in &plan.notes {
+        shell.note(note);
+    }
     print_plan(&plan, shell, events);
     plan.cache.print_message(shell);
     if args.dry_run {

@@ -12,7 +12,7 @@ use crate::errors::{problem, Code};
 use crate::model::{EhEncoding, Expect, LogFormat, TargetRuntime};
 use crate::process::Cmd;
 use crate::toolchain::{self, Toolchain, WASM_TARGET};
-use crate::workspace::Selected;
+use crate::workspace::{self, Selected};
 
 /// Flags that make the standard library and the crate unwind. `-Cpanic=unwind` also turns on
 /// the `exception-handling` target feature; naming the feature as well only adds a warning.
@@ -91,6 +91,8 @@ pub struct Plan {
     pub cache: crate::cache::CachePlan,
     /// How the runtime logs panics and aborts, and where that was decided.
     pub log: LogPlan,
+    /// What the user should know about how the plan reads their project (printed as notes).
+    pub notes: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -127,6 +129,57 @@ pub fn log_plan(flag: Option<LogFormat>, metadata: &serde_json::Value) -> Result
             "write `log-format = \"json\"` (or \"text\") under [package.metadata.worker-build], or pass --log-format json",
         )),
     }
+}
+
+/// Plan a build from the arguments and the world: the current directory, the package's cargo
+/// metadata (kept between runs), its cargo configuration and the environment.
+pub fn from_env(args: &BuildArgs, color: &'static str) -> Result<Plan> {
+    validate_args(args)?;
+    crate::compat::refuse_unsupported(args, |k| std::env::var_os(k))?;
+    let cwd = std::env::current_dir()?;
+    let manifest = workspace::locate_manifest(args.manifest_path.as_deref(), &cwd)?;
+    let var = |k: &str| std::env::var(k).ok();
+    let manifest_dir = manifest.parent().unwrap_or(Path::new("."));
+    let toolchain = toolchain::select(args.toolchain.as_deref(), args.unwind, manifest_dir, &var)?;
+    // Metadata comes from the cargo that ran us (`$CARGO`), so a toolchain that is not
+    // installed yet does not stop us from reading the package.
+    let outer_cargo = std::env::var_os("CARGO").map(PathBuf::from);
+    let query = workspace::Query {
+        locked: args.locked,
+        offline: args.offline,
+        frozen: args.frozen,
+        cargo: outer_cargo.as_deref(),
+    };
+    let cache_key = workspace::cache::key(&[
+        &cwd.to_string_lossy(),
+        &manifest.to_string_lossy(),
+        args.package.as_deref().unwrap_or(""),
+        &std::env::var("CARGO_TARGET_DIR").unwrap_or_default(),
+    ]);
+    let config_files = workspace::cache::config_files(&cwd);
+    let package = match workspace::cache::load(&cache_key, &config_files) {
+        Some(selected) => selected,
+        None => {
+            let meta = workspace::metadata(&manifest, &query)?;
+            let selected = workspace::select(&meta, &manifest, args.package.as_deref())?;
+            workspace::cache::store(&cache_key, &selected, &config_files);
+            selected
+        }
+    };
+    let project_rustflags = if args.unwind {
+        project_rustflags(&cwd)?
+    } else {
+        Vec::new()
+    };
+    let cache = crate::cache::resolve(&crate::cache::inputs(args.cache, &cwd, &package.metadata));
+    let env = Env {
+        cwd: &cwd,
+        project_rustflags,
+        color,
+        no_minify: crate::compat::no_minify(|k| std::env::var_os(k)),
+        cache,
+    };
+    resolve(args, package, toolchain, &env)
 }
 
 /// Inputs to [`resolve`] that come from outside the arguments.
@@ -178,10 +231,14 @@ pub fn resolve(
     toolchain: Toolchain,
     env: &Env,
 ) -> Result<Plan> {
-    validate_args(args)?;
     let mode = mode_of(args);
     check_bindgen_version(&package, mode)?;
     let profile = profile_of(args);
+    let mut package = package;
+    if let Some(dir) = &args.target_dir {
+        package.target_dir = env.cwd.join(dir);
+    }
+    let notes = notes(&package, mode, &profile);
 
     let mut rustflags = env.project_rustflags.clone();
     if let Mode::Unwind { eh } = mode {
@@ -301,7 +358,29 @@ pub fn resolve(
         offline: args.offline || args.frozen,
         cache: env.cache.clone(),
         log,
+        notes,
     })
+}
+
+/// What the plan tells the user about settings of theirs it reads differently.
+fn notes(package: &Selected, mode: Mode, profile: &str) -> Vec<String> {
+    let mut notes = Vec::new();
+    let unread = crate::compat::unread_wasm_pack_settings(&package.metadata, profile);
+    if !unread.is_empty() {
+        notes.push(format!(
+            "Cargo.toml sets `{}`, which worker-build passes to wasm-bindgen; cargo worker-build does not read it (the bundle's glue keeps one shape)",
+            unread.join("`, `")
+        ));
+    }
+    if mode.is_unwind()
+        && manifest_profile_panic(&package.workspace_root, profile).as_deref() == Some("abort")
+    {
+        notes.push(format!(
+            "{} sets `panic = \"abort\"` in [profile.{profile}]; --unwind builds this profile with panic=unwind (Cargo.toml is not changed)",
+            package.workspace_root.join("Cargo.toml").display()
+        ));
+    }
+    notes
 }
 
 /// wasm-bindgen's per-profile settings, as wasm-pack spells them:
@@ -417,8 +496,8 @@ fn cargo_command(
     if args.no_default_features {
         cmd = cmd.arg("--no-default-features");
     }
-    if let Some(dir) = &args.target_dir {
-        cmd = cmd.arg("--target-dir").arg(env.cwd.join(dir).as_os_str());
+    if args.target_dir.is_some() {
+        cmd = cmd.arg("--target-dir").arg(package.target_dir.as_os_str());
     }
     for (on, flag) in [
         (args.locked, "--locked"),
@@ -712,13 +791,56 @@ mod tests {
 
     #[test]
     fn eh_without_unwind_is_a_usage_error() {
-        let err = plan_with(&["--eh", "legacy"], &[]).unwrap_err();
+        let err = validate_args(&args(&["--eh", "legacy"])).unwrap_err();
         let problem = err.downcast_ref::<crate::errors::Problem>().unwrap();
         assert_eq!(problem.code, Code::EhWithoutUnwind);
         assert_eq!(problem.exit_code(), 2);
         assert!(err
             .to_string()
             .contains("cargo worker-build --unwind --eh legacy"));
+    }
+
+    #[test]
+    fn a_profile_that_aborts_is_noted_in_the_plan_of_an_unwind_build() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::write(
+            root.path().join("Cargo.toml"),
+            "[package]\nname = \"hello\"\n[profile.release]\npanic = \"abort\"\n",
+        )
+        .unwrap();
+        let mut package = package("0.2.130");
+        package.workspace_root = root.path().into();
+        let env = Env {
+            cwd: Path::new("/work"),
+            project_rustflags: vec![],
+            color: "never",
+            no_minify: false,
+            cache: crate::cache::resolve(&crate::cache::Inputs::default()),
+        };
+        let tc = Toolchain {
+            name: toolchain::DEFAULT_NIGHTLY.into(),
+            source: Source::Default,
+        };
+        let p = resolve(&args(&["--unwind"]), package.clone(), tc.clone(), &env).unwrap();
+        assert_eq!(p.notes.len(), 1, "{:?}", p.notes);
+        assert!(p.notes[0].contains("panic = \"abort\"` in [profile.release]"));
+        // The note is part of what --dry-run --message-format json shows.
+        assert_eq!(serde_json::to_value(&p).unwrap()["notes"][0], p.notes[0]);
+        let abort = resolve(&args(&[]), package, tc, &env).unwrap();
+        assert!(abort.notes.is_empty());
+    }
+
+    #[test]
+    fn the_target_dir_is_decided_once_for_the_plan_and_cargo() {
+        let p = plan(&["--target-dir", "t"]);
+        assert_eq!(p.package.target_dir, PathBuf::from("/work/t"));
+        let a = cargo_args(&p);
+        let t = a.iter().position(|x| x == "--target-dir").unwrap();
+        assert_eq!(a[t + 1], "/work/t");
+        assert_eq!(
+            plan(&[]).package.target_dir,
+            PathBuf::from("/p/hello/target")
+        );
     }
 
     #[test]
