@@ -1,32 +1,16 @@
 //! wasm-bindgen: the CLI must be exactly the version in Cargo.lock (its schema check refuses
-//! anything else). Found from `WASM_BINDGEN` (or worker-build's `WASM_BINDGEN_BIN`), the tool
-//! cache or PATH; otherwise installed into
-//! the tool cache from crates.io.
+//! anything else). [`crate::locate`] finds it (`WASM_BINDGEN` or worker-build's
+//! `WASM_BINDGEN_BIN`, PATH, the tool cache); this module installs it into the tool cache from
+//! crates.io when it is nowhere, and runs it.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use semver::Version;
 
-use crate::errors::{problem, Code, Problem};
-use crate::process::{which, Cmd};
+use crate::errors::{Code, Problem};
+use crate::process::Cmd;
 use crate::term::Shell;
-
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Origin {
-    Env,
-    Cache,
-    Path,
-    Installed,
-}
-
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct Located {
-    pub path: PathBuf,
-    pub version: String,
-    pub origin: Origin,
-}
 
 /// Where the cached CLI of `version` lives.
 pub fn cached_binary(version: &Version) -> PathBuf {
@@ -48,85 +32,9 @@ pub fn install_command(version: &Version, root: &Path) -> Cmd {
         .arg(root.as_os_str())
 }
 
-/// The `wasm-bindgen` binary of exactly `version`, installing it when allowed.
-pub fn locate_or_install(
-    version: &Version,
-    offline: bool,
-    cache: Option<&crate::cache::Session>,
-    shell: &Shell,
-) -> Result<Located> {
-    let wanted = version.to_string();
-    if let Some(found) = crate::compat::WASM_BINDGEN.from_env(shell) {
-        let (path, var) = (found.path, found.var);
-        let found = version_of(&path);
-        if found.as_ref() == Some(version) {
-            return Ok(Located {
-                path,
-                version: wanted,
-                origin: Origin::Env,
-            });
-        }
-        return Err(problem(
-            Code::BindgenWrongVersion,
-            format!(
-                "{var}={} is {}, but Cargo.lock resolves wasm-bindgen {wanted} and the CLI must match exactly",
-                path.display(),
-                found.map_or("not a runnable wasm-bindgen".to_string(), |v| format!("wasm-bindgen {v}"))
-            ),
-            format!("point {var} at wasm-bindgen {wanted}, or unset it to let the tool install it"),
-        ));
-    }
-    let cached = cached_binary(version);
-    if cached.is_file() {
-        return Ok(Located {
-            path: cached,
-            version: wanted,
-            origin: Origin::Cache,
-        });
-    }
-    if let Some(path) = which(&exe("wasm-bindgen")) {
-        match version_of(&path) {
-            Some(v) if v == *version => {
-                return Ok(Located {
-                    path,
-                    version: wanted,
-                    origin: Origin::Path,
-                })
-            }
-            other => shell.verbose(
-                "Ignoring",
-                format!(
-                    "{} ({}), not {wanted}",
-                    path.display(),
-                    other.map_or("unknown version".to_string(), |v| format!(
-                        "wasm-bindgen {v}"
-                    ))
-                ),
-            ),
-        }
-    }
-    let root = crate::toolcache::dir("wasm-bindgen", &wanted);
-    if offline {
-        return Err(problem(
-            Code::OfflineMissingTool,
-            format!("wasm-bindgen {wanted} is not installed, and --offline forbids installing it"),
-            format!(
-                "run `{}` while online, or set WASM_BINDGEN to a wasm-bindgen {wanted} binary",
-                install_command(version, &root)
-            ),
-        ));
-    }
-    let dir = crate::toolcache::install_once("wasm-bindgen", &wanted, |staging| {
-        install(version, staging, cache, shell)
-    })?;
-    Ok(Located {
-        path: dir.join("bin").join(exe("wasm-bindgen")),
-        version: wanted,
-        origin: Origin::Installed,
-    })
-}
-
-fn install(
+/// Install the CLI of `version` into `staging` (the tool cache's directory for it, filled by
+/// [`crate::toolcache::install_once`]).
+pub fn install(
     version: &Version,
     staging: &Path,
     cache: Option<&crate::cache::Session>,

@@ -97,26 +97,24 @@ impl Bundled {
     }
 }
 
-/// The digest of everything that decides the bundle's contents besides cargo's output.
-pub fn input_key(plan: &Plan, wasm: &[u8], bindgen_version: &str, opt: &[String]) -> String {
+/// The digest of everything that decides the bundle's contents: the plan (with the tools'
+/// paths and versions, see [`Plan::fingerprint`]), the runtime and templates built into this
+/// binary, and the module cargo built.
+pub fn input_key(plan: &Plan, wasm: &[u8]) -> String {
     let mut h = Sha256::new();
     for part in [
         env!("CARGO_PKG_VERSION"),
-        bindgen_version,
         RUNTIME_JS,
         ENTRY_TEMPLATE,
         LIBRARY_TEMPLATE,
         SHIM_MJS,
-        crate::minify::ESBUILD_VERSION,
     ] {
         h.update(part.as_bytes());
         h.update([0]);
     }
     h.update(format!("symbols {}\0", crate::symbols::FORMAT).as_bytes());
-    h.update(plan.bindgen_args.join("\0").as_bytes());
-    h.update(format!("{:?}|{}|{}", plan.mode, plan.library, opt.join("\0")).as_bytes());
-    h.update(format!("|minify {}", plan.minify.enabled).as_bytes());
-    h.update(format!("|log {}", plan.log.format.as_str()).as_bytes());
+    h.update(plan.fingerprint().to_string().as_bytes());
+    h.update([0]);
     h.update(wasm);
     format!("{:x}", h.finalize())
 }

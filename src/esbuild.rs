@@ -86,32 +86,6 @@ impl Metafile {
     }
 }
 
-/// The esbuild every build needs: [`crate::minify::locate`]'s, or an error that says how to get one.
-pub fn require(offline: bool, shell: &crate::term::Shell) -> Result<Esbuild> {
-    if let Some(esbuild) = crate::minify::locate(offline, shell)? {
-        return Ok(esbuild);
-    }
-    let version = crate::minify::ESBUILD_VERSION;
-    let dir = crate::toolcache::dir("esbuild", version);
-    let install = format!(
-        "npm install --prefix {} esbuild@{version}",
-        crate::process::shell_quote(&dir.display().to_string())
-    );
-    Err(if offline {
-        crate::errors::problem(
-            Code::OfflineMissingTool,
-            format!("esbuild {version} (which writes the bundle) is not in the tool cache, and --offline forbids installing it"),
-            format!("run `{install}` while online (or build once without --offline), or set ESBUILD to an esbuild binary"),
-        )
-    } else {
-        crate::errors::problem(
-            Code::EsbuildUnavailable,
-            format!("esbuild {version} writes the bundle, but there is no npm on PATH to install it"),
-            format!("install Node.js with npm (the tool then runs `{install}` once), or set ESBUILD to an esbuild binary"),
-        )
-    })
-}
-
 /// The export names of the ES module `module` (run in `dir`, which receives the scratch output).
 pub fn exports_of(esbuild: &Esbuild, dir: &Path, module: &str) -> Result<Vec<String>> {
     let out = format!("{module}.parsed.js");

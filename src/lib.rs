@@ -18,6 +18,7 @@ pub mod errors;
 pub mod esbuild;
 pub mod exports;
 pub mod fs;
+pub mod locate;
 pub mod minify;
 pub mod model;
 pub mod opt;

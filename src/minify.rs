@@ -2,8 +2,9 @@
 //! profiles) or readable (dev, `--no-opt`, `minify = false`). Every build bundles with esbuild
 //! (see [`crate::esbuild`]); minification is one flag of that run.
 //!
-//! esbuild comes from `ESBUILD` or from npm's `esbuild` package installed once into the tool
-//! cache (its native binary needs no node to run).
+//! esbuild comes from `ESBUILD`, PATH (exactly the pinned version) or npm's `esbuild` package
+//! installed once into the tool cache (its native binary needs no node to run); see
+//! [`crate::locate`].
 
 use std::path::{Path, PathBuf};
 
@@ -11,8 +12,6 @@ use anyhow::Result;
 use serde_json::Value;
 
 use crate::errors::{problem, Code};
-use crate::process::Cmd;
-use crate::term::Shell;
 
 /// The npm `esbuild` release installed when `ESBUILD` is not set. It parses the source-phase
 /// imports (`import source wasmModule from "./index_bg.wasm"`) that the glue uses.
@@ -75,43 +74,6 @@ pub fn plan(no_opt: bool, no_minify: bool, profile: &str, metadata: &Value) -> R
 pub struct Esbuild {
     pub program: PathBuf,
     pub origin: String,
-}
-
-/// Find (or install) esbuild. `Ok(None)` when none can be had here (no npm, or `--offline` with
-/// nothing cached); [`crate::esbuild::require`] turns that into the error that says what to do.
-pub fn locate(offline: bool, shell: &Shell) -> Result<Option<Esbuild>> {
-    if let Some(found) = crate::compat::ESBUILD.from_env(shell) {
-        let (path, var) = (found.path, found.var);
-        return match Cmd::new(&path).arg("--version").read() {
-            Ok(_) => Ok(Some(Esbuild {
-                program: path,
-                origin: var.into(),
-            })),
-            Err(e) => Err(problem(
-                Code::BundleFailed,
-                format!("{var}={} is not a runnable esbuild ({e})", path.display()),
-                format!("point {var} at an esbuild binary or unset it (the tool then installs npm esbuild@{ESBUILD_VERSION}), then build again"),
-            )),
-        };
-    }
-    let program = binary(&crate::toolcache::dir("esbuild", ESBUILD_VERSION));
-    if !program.is_file()
-        && crate::toolcache::install_npm(
-            "esbuild",
-            ESBUILD_VERSION,
-            offline,
-            Code::BundleFailed,
-            "fix what npm reports below, or set ESBUILD to an esbuild binary",
-            shell,
-        )?
-        .is_none()
-    {
-        return Ok(None);
-    }
-    Ok(Some(Esbuild {
-        program,
-        origin: "npm esbuild (tool cache)".into(),
-    }))
 }
 
 /// The esbuild launcher npm links into `node_modules/.bin` (the native binary when the platform

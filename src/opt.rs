@@ -1,7 +1,7 @@
 //! Optimisation with Binaryen's `wasm-opt`, which understands both exception-handling encodings
-//! from version 119 on (older ones reject exnref or corrupt legacy EH). It comes from
-//! `WASM_OPT`, PATH (when new enough), or npm's `binaryen` package installed once into the tool
-//! cache and run with node. Without node or a usable `wasm-opt` the bundle is written
+//! from version 119 on (older ones reject exnref or corrupt legacy EH). [`crate::locate`] finds
+//! it: `WASM_OPT`, PATH (when new enough), or npm's `binaryen` package installed once into the
+//! tool cache and run with node. Without node or a usable `wasm-opt` the bundle is written
 //! unoptimised with one warning, unless the user asked for optimisation explicitly.
 
 use std::path::{Path, PathBuf};
@@ -10,8 +10,7 @@ use anyhow::Result;
 use serde_json::Value;
 
 use crate::errors::{problem, Code, Problem};
-use crate::process::{which, Cmd};
-use crate::term::Shell;
+use crate::process::Cmd;
 
 /// The npm `binaryen` release installed when nothing usable is found (verified with exnref
 /// and legacy modules, recovery intact after `-Oz`).
@@ -155,69 +154,12 @@ pub fn parse_version(output: &str) -> Option<u32> {
         .ok()
 }
 
-fn version_of(cmd: &Cmd) -> Option<u32> {
+pub fn version_of(cmd: &Cmd) -> Option<u32> {
     parse_version(&cmd.clone().arg("--version").read().ok()?)
 }
 
-/// Find (or install) a `wasm-opt` that can handle Wasm exception handling. `Ok(None)` when
-/// none can be had here; the caller decides whether that is a warning or an error.
-pub fn locate(offline: bool, shell: &Shell) -> Result<Option<WasmOpt>> {
-    if let Some(found) = crate::compat::WASM_OPT.from_env(shell) {
-        let (path, var) = (found.path, found.var);
-        let cmd = Cmd::new(&path);
-        return match version_of(&cmd) {
-            Some(v) if v >= MIN_WASM_OPT => Ok(Some(WasmOpt { program: path, script: None, version: v, origin: var.into() })),
-            found => Err(problem(
-                Code::WasmOptTooOld,
-                format!(
-                    "{var}={} is {}; Binaryen {MIN_WASM_OPT} or newer is needed, older versions reject or corrupt modules with exception handling",
-                    path.display(),
-                    found.map_or("not a runnable wasm-opt".to_string(), |v| format!("wasm-opt version {v}"))
-                ),
-                format!("point {var} at Binaryen {MIN_WASM_OPT}+ or unset it (the tool then installs npm binaryen@{BINARYEN_VERSION}), or pass --no-opt"),
-            )),
-        };
-    }
-    if let Some(path) = which("wasm-opt") {
-        match version_of(&Cmd::new(&path)) {
-            Some(v) if v >= MIN_WASM_OPT => return Ok(Some(WasmOpt { program: path, script: None, version: v, origin: "PATH".into() })),
-            found => shell.warn(format!(
-                "ignoring {} ({}): Binaryen {MIN_WASM_OPT} or newer is needed for exception handling; using npm binaryen@{BINARYEN_VERSION} instead",
-                path.display(),
-                found.map_or("unknown version".to_string(), |v| format!("version {v}"))
-            )),
-        }
-    }
-    let Some(node) = which("node") else {
-        return Ok(None);
-    };
-    let script = npm_script(&crate::toolcache::dir("binaryen", BINARYEN_VERSION));
-    if !script.is_file()
-        && crate::toolcache::install_npm(
-            "binaryen",
-            BINARYEN_VERSION,
-            offline,
-            Code::WasmOptFailed,
-            "fix what npm reports below, set WASM_OPT to a Binaryen 119+ wasm-opt, or pass --no-opt",
-            shell,
-        )?
-        .is_none()
-    {
-        return Ok(None);
-    }
-    Ok(Some(WasmOpt {
-        program: node,
-        script: Some(script),
-        version: BINARYEN_VERSION
-            .split('.')
-            .next()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0),
-        origin: "npm binaryen (tool cache)".into(),
-    }))
-}
-
-fn npm_script(dir: &Path) -> PathBuf {
+/// Where npm's binaryen keeps its `wasm-opt` script.
+pub fn npm_script(dir: &Path) -> PathBuf {
     dir.join("node_modules")
         .join("binaryen")
         .join("bin")

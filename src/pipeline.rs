@@ -75,6 +75,14 @@ pub fn build(args: &BuildArgs, shell: &Shell, events: &Events) -> Result<(Plan, 
     }
     print_plan(&plan, shell, events);
     plan.cache.print_message(shell);
+    for tool in plan.tools.all() {
+        tool.print_messages(shell);
+    }
+    // A tool the build cannot go without fails it before any work (a dry run too: it shows
+    // the plan first).
+    if let Some(err) = plan.tools.fatal() {
+        return Err(err);
+    }
     if args.dry_run {
         let summary_stub = dry_run_summary(&plan);
         return Ok((plan, summary_stub));
@@ -91,12 +99,8 @@ pub fn build(args: &BuildArgs, shell: &Shell, events: &Events) -> Result<(Plan, 
 
     let cache = crate::cache::Session::begin(&plan.cache, &plan.package.target_dir)?;
     let step = Instant::now();
-    let bindgen = bindgen::locate_or_install(
-        &plan.package.wasm_bindgen,
-        plan.offline,
-        cache.as_ref(),
-        shell,
-    )?;
+    let bindgen = crate::locate::ensure(&plan.tools.wasm_bindgen, cache.as_ref(), shell)?
+        .expect("wasm-bindgen is always used, and fatal when unavailable");
     durations.tools = step.elapsed().as_millis();
 
     let step = Instant::now();
@@ -117,11 +121,10 @@ pub fn build(args: &BuildArgs, shell: &Shell, events: &Events) -> Result<(Plan, 
         None => crate::cache::Report::off(&plan.cache),
     };
     events.emit(serde_json::json!({"reason": "cargo-artifact", "wasm": artifact.wasm, "fresh": artifact.fresh}));
-    events.emit(serde_json::json!({"reason": "tool", "name": "wasm-bindgen", "version": bindgen.version, "path": bindgen.path, "origin": bindgen.origin}));
+    events.emit(serde_json::json!({"reason": "tool", "name": "wasm-bindgen", "version": bindgen.version, "path": bindgen.program, "origin": bindgen.origin}));
 
     let step = Instant::now();
-    let opt_args = plan.opt.args.clone().unwrap_or_default();
-    let key = bundle::input_key(&plan, &wasm_bytes, &bindgen.version, &opt_args);
+    let key = bundle::input_key(&plan, &wasm_bytes);
     let (manifest, fresh) = match bundle::is_fresh(&plan.out_dir, &key) {
         Some(manifest) => {
             check_budget(&plan, &manifest.sizes, &wasm_bytes, &artifact.wasm)?;
@@ -149,7 +152,7 @@ pub fn build(args: &BuildArgs, shell: &Shell, events: &Events) -> Result<(Plan, 
         profile: plan.profile.clone(),
         toolchain: plan.toolchain.name.clone(),
         wasm_bindgen: bindgen.version.clone(),
-        wasm_bindgen_path: bindgen.path.clone(),
+        wasm_bindgen_path: bindgen.program.clone(),
         files: manifest.files.clone(),
         sizes,
         durations_ms: durations,
@@ -191,13 +194,15 @@ fn write_bundle(
     plan: &Plan,
     wasm: &[u8],
     built: &Path,
-    bindgen: &bindgen::Located,
+    bindgen: &crate::locate::Ready,
     key: &str,
     shell: &Shell,
 ) -> Result<Manifest> {
     let _lock = bundle::lock_output(&plan.out_dir)?;
     // Every bundle is written by esbuild: without it, fail before any work.
-    let esbuild = crate::esbuild::require(plan.offline, shell)?;
+    let esbuild = crate::locate::ensure(&plan.tools.esbuild, None, shell)?
+        .map(crate::locate::Ready::into_esbuild)
+        .expect("esbuild is always used, and fatal when unavailable");
     let staging = bundle::Staging::create(&plan.out_dir)?;
     shell.status(
         "Generating",
@@ -207,7 +212,7 @@ fn write_bundle(
     let input = staging.dir.join(".cargo-output.wasm");
     crate::fs::write(&input, wasm)?;
     bindgen::run(
-        &bindgen.path,
+        &bindgen.program,
         &plan.bindgen_args,
         &input,
         built,
@@ -290,7 +295,8 @@ fn check_budget(plan: &Plan, sizes: &Sizes, wasm: &[u8], built_wasm: &Path) -> R
 }
 
 /// Run wasm-opt on the staged module, and say whether it ran. Without a usable wasm-opt the
-/// bundle stays unoptimised with a warning, unless optimisation was asked for explicitly.
+/// plan says so (fatal only when optimisation was asked for explicitly, which planning
+/// already refused); the bundle then stays unoptimised with a warning.
 fn optimise(
     plan: &Plan,
     args: &[String],
@@ -298,34 +304,24 @@ fn optimise(
     mapped: Option<&crate::symbols::lines::Prepared>,
     shell: &Shell,
 ) -> Result<bool> {
-    match crate::opt::locate(plan.offline, shell)? {
-        Some(wasm_opt) => {
-            let _spinner = shell.spinner("Optimizing", format!("with wasm-opt {} {} ({})", wasm_opt.version, args.join(" "), wasm_opt.origin));
-            let maps = mapped.map(|m| crate::opt::SourceMaps { input: &m.input, output: &m.output });
-            crate::opt::run(&wasm_opt, args, wasm, maps).map(|()| true)
-        }
-        None if plan.opt.required => Err(crate::errors::problem(
-            crate::errors::Code::WasmOptUnavailable,
-            format!("optimisation was asked for ({}), but no wasm-opt {}+ is available and npm binaryen cannot be installed here", plan.opt.source, crate::opt::MIN_WASM_OPT),
-            format!("install Node.js (the tool then installs binaryen@{} once), set WASM_OPT to a Binaryen {}+ wasm-opt, or pass --no-opt", crate::opt::BINARYEN_VERSION, crate::opt::MIN_WASM_OPT),
-        )),
-        // Offline with node at hand: what is missing is the cached Binaryen.
-        None if plan.offline && crate::process::which("node").is_some() => {
-            shell.warn(format!(
-                "the bundle is not optimised: no wasm-opt {}+ on PATH, and npm binaryen@{} is not in the tool cache (--offline forbids installing it); build once online, set WASM_OPT, or pass --no-opt to silence this",
-                crate::opt::MIN_WASM_OPT,
-                crate::opt::BINARYEN_VERSION
-            ));
-            Ok(false)
-        }
-        None => {
-            shell.warn(format!(
-                "the bundle is not optimised: no wasm-opt {}+ and no node to run npm binaryen; install Node.js or set WASM_OPT, or pass --no-opt to silence this",
-                crate::opt::MIN_WASM_OPT,
-            ));
-            Ok(false)
-        }
-    }
+    let Some(ready) = crate::locate::ensure(&plan.tools.wasm_opt, None, shell)? else {
+        return Ok(false);
+    };
+    let wasm_opt = ready.into_wasm_opt();
+    let _spinner = shell.spinner(
+        "Optimizing",
+        format!(
+            "with wasm-opt {} {} ({})",
+            wasm_opt.version,
+            args.join(" "),
+            wasm_opt.origin
+        ),
+    );
+    let maps = mapped.map(|m| crate::opt::SourceMaps {
+        input: &m.input,
+        output: &m.output,
+    });
+    crate::opt::run(&wasm_opt, args, wasm, maps).map(|()| true)
 }
 
 fn print_plan(plan: &Plan, shell: &Shell, events: &Events) {

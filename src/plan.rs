@@ -93,6 +93,37 @@ pub struct Plan {
     pub log: LogPlan,
     /// What the user should know about how the plan reads their project (printed as notes).
     pub notes: Vec<String>,
+    /// The tools the build runs besides cargo: found, to be installed, or unavailable.
+    pub tools: crate::locate::Tools,
+}
+
+impl Plan {
+    /// The plan as the bundle's freshness key sees it: all of it, tools included (each as
+    /// the path and version that runs, wherever it was found), except what changes no byte of
+    /// the bundle other than through the module cargo built, which the key hashes itself.
+    pub fn fingerprint(&self) -> serde_json::Value {
+        let mut value = serde_json::to_value(self).expect("a plan is plain data");
+        if let Some(map) = value.as_object_mut() {
+            // cargo's command line (colour, -q, -v) and the rustflags reach the bundle only
+            // through the module; the output directory, the budget, --check-eh, --offline, the
+            // notes and the compile cache do not change what is written.
+            for key in [
+                "cargo", "out_dir", "max_size", "check", "offline", "notes", "cache",
+            ] {
+                map.remove(key);
+            }
+            let tools: Vec<_> = [
+                &self.tools.wasm_bindgen,
+                &self.tools.wasm_opt,
+                &self.tools.esbuild,
+            ]
+            .into_iter()
+            .map(|t| serde_json::json!([t.name, t.identity()]))
+            .collect();
+            map.insert("tools".into(), tools.into());
+        }
+        value
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -178,6 +209,7 @@ pub fn from_env(args: &BuildArgs, color: &'static str) -> Result<Plan> {
         color,
         no_minify: crate::compat::no_minify(|k| std::env::var_os(k)),
         cache,
+        var: &|k| std::env::var_os(k),
     };
     resolve(args, package, toolchain, &env)
 }
@@ -191,6 +223,8 @@ pub struct Env<'a> {
     /// worker-build's `NO_MINIFY` is set.
     pub no_minify: bool,
     pub cache: crate::cache::CachePlan,
+    /// Reads the environment (the tools' variables).
+    pub var: &'a dyn Fn(&str) -> Option<OsString>,
 }
 
 /// Usage errors that need no metadata: checked first so they fail fast.
@@ -341,6 +375,15 @@ pub fn resolve(
         runtime: args.runtime,
     });
 
+    let tools = crate::locate::resolve(
+        &crate::locate::Needs {
+            wasm_bindgen: &package.wasm_bindgen,
+            opt: &opt,
+            offline: args.offline || args.frozen,
+            cache: &env.cache,
+        },
+        env.var,
+    );
     Ok(Plan {
         package,
         toolchain,
@@ -356,6 +399,7 @@ pub fn resolve(
         out_dir,
         check,
         offline: args.offline || args.frozen,
+        tools,
         cache: env.cache.clone(),
         log,
         notes,
@@ -636,6 +680,7 @@ mod tests {
             project_rustflags: project_rustflags.iter().map(|s| s.to_string()).collect(),
             color: "never",
             no_minify: false,
+            var: &|_| None,
             cache: crate::cache::resolve(&crate::cache::Inputs::default()),
         };
         resolve(&a, package("0.2.130"), tc, &env)
@@ -771,6 +816,7 @@ mod tests {
                 project_rustflags: vec![],
                 color: "never",
                 no_minify: false,
+                var: &|_| None,
                 cache: crate::cache::resolve(&inputs),
             };
             resolve(&a, package("0.2.130"), tc.clone(), &env).unwrap()
@@ -815,6 +861,7 @@ mod tests {
             project_rustflags: vec![],
             color: "never",
             no_minify: false,
+            var: &|_| None,
             cache: crate::cache::resolve(&crate::cache::Inputs::default()),
         };
         let tc = Toolchain {
@@ -828,6 +875,65 @@ mod tests {
         assert_eq!(serde_json::to_value(&p).unwrap()["notes"][0], p.notes[0]);
         let abort = resolve(&args(&[]), package, tc, &env).unwrap();
         assert!(abort.notes.is_empty());
+    }
+
+    #[test]
+    fn the_fingerprint_follows_the_tools_that_run_and_not_how_the_build_is_reported() {
+        use crate::locate::Status;
+        let base = plan(&[]);
+        let found = |path: &str, version: &str, origin: &str| Status::Found {
+            path: path.into(),
+            script: None,
+            version: version.into(),
+            origin: origin.into(),
+        };
+        let with_opt = |status: Status| {
+            let mut p = base.clone();
+            p.tools.wasm_opt.status = status;
+            p.fingerprint()
+        };
+        let a = with_opt(found("/a/wasm-opt", "132", "WASM_OPT"));
+        assert_ne!(
+            a,
+            with_opt(found("/b/wasm-opt", "132", "WASM_OPT")),
+            "another wasm-opt binary"
+        );
+        assert_ne!(
+            a,
+            with_opt(found("/a/wasm-opt", "133", "WASM_OPT")),
+            "another wasm-opt version"
+        );
+        // Where a binary was found, or that it is about to be installed there, is not a change.
+        assert_eq!(a, with_opt(found("/a/wasm-opt", "132", "PATH")));
+        assert_eq!(
+            a,
+            with_opt(Status::Install {
+                path: "/a/wasm-opt".into(),
+                script: None,
+                version: "132".into(),
+                from: "npm".into()
+            })
+        );
+        let mut esbuild = base.clone();
+        esbuild.tools.esbuild.status = Status::Found {
+            path: "/other/esbuild".into(),
+            script: None,
+            version: "0.28.2".into(),
+            origin: "ESBUILD".into(),
+        };
+        assert_ne!(base.fingerprint(), esbuild.fingerprint(), "another esbuild");
+        // How the build is run or reported changes nothing that is written.
+        for argv in [
+            &["-v"][..],
+            &["-q"],
+            &["--check-eh"],
+            &["--color", "always"],
+        ] {
+            assert_eq!(base.fingerprint(), plan(argv).fingerprint(), "{argv:?}");
+        }
+        for argv in [&["--dev"][..], &["--no-opt"], &["--lib"], &["--unwind"]] {
+            assert_ne!(base.fingerprint(), plan(argv).fingerprint(), "{argv:?}");
+        }
     }
 
     #[test]
@@ -950,6 +1056,7 @@ mod tests {
             project_rustflags: vec![],
             color: "never",
             no_minify: false,
+            var: &|_| None,
             cache: crate::cache::resolve(&crate::cache::Inputs::default()),
         };
         let err = resolve(&a, package("0.2.126"), tc.clone(), &env).unwrap_err();
@@ -1033,6 +1140,7 @@ mod tests {
             project_rustflags: vec![],
             color: "never",
             no_minify: true,
+            var: &|_| None,
             cache: crate::cache::resolve(&crate::cache::Inputs::default()),
         };
         let tc = Toolchain {

@@ -1,15 +1,20 @@
-//! `cargo worker-build tools`: each tool a build of this project uses, the version it needs,
-//! what is installed and where it came from, and the tool cache (with `--clean` to remove
-//! cached versions the project does not use). Builds themselves never delete other versions.
+//! `cargo worker-build tools`: the tools a build of this project uses (the tool section of its
+//! plan, so the same binaries a build runs), the toolchains and node, and the tool cache (with
+//! `--clean` to remove cached versions the project does not use). Builds themselves never
+//! delete other versions.
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 
 use anyhow::Result;
 
 use crate::cli::{MessageFormat, ToolsArgs};
+use crate::locate::{Status, Tool};
+use crate::process::which;
 use crate::term::Shell;
-use crate::{bindgen, toolcache, toolchain, workspace};
+use crate::{toolcache, toolchain, workspace};
 
+/// One row of `cargo worker-build tools`.
 #[derive(Debug, serde::Serialize)]
 pub struct ToolRow {
     pub tool: String,
@@ -19,12 +24,59 @@ pub struct ToolRow {
     pub path: Option<PathBuf>,
 }
 
+impl ToolRow {
+    fn of(label: &str, tool: &Tool) -> ToolRow {
+        let (installed, origin, path) = match &tool.status {
+            Status::Found {
+                path,
+                script,
+                version,
+                origin,
+            } => (
+                Some(version.clone()),
+                origin.clone(),
+                Some(script.clone().unwrap_or_else(|| path.clone())),
+            ),
+            Status::Install {
+                path, script, from, ..
+            } => (
+                None,
+                format!("installed by the next build ({from})"),
+                Some(script.clone().unwrap_or_else(|| path.clone())),
+            ),
+            Status::NotUsed { why } => (None, format!("not used: {why}"), None),
+            Status::Unavailable { reason, fatal, .. } => (
+                None,
+                format!(
+                    "unavailable{}: {reason}",
+                    if *fatal { ", builds fail" } else { "" }
+                ),
+                None,
+            ),
+        };
+        ToolRow {
+            tool: label.into(),
+            needed: tool.needed.clone(),
+            installed,
+            origin,
+            path,
+        }
+    }
+}
+
+/// `cargo worker-build tools`: the tool section of the plan of a default build of the package
+/// (the same planner, so the same binaries), the toolchains and node, and the tool cache.
 pub fn run(args: &ToolsArgs, shell: &Shell) -> Result<i32> {
     let cwd = std::env::current_dir()?;
     let manifest = workspace::locate_manifest(args.manifest_path.as_deref(), &cwd)?;
-    let query = workspace::Query::default();
-    let meta = workspace::metadata(&manifest, &query)?;
-    let package = workspace::select(&meta, &manifest, None)?;
+    let build = crate::cli::Cli::parse_args([
+        OsString::from("cargo-worker-build"),
+        OsString::from("--manifest-path"),
+        manifest.clone().into_os_string(),
+    ])
+    .build;
+    let plan = crate::plan::from_env(&build, "never")?;
+    let package = &plan.package;
     let var = |k: &str| std::env::var(k).ok();
     let unwind_tc = toolchain::select(None, true, &package.dir, &var).ok();
     let abort_tc = toolchain::select(None, false, &package.dir, &var)?;
@@ -50,51 +102,10 @@ pub fn run(args: &ToolsArgs, shell: &Shell) -> Result<i32> {
             });
         }
     }
-    let wanted = package.wasm_bindgen.clone();
-    let cached = bindgen::cached_binary(&wanted);
-    let (installed, origin, path) = if cached.is_file() {
-        (
-            Some(wanted.to_string()),
-            "tool cache".to_string(),
-            Some(cached),
-        )
-    } else if let Some(env) = crate::compat::WASM_BINDGEN.lookup(|k| std::env::var_os(k)) {
-        (
-            bindgen::version_of(&env.path).map(|v| v.to_string()),
-            env.var.to_string(),
-            Some(env.path),
-        )
-    } else {
-        match crate::process::which("wasm-bindgen") {
-            Some(p) => (
-                bindgen::version_of(&p).map(|v| v.to_string()),
-                "PATH".to_string(),
-                Some(p),
-            ),
-            None => (None, "installed on first build".to_string(), None),
-        }
-    };
-    rows.push(ToolRow {
-        tool: "wasm-bindgen".into(),
-        needed: wanted.to_string(),
-        installed,
-        origin,
-        path,
-    });
-    rows.push(cached_npm_tool(
-        "binaryen (wasm-opt)",
-        format!("{}+", crate::opt::MIN_WASM_OPT),
-        crate::compat::WASM_OPT,
-        "binaryen",
-        crate::opt::BINARYEN_VERSION,
-    ));
-    rows.push(cached_npm_tool(
-        "esbuild (bundles JS)",
-        crate::minify::ESBUILD_VERSION.to_string(),
-        crate::compat::ESBUILD,
-        "esbuild",
-        crate::minify::ESBUILD_VERSION,
-    ));
+    let tools = &plan.tools;
+    rows.push(ToolRow::of("wasm-bindgen", &tools.wasm_bindgen));
+    rows.push(ToolRow::of("binaryen (wasm-opt)", &tools.wasm_opt));
+    rows.push(ToolRow::of("esbuild (bundles JS)", &tools.esbuild));
     // Binaryen runs on any Node; the project's wrangler (npm run dev / deploy / test) does not.
     let node_needed = crate::scaffold::node::requirement(Some(&package.dir));
     let node = crate::scaffold::node::check(&node_needed);
@@ -105,7 +116,7 @@ pub fn run(args: &ToolsArgs, shell: &Shell) -> Result<i32> {
             (Some(format!("v{version}")), Some(path.clone()))
         }
         crate::scaffold::node::NodeCheck::Missing => (None, None),
-        crate::scaffold::node::NodeCheck::Unknown { .. } => (None, crate::process::which("node")),
+        crate::scaffold::node::NodeCheck::Unknown { .. } => (None, which("node")),
     };
     rows.push(ToolRow {
         tool: "node".into(),
@@ -116,17 +127,24 @@ pub fn run(args: &ToolsArgs, shell: &Shell) -> Result<i32> {
     });
 
     let compile_cache = crate::cache::tools_view(&cwd, &package.metadata);
-    rows.push(ToolRow {
-        tool: "sccache (cache)".into(),
-        needed: format!("{} (optional)", crate::cache::SCCACHE_VERSION),
-        installed: compile_cache.version.clone(),
-        origin: compile_cache.origin.clone(),
-        path: compile_cache.path.clone(),
+    rows.push(match &tools.sccache {
+        Some(sccache) => ToolRow {
+            needed: format!("{} (optional)", crate::cache::SCCACHE_VERSION),
+            ..ToolRow::of("sccache (cache)", sccache)
+        },
+        None => ToolRow {
+            tool: "sccache (cache)".into(),
+            needed: format!("{} (optional)", crate::cache::SCCACHE_VERSION),
+            installed: compile_cache.version.clone(),
+            origin: compile_cache.origin.clone(),
+            path: compile_cache.path.clone(),
+        },
     });
 
     // What this project's builds use: its wasm-bindgen, the pinned Binaryen and esbuild.
+    let wanted = package.wasm_bindgen.to_string();
     let keep = |tool: &str, version: &str| {
-        (tool == "wasm-bindgen" && version == wanted.to_string())
+        (tool == "wasm-bindgen" && version == wanted)
             || (tool == "binaryen" && version == crate::opt::BINARYEN_VERSION)
             || (tool == "esbuild" && version == crate::minify::ESBUILD_VERSION)
     };
@@ -147,7 +165,7 @@ pub fn run(args: &ToolsArgs, shell: &Shell) -> Result<i32> {
             .collect();
         println!(
             "{}",
-            serde_json::json!({"tools": rows, "cache": {"root": toolcache::root(), "entries": cache}, "compile_cache": {"storage": compile_cache.storage}, "removed": removed, "warnings": node_advice.iter().collect::<Vec<_>>()})
+            serde_json::json!({"tools": rows, "plan": tools, "cache": {"root": toolcache::root(), "entries": cache}, "compile_cache": {"storage": compile_cache.storage}, "removed": removed, "warnings": node_advice.iter().collect::<Vec<_>>()})
         );
         return Ok(0);
     }
@@ -182,37 +200,4 @@ pub fn run(args: &ToolsArgs, shell: &Shell) -> Result<i32> {
         shell.warn(advice);
     }
     Ok(0)
-}
-
-/// The row of a tool installed from npm into the tool cache on demand, unless `env` names one.
-fn cached_npm_tool(
-    tool: &str,
-    needed: String,
-    env: crate::compat::ToolVar,
-    package: &str,
-    version: &str,
-) -> ToolRow {
-    let dir = toolcache::dir(package, version);
-    let (installed, origin, path) = if let Some(found) = env.lookup(|k| std::env::var_os(k)) {
-        (None, found.var.to_string(), Some(found.path))
-    } else if dir.is_dir() {
-        (
-            Some(version.to_string()),
-            "tool cache".to_string(),
-            Some(dir),
-        )
-    } else {
-        (
-            None,
-            "installed by the first release build".to_string(),
-            None,
-        )
-    };
-    ToolRow {
-        tool: tool.into(),
-        needed,
-        installed,
-        origin,
-        path,
-    }
 }
