@@ -93,6 +93,8 @@ pub enum Level {
     Verbose,
 }
 
+const INSTALLED: &str = "tool cache (installed now)";
+
 /// A tool ready to run, once the build has installed what the plan said it would.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Ready {
@@ -104,6 +106,17 @@ pub struct Ready {
 }
 
 impl Ready {
+    /// Where it came from, as the `tool` JSON message names it: `env`, `path`, `cache` or
+    /// `installed`.
+    pub fn origin_kind(&self) -> &'static str {
+        match self.origin.as_str() {
+            "PATH" => "path",
+            INSTALLED => "installed",
+            o if o.starts_with("tool cache") => "cache",
+            _ => "env",
+        }
+    }
+
     /// As the optimiser runs it.
     pub fn into_wasm_opt(self) -> crate::opt::WasmOpt {
         crate::opt::WasmOpt {
@@ -575,7 +588,7 @@ pub fn ensure(
                 program: path.clone(),
                 script: script.clone(),
                 version: version.clone(),
-                origin: "tool cache (installed now)".into(),
+                origin: INSTALLED.into(),
             }))
         }
         Status::NotUsed { .. } => Ok(None),

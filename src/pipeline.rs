@@ -121,7 +121,7 @@ pub fn build(args: &BuildArgs, shell: &Shell, events: &Events) -> Result<(Plan, 
         None => crate::cache::Report::off(&plan.cache),
     };
     events.emit(serde_json::json!({"reason": "cargo-artifact", "wasm": artifact.wasm, "fresh": artifact.fresh}));
-    events.emit(serde_json::json!({"reason": "tool", "name": "wasm-bindgen", "version": bindgen.version, "path": bindgen.program, "origin": bindgen.origin}));
+    events.emit(serde_json::json!({"reason": "tool", "name": "wasm-bindgen", "version": bindgen.version, "path": bindgen.program, "origin": bindgen.origin_kind()}));
 
     let step = Instant::now();
     let key = bundle::input_key(&plan, &wasm_bytes);

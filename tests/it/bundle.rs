@@ -212,19 +212,6 @@ fn a_worker_s_rpc_methods_include_functions_named_like_class_members() {
     );
 }
 
-/// The tool cache the other tests use, resolved as the tool resolves it.
-fn real_tool_cache() -> PathBuf {
-    let non_empty = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty());
-    if let Some(dir) = non_empty("CARGO_WORKER_BUILD_CACHE") {
-        return dir.into();
-    }
-    non_empty("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| non_empty("HOME").map(|h| PathBuf::from(h).join(".cache")))
-        .expect("HOME is set")
-        .join("cargo-worker-build")
-}
-
 /// A copy of the exports fixture with a good bundle in `build/`, and that bundle's bytes.
 fn built_copy() -> (TempDir, Vec<(String, Vec<u8>)>) {
     let dir = copy_fixture("exports");
@@ -254,7 +241,7 @@ fn assert_intact(dir: &Path, before: &[(String, Vec<u8>)]) {
 /// cargo sees, so cargo has nothing to do), with an empty tool cache but the real wasm-bindgen.
 /// esbuild is looked for before wasm-opt.
 fn rebuild_without_esbuild(dir: &Path, empty_cache: &Path) -> Command {
-    let bindgen = real_tool_cache().join("wasm-bindgen/0.2.130/bin/wasm-bindgen");
+    let bindgen = support::real_tool_cache().join("wasm-bindgen/0.2.130/bin/wasm-bindgen");
     assert!(
         bindgen.is_file(),
         "{} is missing: run ./install.sh",

@@ -401,3 +401,72 @@ fn tools_lists_what_a_build_uses_and_clean_keeps_only_that() {
         "unused versions remain"
     );
 }
+
+#[test]
+fn tools_and_the_build_name_the_same_wasm_bindgen_when_the_environment_and_the_cache_disagree() {
+    let dir = copy_fixture("plain");
+    let cached = support::real_tool_cache().join("wasm-bindgen/0.2.130/bin/wasm-bindgen");
+    assert!(
+        cached.is_file(),
+        "{} is missing: run ./install.sh",
+        cached.display()
+    );
+    // The same CLI under another path: WASM_BINDGEN names it, the tool cache holds the original.
+    let bin = tempfile::tempdir().unwrap();
+    let from_env = bin.path().join("wasm-bindgen");
+    std::os::unix::fs::symlink(&cached, &from_env).unwrap();
+
+    let out = run(tool()
+        .current_dir(dir.path())
+        .env("WASM_BINDGEN", &from_env)
+        .args(["tools", "--message-format", "json"]));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let listing: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let row = listing["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["tool"] == "wasm-bindgen")
+        .unwrap()
+        .clone();
+    assert_eq!(row["path"], from_env.to_str().unwrap(), "{row}");
+    assert_eq!(row["origin"], "WASM_BINDGEN", "{row}");
+
+    let out = run(tool_in(dir.path()).env("WASM_BINDGEN", &from_env).args([
+        "--dry-run",
+        "--message-format",
+        "json",
+    ]));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let plan = &json_lines(&out.stdout)[0]["plan"];
+    assert_eq!(
+        plan["tools"]["wasm_bindgen"],
+        listing["plan"]["wasm_bindgen"]
+    );
+    // Every tool the plan names, with where it came from.
+    for tool in ["wasm_opt", "esbuild"] {
+        assert_eq!(plan["tools"][tool]["status"], "found", "{}", plan["tools"]);
+        assert!(plan["tools"][tool]["path"].is_string(), "{}", plan["tools"]);
+    }
+
+    let out = run(tool_in(dir.path()).env("WASM_BINDGEN", &from_env).args([
+        "--no-opt",
+        "--message-format",
+        "json",
+    ]));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary = json_lines(&out.stdout).pop().unwrap();
+    assert_eq!(summary["wasm_bindgen_path"], row["path"], "{summary}");
+}

@@ -358,7 +358,7 @@ fn release_javascript_is_minified_unless_turned_off() {
 
 /// The esbuild the tool installs into the real tool cache (the first build puts it there).
 fn real_esbuild() -> std::path::PathBuf {
-    let path = real_tool_cache().join("esbuild/0.28.2/node_modules/.bin/esbuild");
+    let path = support::real_tool_cache().join("esbuild/0.28.2/node_modules/.bin/esbuild");
     assert!(
         path.is_file(),
         "{} is missing: run ./install.sh (or one online build)",
@@ -427,26 +427,13 @@ fn a_failing_esbuild_reports_its_command_and_output_and_keeps_the_previous_bundl
     );
 }
 
-/// The tool cache the other tests use, resolved as the tool resolves it.
-fn real_tool_cache() -> std::path::PathBuf {
-    let non_empty = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty());
-    if let Some(dir) = non_empty("CARGO_WORKER_BUILD_CACHE") {
-        return dir.into();
-    }
-    non_empty("XDG_CACHE_HOME")
-        .map(std::path::PathBuf::from)
-        .or_else(|| non_empty("HOME").map(|h| std::path::PathBuf::from(h).join(".cache")))
-        .expect("HOME is set")
-        .join("cargo-worker-build")
-}
-
 #[test]
 fn a_bundle_built_without_its_tools_is_rebuilt_once_they_are_there() {
     let dir = copy_fixture("plain");
     // Offline with an empty tool cache: wasm-bindgen and esbuild (which every bundle needs) from
     // the real cache, no Binaryen.
     let empty = tempfile::tempdir().unwrap();
-    let bindgen = real_tool_cache().join("wasm-bindgen/0.2.130/bin/wasm-bindgen");
+    let bindgen = support::real_tool_cache().join("wasm-bindgen/0.2.130/bin/wasm-bindgen");
     assert!(
         bindgen.is_file(),
         "{} is missing: run ./install.sh",
@@ -484,4 +471,67 @@ fn a_bundle_built_without_its_tools_is_rebuilt_once_they_are_there() {
             .len()
             < unoptimised
     );
+}
+
+/// A `wasm-opt` at `dir/name` that runs npm's binaryen from the real tool cache.
+fn wasm_opt_wrapper(dir: &Path, name: &str) -> std::path::PathBuf {
+    let script =
+        support::real_tool_cache().join("binaryen/132.0.0/node_modules/binaryen/bin/wasm-opt");
+    assert!(
+        script.is_file(),
+        "{} is missing: run ./install.sh (or one online release build)",
+        script.display()
+    );
+    fake_wasm_opt(
+        dir,
+        name,
+        &format!("#!/bin/sh\nexec node '{}' \"$@\"\n", script.display()),
+    )
+}
+
+#[test]
+fn another_wasm_opt_or_esbuild_binary_rebuilds_the_bundle_and_no_change_stays_fresh() {
+    let dir = copy_fixture("plain");
+    let bins = tempfile::tempdir().unwrap();
+    let first = wasm_opt_wrapper(bins.path(), "wasm-opt-a");
+    let second = wasm_opt_wrapper(bins.path(), "wasm-opt-b");
+    let esbuild = bins.path().join("esbuild");
+    std::os::unix::fs::symlink(real_esbuild(), &esbuild).unwrap();
+    // A target directory of its own (kept between runs): other tests build copies of this
+    // fixture at other paths into the shared one, and cargo's output file of the crate would
+    // then change under a rebuild that is meant to see no change.
+    let target = fixtures_target_dir().join("own").join("tool-freshness");
+    let build = |wasm_opt: &Path, esbuild: Option<&Path>| {
+        let mut cmd = tool();
+        cmd.current_dir(dir.path())
+            .arg("--target-dir")
+            .arg(&target)
+            .args(["--message-format", "json"])
+            .env("WASM_OPT", wasm_opt);
+        if let Some(esbuild) = esbuild {
+            cmd.env("ESBUILD", esbuild);
+        }
+        let out = run(&mut cmd);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let summary: serde_json::Value =
+            serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().last().unwrap())
+                .unwrap();
+        let report = format!("{}\n{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
+        (summary["fresh"].as_bool().unwrap(), report)
+    };
+    let (fresh, err) = build(&first, None);
+    assert!(!fresh && err.contains("(WASM_OPT)"), "{err}");
+    let (fresh, err) = build(&first, None);
+    assert!(fresh, "a rebuild with no change is fresh:\n{err}");
+    let (fresh, err) = build(&second, None);
+    assert!(
+        !fresh,
+        "WASM_OPT names another binary, but the bundle optimised by the first was kept:\n{err}"
+    );
+    let (fresh, err) = build(&second, Some(&esbuild));
+    assert!(
+        !fresh && err.contains("(ESBUILD"),
+        "ESBUILD names another binary, but the bundle of the cached esbuild was kept:\n{err}"
+    );
+    assert!(build(&second, Some(&esbuild)).0);
 }

@@ -108,6 +108,20 @@ pub fn is_tool_error(line: &str) -> bool {
             .is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_lowercase()))
 }
 
+/// The machine's tool cache (the one `./install.sh` fills), resolved as the tool resolves it,
+/// for tests that hand a build one of its tools explicitly.
+pub fn real_tool_cache() -> PathBuf {
+    let non_empty = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty());
+    if let Some(dir) = non_empty("CARGO_WORKER_BUILD_CACHE") {
+        return dir.into();
+    }
+    non_empty("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| non_empty("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .expect("HOME is set")
+        .join("cargo-worker-build")
+}
+
 /// Variables that pick the tools or the toolchain a build uses, ours and worker-build's. The
 /// developer's or CI's own settings must not leak into a test; a test that wants one sets it.
 pub const TOOL_VARIABLES: &[&str] = &[
