@@ -160,15 +160,9 @@ impl Drop for Machine {
     }
 }
 
-/// The `build-finished` summary (the last JSON line on stdout).
+/// The `build-finished` summary of a `--message-format json` build.
 fn summary(output: &Output) -> serde_json::Value {
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let line = stdout
-        .lines()
-        .rev()
-        .find(|l| l.contains("\"build-finished\""))
-        .unwrap_or_else(|| panic!("no build-finished line in:\n{stdout}"));
-    serde_json::from_str(line).unwrap()
+    support::json_record(&output.stdout, "build-finished")
 }
 
 fn warnings(output: &Output) -> Vec<String> {
@@ -424,12 +418,7 @@ fn a_bad_cache_setting_in_cargo_toml_warns_once_and_the_build_goes_on_uncached()
         "{}",
         warnings[0]
     );
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let plan: serde_json::Value = stdout
-        .lines()
-        .find(|l| l.contains("\"reason\":\"plan\""))
-        .map(|l| serde_json::from_str(l).unwrap())
-        .expect("a plan line");
+    let plan = support::json_record(&output.stdout, "plan");
     assert_eq!(plan["plan"]["cache"]["sccache"], serde_json::Value::Null);
     assert_eq!(plan["plan"]["cache"]["choice"], "none");
 }
@@ -543,12 +532,7 @@ fn cargo_configuration_chooses_the_cache_and_can_provide_sccache() {
         );
         cmd.current_dir(project.path());
         let output = support::run_ok(&mut cmd);
-        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-        let plan: serde_json::Value = stdout
-            .lines()
-            .find(|l| l.contains("\"reason\":\"plan\""))
-            .map(|l| serde_json::from_str(l).unwrap())
-            .expect("a plan line");
+        let plan = support::json_record(&output.stdout, "plan");
         plan["plan"]["cache"].clone()
     };
     let cache = plan_cache("[env]\nWORKER_BUILD_CACHE = \"none\"\n");

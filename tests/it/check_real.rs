@@ -4,7 +4,8 @@
 //! Bundles: the plain fixture built as panic=abort (the default), `--unwind` (exnref) and
 //! `--unwind --eh legacy`, plus a mixed-encoding bundle made from the exnref one by appending a
 //! function with a legacy `try` (what linking in an object built for the other encoding gives).
-//! Each is built once per test binary. Needs `npm ci` (workerd) and the toolchains the tool
+//! Each is built once per test binary, with `--no-opt`: the checks are about exception
+//! handling, not optimisation (tests/it/opt.rs and e2e_build cover optimised bundles). Needs `npm ci` (workerd) and the toolchains the tool
 //! installs, like the other end-to-end tests.
 
 use crate::support;
@@ -28,11 +29,18 @@ struct Built {
     out: PathBuf,
 }
 
+/// The build of the plain fixture in `crate_dir` these tests use, without wasm-opt.
+fn plain_build(crate_dir: &Path, out: &Path, mode: Mode) -> Command {
+    let mut cmd = build_command(crate_dir, out, mode);
+    cmd.arg("--no-opt");
+    cmd
+}
+
 fn build(mode: Mode) -> Built {
     let _serial = BUILD_LOCK.lock().unwrap_or_else(|p| p.into_inner());
     let crate_dir = support::copy_fixture("plain");
     let out = crate_dir.path().join("build");
-    let mut cmd = build_command(crate_dir.path(), &out, mode);
+    let mut cmd = plain_build(crate_dir.path(), &out, mode);
     let started = Instant::now();
     support::run_ok(&mut cmd);
     eprintln!("built plain ({mode:?}) in {:.1?}", started.elapsed());
@@ -271,7 +279,7 @@ fn check_eh_after_a_build_uses_the_build_expectations() {
     // another build may be about to hand to wasm-bindgen: hold the build lock.
     let _serial = BUILD_LOCK.lock().unwrap_or_else(|p| p.into_inner());
     // Up to date, so this only checks.
-    let mut cmd = build_command(built.crate_dir.path(), &built.out, Mode::Unwind);
+    let mut cmd = plain_build(built.crate_dir.path(), &built.out, Mode::Unwind);
     cmd.arg("--check-eh");
     let output = support::run_ok(&mut cmd);
     let text = String::from_utf8_lossy(&output.stdout);
@@ -282,7 +290,7 @@ fn check_eh_after_a_build_uses_the_build_expectations() {
     );
 
     // Asking the check for the other encoding fails it, with the flag to use.
-    let mut cmd = build_command(built.crate_dir.path(), &built.out, Mode::Unwind);
+    let mut cmd = plain_build(built.crate_dir.path(), &built.out, Mode::Unwind);
     cmd.args(["--check-eh", "--runtime", "node20"]);
     let output = support::run(&mut cmd);
     assert_eq!(

@@ -7,7 +7,7 @@ use std::fs;
 use std::path::Path;
 use std::process::Command;
 
-use crate::support::{copy_fixture, fixtures_target_dir, run, tool};
+use crate::support::{copy_fixture, fixtures_target_dir, json_lines, run, tool};
 
 fn tool_in(dir: &Path) -> Command {
     let mut cmd = tool();
@@ -15,13 +15,6 @@ fn tool_in(dir: &Path) -> Command {
         .arg("--target-dir")
         .arg(fixtures_target_dir());
     cmd
-}
-
-fn json_lines(stdout: &[u8]) -> Vec<serde_json::Value> {
-    String::from_utf8_lossy(stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
-        .collect()
 }
 
 #[test]
@@ -200,8 +193,12 @@ fn a_worker_build_command_line_plans_the_same_build() {
 #[test]
 fn concurrent_builds_of_one_bundle_take_turns_whatever_their_target_dirs() {
     let dir = copy_fixture("plain");
-    let own_target = tempfile::tempdir().unwrap();
-    let targets = [fixtures_target_dir(), own_target.path().to_path_buf()];
+    // A second target dir of its own, kept between runs like the first (a fresh one would cost
+    // a cold build of the fixture's dependencies every time): only the two paths must differ.
+    let targets = [
+        fixtures_target_dir(),
+        fixtures_target_dir().join("second-target-dir"),
+    ];
     let build = |target: &Path| {
         let mut cmd = tool();
         cmd.current_dir(dir.path())

@@ -539,16 +539,17 @@ fn the_build_summary_fields_are_documented() {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let stdout = String::from_utf8(output.stdout).unwrap();
-    let objects: Vec<serde_json::Value> = stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
-        .collect();
+    let objects = crate::support::json_lines(&output.stdout);
     let reasons: Vec<&str> = objects
         .iter()
         .filter_map(|o| o["reason"].as_str())
         .collect();
-    assert_eq!(reasons, ["plan", "dry-run"], "{stdout}");
+    assert_eq!(
+        reasons,
+        ["plan", "dry-run"],
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
     assert!(page.contains("| `plan` |") && page.contains("`dry-run`"));
     let summary = objects[1].as_object().unwrap();
     let undocumented: Vec<&String> = summary

@@ -6,21 +6,20 @@
 //! `--unwind --check-eh` from inside the copy (so its `.cargo/config.toml` applies, as it does
 //! for cargo), served in workerd on 127.0.0.1, and asked for a panic (500) and then for its
 //! state (kept). Needs `npm ci` (workerd) and the toolchains the tool installs.
+//!
+//! The builds are `--no-opt`: these tests are about projects reaching a working unwinding
+//! bundle, not about wasm-opt (tests/it/opt.rs, and the optimised bundles of e2e_build and the
+//! runtime tests, cover that); wasm-opt alone took 78 s of rw-crates' build.
 
 use crate::support;
 
 use std::path::PathBuf;
 use std::process::Output;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::support::Workerd;
+use crate::support::{Workerd, BUILD_LOCK};
 use serde_json::Value;
 use tempfile::TempDir;
-
-/// Builds share one target dir; one at a time keeps them from fighting over cargo's lock and
-/// from replacing a `.wasm` another build is about to read.
-static BUILD_LOCK: Mutex<()> = Mutex::new(());
 
 /// A copied fixture and what one build of it printed.
 struct Built {
@@ -31,8 +30,8 @@ struct Built {
     summary: Value,
 }
 
-/// Copies `fixture` and runs `cargo-worker-build --unwind --check-eh --message-format json`
-/// in `<copy>/<cwd>` with the shared target dir and `args`. Returns the output whether or not
+/// Copies `fixture` and runs `cargo-worker-build --unwind --no-opt --check-eh --message-format
+/// json` in `<copy>/<cwd>` with the shared target dir and `args`. Returns the output whether or not
 /// the build succeeded.
 fn build_raw(fixture: &str, cwd: &str, args: &[&str]) -> (TempDir, Output) {
     let dir = support::copy_fixture(fixture);
@@ -46,7 +45,13 @@ fn build_in(dir: &TempDir, fixture: &str, cwd: &str, args: &[&str]) -> Output {
         .unwrap_or_else(|poisoned| poisoned.into_inner());
     let mut cmd = support::tool();
     cmd.current_dir(dir.path().join(cwd))
-        .args(["--unwind", "--check-eh", "--message-format", "json"])
+        .args([
+            "--unwind",
+            "--no-opt",
+            "--check-eh",
+            "--message-format",
+            "json",
+        ])
         .arg("--target-dir")
         .arg(support::fixtures_target_dir())
         .args(args);
@@ -75,10 +80,7 @@ fn finished(dir: TempDir, output: Output, fixture: &str) -> Built {
         "building {fixture} with --unwind --check-eh failed ({})\n--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}",
         output.status
     );
-    let summary = json_lines(&stdout)
-        .into_iter()
-        .find(|v| v["reason"] == "build-finished")
-        .unwrap_or_else(|| panic!("no build-finished line in the JSON output:\n{stdout}"));
+    let summary = support::json_record(&output.stdout, "build-finished");
     assert_eq!(summary["mode"], "unwind", "{summary}");
     assert_eq!(summary["eh"], "exnref", "{summary}");
     assert_eq!(summary["wasm_bindgen"], "0.2.130", "{summary}");
@@ -103,17 +105,6 @@ fn finished(dir: TempDir, output: Output, fixture: &str) -> Built {
         output,
         summary,
     }
-}
-
-fn json_lines(stdout: &str) -> Vec<Value> {
-    stdout
-        .lines()
-        .filter(|line| line.starts_with('{'))
-        .map(|line| {
-            serde_json::from_str(line)
-                .unwrap_or_else(|e| panic!("not JSON ({e}): {line}\n--- stdout ---\n{stdout}"))
-        })
-        .collect()
 }
 
 fn out_dir(built: &Built) -> PathBuf {

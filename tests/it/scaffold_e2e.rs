@@ -16,16 +16,11 @@ use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::Mutex;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use cargo_worker_build::cli::NewArgs;
 use toml_edit::DocumentMut;
-
-/// Builds share one target dir; one at a time keeps them from fighting over the cores and the
-/// cargo lock.
-static BUILD_LOCK: Mutex<()> = Mutex::new(());
 
 /// Generates `template` into a temp dir as `cargo worker-build new` does, then runs the workflow's
 /// build and check commands in it. Returns the temp dir and the project directory.
@@ -43,7 +38,7 @@ fn generate_and_build(template: &str) -> (tempfile::TempDir, PathBuf) {
     })
     .unwrap();
 
-    let _serial = BUILD_LOCK
+    let _serial = support::BUILD_LOCK
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
     let commands = workflow_commands(&project);

@@ -90,6 +90,32 @@ pub fn build_command(crate_dir: &Path, out: &Path, mode: Mode) -> Command {
     cmd
 }
 
+/// The JSON records of a `--message-format json` run: every line of `stdout` must be one JSON
+/// value (the panic names the line and shows the whole output).
+pub fn json_lines(stdout: &[u8]) -> Vec<serde_json::Value> {
+    let text = String::from_utf8_lossy(stdout);
+    text.lines()
+        .map(|line| {
+            serde_json::from_str(line)
+                .unwrap_or_else(|e| panic!("not JSON ({e}): {line}\n--- stdout ---\n{text}"))
+        })
+        .collect()
+}
+
+/// The JSON record of `stdout` (see [`json_lines`]) whose `reason` is `reason`; panics, showing
+/// the output, when there is none.
+pub fn json_record(stdout: &[u8], reason: &str) -> serde_json::Value {
+    json_lines(stdout)
+        .into_iter()
+        .find(|v| v["reason"] == reason)
+        .unwrap_or_else(|| {
+            panic!(
+                "no `{reason}` record in the JSON output:\n{}",
+                String::from_utf8_lossy(stdout)
+            )
+        })
+}
+
 /// The `error:` lines the tool printed on stderr (cargo's own diagnostics are not ours to count).
 pub fn error_lines(output: &Output) -> Vec<String> {
     String::from_utf8_lossy(&output.stderr)
