@@ -1,8 +1,9 @@
 //! `cargo worker-build new` / `init`: what the templates generate, how `init` merges into an
 //! existing crate, and how bad inputs are refused.
 //!
-//! Snapshots are plain files in `tests/snapshots/`; run with `UPDATE_SNAPSHOTS=1` to rewrite
-//! them after an intended change, then review the diff.
+//! Snapshots are insta snapshots in `tests/snapshots/` (`support::assert_snapshot`): after an
+//! intended change, `INSTA_UPDATE=always cargo test --locked --test it -- scaffold` rewrites
+//! them; review the diff.
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -10,6 +11,8 @@ use std::path::Path;
 
 use cargo_worker_build::cli::{InitArgs, NewArgs};
 use cargo_worker_build::scaffold::{self, templates};
+
+use crate::support::assert_snapshot;
 use toml_edit::DocumentMut;
 
 /// The nightly the tool builds `--unwind` with; every template's rust-toolchain.toml pins it.
@@ -17,32 +20,6 @@ const NIGHTLY: &str = cargo_worker_build::toolchain::DEFAULT_NIGHTLY;
 
 fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// Compares `actual` with `tests/snapshots/<name>`, or rewrites it with `UPDATE_SNAPSHOTS=1`.
-fn assert_snapshot(name: &str, actual: &str) {
-    let path = repo().join("tests/snapshots").join(name);
-    // Exactly `1`: any other value (`0`, `false`, empty) still compares.
-    if std::env::var_os("UPDATE_SNAPSHOTS").is_some_and(|v| v == "1") {
-        if fs::read_to_string(&path).ok().as_deref() != Some(actual) {
-            fs::create_dir_all(path.parent().unwrap()).unwrap();
-            fs::write(&path, actual).unwrap();
-            eprintln!("UPDATE_SNAPSHOTS=1: wrote {}", path.display());
-        }
-        return;
-    }
-    let expected = fs::read_to_string(&path).unwrap_or_else(|err| {
-        panic!(
-            "cannot read snapshot {}: {err}; run with UPDATE_SNAPSHOTS=1 to create it",
-            path.display()
-        )
-    });
-    assert_eq!(
-        actual,
-        expected,
-        "snapshot {} differs; if the change is intended, rerun with UPDATE_SNAPSHOTS=1",
-        path.display()
-    );
 }
 
 /// Every file under `dir`, as sorted `/`-separated relative paths.
@@ -142,7 +119,7 @@ fn template_table_lists_exactly_the_files_in_templates_dir() {
 #[test]
 fn list_templates_matches_snapshot() {
     let list = scaffold::list_templates();
-    assert_snapshot("scaffold-list-templates.txt", &list);
+    assert_snapshot("scaffold-list-templates", &list);
     let names: Vec<&str> = list
         .lines()
         .map(|l| l.split_whitespace().next().unwrap())
@@ -158,7 +135,7 @@ fn new_generates_each_template_with_the_snapshot_file_list() {
         let dir = tmp.path().join(format!("snap-{template}"));
         scaffold::new_project(&new_args(&dir, template)).unwrap();
         let files = file_list(&dir).join("\n") + "\n";
-        assert_snapshot(&format!("scaffold-files-{template}.txt"), &files);
+        assert_snapshot(&format!("scaffold-files-{template}"), &files);
         for file in file_list(&dir) {
             let text = fs::read_to_string(dir.join(&file)).unwrap();
             assert!(

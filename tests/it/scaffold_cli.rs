@@ -57,12 +57,7 @@ fn list_templates_prints_each_template_with_a_description() {
         assert!(output.status.success(), "{}", stderr(&output));
         let stdout = String::from_utf8(output.stdout).unwrap();
         assert_eq!(stdout, cargo_worker_build::scaffold::list_templates());
-        let expected = fs::read_to_string(
-            Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("tests/snapshots/scaffold-list-templates.txt"),
-        )
-        .unwrap();
-        assert_eq!(stdout, expected);
+        crate::support::assert_snapshot("scaffold-list-templates", &stdout);
     }
 }
 

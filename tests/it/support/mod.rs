@@ -116,6 +116,29 @@ pub fn json_record(stdout: &[u8], reason: &str) -> serde_json::Value {
         })
 }
 
+/// Compares `actual` with the insta snapshot `tests/snapshots/<name>.snap`. After an intended
+/// change, `INSTA_UPDATE=always cargo test --locked --test it -- <test>` rewrites the snapshot
+/// (review it with `git diff`); on CI (`CI` set) a difference fails and nothing is written.
+///
+/// insta compares the text without its trailing whitespace and with CRLF read as LF, so the
+/// text must also end in exactly one newline and hold no carriage return: the whole text is
+/// checked, byte for byte, as the hand-written comparison before insta did.
+#[track_caller]
+pub fn assert_snapshot(name: &str, actual: &str) {
+    assert!(
+        actual.ends_with('\n') && !actual.ends_with("\n\n") && !actual.contains('\r'),
+        "snapshot {name}: the text should end in exactly one newline and hold no carriage \
+         return:\n{actual:?}"
+    );
+    insta::with_settings!({
+        snapshot_path => "../../snapshots",
+        prepend_module_to_snapshot => false,
+        omit_expression => true,
+    }, {
+        insta::assert_snapshot!(name, actual);
+    });
+}
+
 /// The `error:` lines the tool printed on stderr (cargo's own diagnostics are not ours to count).
 pub fn error_lines(output: &Output) -> Vec<String> {
     String::from_utf8_lossy(&output.stderr)
