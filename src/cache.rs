@@ -141,16 +141,18 @@ pub struct Inputs {
 
 /// Read the inputs from the environment, cargo's configuration (as cargo would see it from
 /// `cwd`) and the package's metadata.
-pub fn inputs(flag: Option<CacheChoice>, cwd: &Path, metadata: &serde_json::Value) -> Inputs {
+pub fn inputs(
+    flag: Option<CacheChoice>,
+    config: Option<&cargo_config2::Config>,
+    metadata: &serde_json::Value,
+) -> Inputs {
     let non_empty = |v: std::ffi::OsString| (!v.is_empty()).then_some(v);
-    let config = cargo_config2::Config::load_with_cwd(cwd).ok();
     let config_choice = config
-        .as_ref()
         .and_then(|c| c.env.get(CHOICE_ENV))
         .map(|v| v.value.to_string_lossy().into_owned());
     // cargo-config2 folds RUSTC_WRAPPER into build.rustc-wrapper; the environment is asked first
     // so the origin can be named.
-    let config_wrapper = config.as_ref().and_then(|c| c.build.rustc_wrapper.clone());
+    let config_wrapper = config.and_then(|c| c.build.rustc_wrapper.clone());
     Inputs {
         flag,
         env_choice: std::env::var(CHOICE_ENV).ok().filter(|v| !v.is_empty()),
@@ -671,7 +673,8 @@ pub struct ToolsView {
 /// What `tools` shows about the cache. It never starts a server: the storage and its size come
 /// from a running server when there is one, else from the SCCACHE_* settings.
 pub fn tools_view(cwd: &Path, metadata: &serde_json::Value) -> ToolsView {
-    let plan = resolve(&inputs(None, cwd, metadata));
+    let config = cargo_config2::Config::load_with_cwd(cwd).ok();
+    let plan = resolve(&inputs(None, config.as_ref(), metadata));
     let Some(sccache) = plan.sccache.clone() else {
         return ToolsView {
             version: None,

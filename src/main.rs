@@ -5,7 +5,7 @@ use cargo_worker_build::cli::{BuildArgs, CheckArgs, Cli, Command, MessageFormat}
 use cargo_worker_build::errors::{exit_code_of, Problem};
 use cargo_worker_build::pipeline::{self, Events};
 use cargo_worker_build::term::{Shell, Verbosity};
-use cargo_worker_build::{check, scaffold, tools, workspace};
+use cargo_worker_build::{check, plan, scaffold, tools, workspace};
 
 fn main() -> ExitCode {
     // cargo runs us as the rustc wrapper of a build that uses the compile cache.
@@ -54,10 +54,13 @@ fn main() -> ExitCode {
     }
 }
 
-/// Build, print the summary, then check the bundle when `--check-eh` asks for it.
+/// Plan, then carry the plan out and print the summary, then check the bundle when
+/// `--check-eh` asks for it.
 fn run_build(args: &BuildArgs, shell: &Shell) -> Result<i32> {
     let events = Events::new(args.message_format);
-    let (plan, summary) = pipeline::build(args, shell, &events)?;
+    let started = std::time::Instant::now();
+    let plan = plan::from_env(args, shell.color_arg())?;
+    let summary = pipeline::execute(&plan, args.dry_run, started, shell, &events)?;
     if args.message_format == MessageFormat::Json {
         println!("{}", serde_json::to_string(&summary)?);
     }

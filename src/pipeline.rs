@@ -1,6 +1,7 @@
-//! The build, top to bottom: plan -> toolchain -> cargo -> wasm-bindgen -> bundle (entry and
-//! recovery runtime) -> optimise -> check. Each stage is its own module; this one only sequences
-//! them, reports progress and skips the steps after cargo when their inputs have not changed.
+//! The build, top to bottom, once [`crate::plan`] has decided everything: toolchain -> tools ->
+//! cargo -> wasm-bindgen -> optimise -> bundle (entry and recovery runtime) -> check. Each stage
+//! is its own module; this one only sequences them, reports progress and skips the steps after
+//! cargo when their inputs (the plan and cargo's module) have not changed.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -8,8 +9,8 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 
 use crate::bundle::{self, Manifest, Sizes};
-use crate::cli::{BuildArgs, MessageFormat};
-use crate::plan::{self, Plan};
+use crate::cli::MessageFormat;
+use crate::plan::Plan;
 use crate::term::{human_size, Shell};
 use crate::{bindgen, cargo, toolchain};
 
@@ -64,16 +65,25 @@ impl Events {
     }
 }
 
-/// Run the whole build. Returns the summary of a bundle that is complete on disk.
-pub fn build(args: &BuildArgs, shell: &Shell, events: &Events) -> Result<(Plan, Summary)> {
-    let start = Instant::now();
-    let mut durations = Durations::default();
-    let plan = plan::from_env(args, shell.color_arg())?;
-    durations.plan = start.elapsed().as_millis();
+/// Carry out `plan` (planned from `started` on): print it, then, unless `dry_run`, every stage in
+/// turn, each taking the previous one's output. Returns the summary of a bundle that is complete
+/// on disk.
+pub fn execute(
+    plan: &Plan,
+    dry_run: bool,
+    started: Instant,
+    shell: &Shell,
+    events: &Events,
+) -> Result<Summary> {
+    let start = started;
+    let mut durations = Durations {
+        plan: start.elapsed().as_millis(),
+        ..Durations::default()
+    };
     for note in &plan.notes {
         shell.note(note);
     }
-    print_plan(&plan, shell, events);
+    print_plan(plan, shell, events);
     plan.cache.print_message(shell);
     for tool in plan.tools.all() {
         tool.print_messages(shell);
@@ -83,15 +93,14 @@ pub fn build(args: &BuildArgs, shell: &Shell, events: &Events) -> Result<(Plan, 
     if let Some(err) = plan.tools.fatal() {
         return Err(err);
     }
-    if args.dry_run {
-        let summary_stub = dry_run_summary(&plan);
-        return Ok((plan, summary_stub));
+    if dry_run {
+        return Ok(dry_run_summary(plan));
     }
 
     let step = Instant::now();
     toolchain::ensure(
         &plan.toolchain,
-        plan::toolchain_needs(plan.mode),
+        crate::plan::toolchain_needs(plan.mode),
         plan.offline,
         shell,
     )?;
@@ -124,14 +133,14 @@ pub fn build(args: &BuildArgs, shell: &Shell, events: &Events) -> Result<(Plan, 
     events.emit(serde_json::json!({"reason": "tool", "name": "wasm-bindgen", "version": bindgen.version, "path": bindgen.program, "origin": bindgen.origin_kind()}));
 
     let step = Instant::now();
-    let key = bundle::input_key(&plan, &wasm_bytes);
+    let key = bundle::input_key(plan, &wasm_bytes);
     let (manifest, fresh) = match bundle::is_fresh(&plan.out_dir, &key) {
         Some(manifest) => {
-            check_budget(&plan, &manifest.sizes, &wasm_bytes, &artifact.wasm)?;
+            check_budget(plan, &manifest.sizes, &wasm_bytes, &artifact.wasm)?;
             (manifest, true)
         }
         None => (
-            write_bundle(&plan, &wasm_bytes, &artifact.wasm, &bindgen, &key, shell)?,
+            write_bundle(plan, &wasm_bytes, &artifact.wasm, &bindgen, &key, shell)?,
             false,
         ),
     };
@@ -187,7 +196,7 @@ pub fn build(args: &BuildArgs, shell: &Shell, events: &Events) -> Result<(Plan, 
                 .unwrap_or_default()
         ),
     );
-    Ok((plan, summary))
+    Ok(summary)
 }
 
 fn write_bundle(

@@ -197,12 +197,24 @@ pub fn from_env(args: &BuildArgs, color: &'static str) -> Result<Plan> {
             selected
         }
     };
+    // Read once, as cargo reads it from this directory: the rustflags and the compile cache's
+    // settings come from it. Only an unwinding build, which merges the rustflags, needs it.
+    let config = cargo_config2::Config::load_with_cwd(&cwd);
     let project_rustflags = if args.unwind {
-        project_rustflags(&cwd)?
+        project_rustflags(config.as_ref().map_err(|e| {
+            anyhow::anyhow!(
+                "could not read cargo configuration from {}: {e:#}",
+                cwd.display()
+            )
+        })?)?
     } else {
         Vec::new()
     };
-    let cache = crate::cache::resolve(&crate::cache::inputs(args.cache, &cwd, &package.metadata));
+    let cache = crate::cache::resolve(&crate::cache::inputs(
+        args.cache,
+        config.as_ref().ok(),
+        &package.metadata,
+    ));
     let env = Env {
         cwd: &cwd,
         project_rustflags,
@@ -619,13 +631,7 @@ pub fn manifest_profile_value(
     doc.get("profile")?.get(profile)?.get(key).cloned()
 }
 
-pub fn project_rustflags(cwd: &Path) -> Result<Vec<String>> {
-    let config = cargo_config2::Config::load_with_cwd(cwd).map_err(|e| {
-        anyhow::anyhow!(
-            "could not read cargo configuration from {}: {e:#}",
-            cwd.display()
-        )
-    })?;
+pub fn project_rustflags(config: &cargo_config2::Config) -> Result<Vec<String>> {
     let flags = config.rustflags(WASM_TARGET).map_err(|e| {
         anyhow::anyhow!("could not resolve rustflags from cargo configuration: {e:#}")
     })?;

@@ -295,17 +295,11 @@ fn rustup_home() -> Option<PathBuf> {
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".rustup")))
 }
 
-/// The triple rustup appends to channel names on this machine.
+/// The triple rustup appends to channel names on this machine: the one this tool was built
+/// for (build.rs). A tool built for another triple than rustup's host only misses the shortcut
+/// on disk and asks rustup.
 fn host_triple() -> &'static str {
-    match (std::env::consts::ARCH, std::env::consts::OS) {
-        ("x86_64", "linux") => "x86_64-unknown-linux-gnu",
-        ("aarch64", "linux") => "aarch64-unknown-linux-gnu",
-        ("x86_64", "macos") => "x86_64-apple-darwin",
-        ("aarch64", "macos") => "aarch64-apple-darwin",
-        ("x86_64", "windows") => "x86_64-pc-windows-msvc",
-        ("aarch64", "windows") => "aarch64-pc-windows-msvc",
-        _ => "unknown",
-    }
+    env!("CARGO_WORKER_BUILD_HOST")
 }
 
 #[cfg(test)]

@@ -274,18 +274,9 @@ pub mod cache {
 
     /// Cargo configuration files that could change the target directory.
     pub fn config_files(cwd: &Path) -> Vec<PathBuf> {
-        let mut files: Vec<PathBuf> = cwd
-            .ancestors()
-            .flat_map(|d| [d.join(".cargo/config.toml"), d.join(".cargo/config")])
-            .collect();
-        if let Some(home) = std::env::var_os("CARGO_HOME")
-            .map(PathBuf::from)
-            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
-        {
-            files.push(home.join("config.toml"));
-            files.push(home.join("config"));
-        }
-        files
+        // The files cargo reads, as cargo-config2 finds them (creating or removing one changes
+        // the list, so the remembered answer is not used).
+        cargo_config2::Walk::new(cwd).collect()
     }
 
     pub fn load(key: &str, extra_inputs: &[PathBuf]) -> Option<Selected> {
@@ -360,4 +351,31 @@ pub fn resolve_wasm_bindgen(meta: &Metadata, root: &PackageId) -> Option<Version
         );
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_remembered_metadata_follows_the_cargo_config_files_cargo_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        let inner = dir.path().join("a/b");
+        std::fs::create_dir_all(&inner).unwrap();
+        let before = super::cache::config_files(&inner);
+        std::fs::create_dir_all(dir.path().join("a/.cargo")).unwrap();
+        let config = dir.path().join("a/.cargo/config.toml");
+        std::fs::write(&config, "[build]\ntarget-dir = \"elsewhere\"\n").unwrap();
+        let after = super::cache::config_files(&inner);
+        assert!(
+            !before.contains(&config) && after.contains(&config),
+            "{after:?}"
+        );
+        // cargo reads `config` rather than `config.toml` when both are there.
+        let legacy = dir.path().join("a/.cargo/config");
+        std::fs::write(&legacy, "").unwrap();
+        let both = super::cache::config_files(&inner);
+        assert!(
+            both.contains(&legacy) && !both.contains(&config),
+            "{both:?}"
+        );
+    }
 }
