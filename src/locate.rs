@@ -183,6 +183,35 @@ impl Tool {
         }
     }
 
+    /// One line for `-v`: `wasm-opt 132 /path (WASM_OPT)`, `esbuild 0.28.2: installed by the
+    /// build (npm esbuild@0.28.2)`, ...
+    pub fn describe(&self) -> String {
+        let name = self.name;
+        match &self.status {
+            Status::Found {
+                path,
+                script,
+                version,
+                origin,
+            } => format!(
+                "{name} {version} {}{} ({origin})",
+                path.display(),
+                script
+                    .as_ref()
+                    .map(|s| format!(" {}", s.display()))
+                    .unwrap_or_default()
+            ),
+            Status::Install { version, from, .. } => {
+                format!("{name} {version}: installed by the build ({from})")
+            }
+            Status::NotUsed { why } => format!("{name}: not used ({why})"),
+            Status::Unavailable { reason, fatal, .. } => format!(
+                "{name}: unavailable{} ({reason})",
+                if *fatal { ", the build fails" } else { "" }
+            ),
+        }
+    }
+
     pub fn print_messages(&self, shell: &Shell) {
         for m in &self.messages {
             match m.level {

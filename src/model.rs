@@ -154,4 +154,27 @@ mod tests {
         assert!(release_of("0.2.126").unwrap() < MIN_BINDGEN_UNWIND);
         assert!(MIN_BINDGEN < MIN_BINDGEN_UNWIND && MIN_BINDGEN_UNWIND < RECOMMENDED_BINDGEN);
     }
+
+    #[test]
+    fn every_template_pins_the_recommended_wasm_bindgen() {
+        // The templates stay plain cargo-generate templates, so the pin is written out in each
+        // one; this keeps them on the version the tool recommends in its errors.
+        let templates = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(&templates).unwrap() {
+            let manifest = entry.unwrap().path().join("Cargo.toml.liquid");
+            let Ok(text) = std::fs::read_to_string(&manifest) else {
+                continue;
+            };
+            let doc: toml_edit::DocumentMut = text.parse().unwrap();
+            assert_eq!(
+                doc["dependencies"]["wasm-bindgen"].as_str(),
+                Some(format!("={RECOMMENDED_BINDGEN}").as_str()),
+                "{}",
+                manifest.display()
+            );
+            seen += 1;
+        }
+        assert!(seen >= 4, "templates read: {seen}");
+    }
 }

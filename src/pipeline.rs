@@ -353,7 +353,15 @@ fn print_plan(plan: &Plan, shell: &Shell, events: &Events) {
     );
     shell.verbose(
         "Plan",
-        format!("mode {:?}, profile {}", plan.mode, plan.profile),
+        format!(
+            "mode {}{}, profile {}",
+            plan.mode.as_str(),
+            plan.mode
+                .eh()
+                .map(|eh| format!(" ({})", eh.as_str()))
+                .unwrap_or_default(),
+            plan.profile
+        ),
     );
     shell.verbose("Plan", format!("rustflags {:?}", plan.rustflags));
     shell.verbose("Plan", format!("cargo: {}", plan.cargo));
@@ -393,6 +401,9 @@ fn print_plan(plan: &Plan, shell: &Shell, events: &Events) {
         ),
     );
     shell.verbose("Plan", format!("output {}", plan.out_dir.display()));
+    for tool in plan.tools.all() {
+        shell.verbose("Plan", format!("tool {}", tool.describe()));
+    }
 }
 
 fn dry_run_summary(plan: &Plan) -> Summary {

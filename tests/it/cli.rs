@@ -144,6 +144,9 @@ fn verbose_prints_the_plan_and_dry_run_builds_nothing() {
         "-Zbuild-std=std,panic_unwind",
         "--experimental-reset-state-function",
         "wasm-opt -Oz",
+        "mode unwind (legacy), profile release",
+        "tool wasm-bindgen 0.2.130 ",
+        "tool esbuild 0.28.2 ",
     ] {
         assert!(
             stderr.contains(expected),
