@@ -174,6 +174,33 @@ fn wasm_bindgen_binary_of_the_wrong_version() {
 }
 
 #[test]
+fn a_dry_run_shows_an_unusable_tool_in_the_plan_and_fails_as_the_build_would() {
+    let dir = copy_fixture("plain");
+    let fake = dir.path().join("fake-wasm-bindgen");
+    fs::write(&fake, "#!/bin/sh\necho 'wasm-bindgen 0.2.99'\n").unwrap();
+    make_executable(&fake);
+    let out = run(tool_in(dir.path()).env("WASM_BINDGEN", &fake).args([
+        "--dry-run",
+        "--message-format",
+        "json",
+    ]));
+    assert_eq!(out.status.code(), Some(1));
+    one_error(&out, &["WASM_BINDGEN=", "wasm-bindgen 0.2.99"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let tool = &lines[0]["plan"]["tools"]["wasm_bindgen"];
+    assert_eq!(tool["status"], "unavailable", "{tool}");
+    assert_eq!(tool["fatal"], true, "{tool}");
+    assert_eq!(tool["code"], "wasm-bindgen-wrong-version", "{tool}");
+    let last = lines.last().unwrap();
+    assert_eq!(last["success"], false, "{stdout}");
+    assert_eq!(last["code"], "wasm-bindgen-wrong-version", "{stdout}");
+}
+
+#[test]
 fn worker_builds_wasm_bindgen_bin_is_read_and_ours_wins_with_a_note() {
     let dir = copy_fixture("plain");
     let fake = dir.path().join("fake-wasm-bindgen");
