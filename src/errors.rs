@@ -6,119 +6,66 @@
 
 use std::fmt;
 
-/// The kinds of failure a user can meet. The code strings are stable: scripts and the book use them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Code {
-    NoManifest,
-    VirtualWorkspace,
-    PackageNotFound,
-    NoCdylib,
-    NoWasmBindgen,
-    BindgenTooOldForUnwind,
-    BindgenTooOld,
-    BindgenWrongVersion,
-    BindgenInstallFailed,
-    BindgenFailed,
-    OfflineMissingTool,
-    NoRustup,
-    ToolchainNotNightly,
-    ToolchainInstallFailed,
-    EhWithoutUnwind,
-    CompileFailed,
-    NoArtifact,
-    OutDirUnwritable,
-    CargoMetadataFailed,
-    NotUnwindSafe,
-    InvalidOptConfig,
-    WasmOptTooOld,
-    WasmOptFailed,
-    WasmOptUnavailable,
-    BundleFailed,
-    EsbuildUnavailable,
-    SnippetNotInlinable,
-    InvalidMaxSize,
-    OverMaxSize,
-    WorkerBuildUnsupported,
-    NoSymbols,
-    SymbolsOtherBuild,
-    InvalidLogFormat,
+/// Declares [`Code`] from one list: each variant with its stable name, so the enum, the list of
+/// every code and the names cannot drift apart.
+macro_rules! codes {
+    ($($variant:ident => $name:literal,)*) => {
+        /// The kinds of failure a user can meet. The code strings are stable: scripts and the book use them.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum Code {
+            $($variant,)*
+        }
+
+        impl Code {
+            /// Every code, in declaration order.
+            pub const ALL: &'static [Code] = &[$(Code::$variant,)*];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Code::$variant => $name,)*
+                }
+            }
+        }
+    };
+}
+
+codes! {
+    NoManifest => "no-manifest",
+    VirtualWorkspace => "virtual-workspace",
+    PackageNotFound => "package-not-found",
+    NoCdylib => "no-cdylib",
+    NoWasmBindgen => "no-wasm-bindgen",
+    BindgenTooOldForUnwind => "wasm-bindgen-too-old-for-unwind",
+    BindgenTooOld => "wasm-bindgen-too-old",
+    BindgenWrongVersion => "wasm-bindgen-wrong-version",
+    BindgenInstallFailed => "wasm-bindgen-install-failed",
+    BindgenFailed => "wasm-bindgen-failed",
+    OfflineMissingTool => "offline-missing-tool",
+    NoRustup => "no-rustup",
+    ToolchainNotNightly => "toolchain-not-nightly",
+    ToolchainInstallFailed => "toolchain-install-failed",
+    EhWithoutUnwind => "eh-without-unwind",
+    CompileFailed => "compile-failed",
+    NoArtifact => "no-artifact",
+    OutDirUnwritable => "out-dir-unwritable",
+    CargoMetadataFailed => "cargo-metadata-failed",
+    NotUnwindSafe => "not-unwind-safe",
+    InvalidOptConfig => "invalid-wasm-opt-config",
+    WasmOptTooOld => "wasm-opt-too-old",
+    WasmOptFailed => "wasm-opt-failed",
+    WasmOptUnavailable => "wasm-opt-unavailable",
+    BundleFailed => "bundle-failed",
+    EsbuildUnavailable => "esbuild-unavailable",
+    SnippetNotInlinable => "snippet-not-inlinable",
+    InvalidMaxSize => "invalid-max-size",
+    OverMaxSize => "over-max-size",
+    WorkerBuildUnsupported => "worker-build-unsupported",
+    NoSymbols => "no-symbols",
+    SymbolsOtherBuild => "symbols-other-build",
+    InvalidLogFormat => "invalid-log-format",
 }
 
 impl Code {
-    pub const ALL: &'static [Code] = &[
-        Code::NoManifest,
-        Code::VirtualWorkspace,
-        Code::PackageNotFound,
-        Code::NoCdylib,
-        Code::NoWasmBindgen,
-        Code::BindgenTooOldForUnwind,
-        Code::BindgenTooOld,
-        Code::BindgenWrongVersion,
-        Code::BindgenInstallFailed,
-        Code::BindgenFailed,
-        Code::OfflineMissingTool,
-        Code::NoRustup,
-        Code::ToolchainNotNightly,
-        Code::ToolchainInstallFailed,
-        Code::EhWithoutUnwind,
-        Code::CompileFailed,
-        Code::NoArtifact,
-        Code::OutDirUnwritable,
-        Code::CargoMetadataFailed,
-        Code::NotUnwindSafe,
-        Code::InvalidOptConfig,
-        Code::WasmOptTooOld,
-        Code::WasmOptFailed,
-        Code::WasmOptUnavailable,
-        Code::BundleFailed,
-        Code::EsbuildUnavailable,
-        Code::SnippetNotInlinable,
-        Code::InvalidMaxSize,
-        Code::OverMaxSize,
-        Code::WorkerBuildUnsupported,
-        Code::NoSymbols,
-        Code::SymbolsOtherBuild,
-        Code::InvalidLogFormat,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Code::NoManifest => "no-manifest",
-            Code::VirtualWorkspace => "virtual-workspace",
-            Code::PackageNotFound => "package-not-found",
-            Code::NoCdylib => "no-cdylib",
-            Code::NoWasmBindgen => "no-wasm-bindgen",
-            Code::BindgenTooOldForUnwind => "wasm-bindgen-too-old-for-unwind",
-            Code::BindgenTooOld => "wasm-bindgen-too-old",
-            Code::BindgenWrongVersion => "wasm-bindgen-wrong-version",
-            Code::BindgenInstallFailed => "wasm-bindgen-install-failed",
-            Code::BindgenFailed => "wasm-bindgen-failed",
-            Code::OfflineMissingTool => "offline-missing-tool",
-            Code::NoRustup => "no-rustup",
-            Code::ToolchainNotNightly => "toolchain-not-nightly",
-            Code::ToolchainInstallFailed => "toolchain-install-failed",
-            Code::EhWithoutUnwind => "eh-without-unwind",
-            Code::CompileFailed => "compile-failed",
-            Code::NoArtifact => "no-artifact",
-            Code::OutDirUnwritable => "out-dir-unwritable",
-            Code::CargoMetadataFailed => "cargo-metadata-failed",
-            Code::NotUnwindSafe => "not-unwind-safe",
-            Code::InvalidOptConfig => "invalid-wasm-opt-config",
-            Code::WasmOptTooOld => "wasm-opt-too-old",
-            Code::WasmOptFailed => "wasm-opt-failed",
-            Code::WasmOptUnavailable => "wasm-opt-unavailable",
-            Code::BundleFailed => "bundle-failed",
-            Code::EsbuildUnavailable => "esbuild-unavailable",
-            Code::SnippetNotInlinable => "snippet-not-inlinable",
-            Code::InvalidMaxSize => "invalid-max-size",
-            Code::OverMaxSize => "over-max-size",
-            Code::WorkerBuildUnsupported => "worker-build-unsupported",
-            Code::NoSymbols => "no-symbols",
-            Code::SymbolsOtherBuild => "symbols-other-build",
-            Code::InvalidLogFormat => "invalid-log-format",
-        }
-    }
-
     /// Usage mistakes exit with 2 like clap's own; everything else with 1.
     pub fn exit_code(self) -> i32 {
         match self {
