@@ -11,7 +11,6 @@
 
 use std::fmt::Write as _;
 use std::fs;
-use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -715,99 +714,45 @@ pub fn try_http(
     path: &str,
     timeout: Duration,
 ) -> Result<(u16, String), String> {
+    request(&http_agent(timeout), port, method, path)
+}
+
+/// The HTTP client of every test (ureq): statuses are answers, not errors; no proxy from the
+/// environment; one connection kept alive between requests (a closed one is replaced); and
+/// `timeout` over each whole request, so a hang fails the test instead of stalling it.
+pub fn http_agent(timeout: Duration) -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .proxy(None)
+        .max_idle_connections_per_host(1)
+        .timeout_global(Some(timeout))
+        .build()
+        .into()
+}
+
+/// `method` `path` on 127.0.0.1:`port` through `agent`: the status and the body. The failure
+/// names the request.
+pub fn request(
+    agent: &ureq::Agent,
+    port: u16,
+    method: &str,
+    path: &str,
+) -> Result<(u16, String), String> {
     let what = format!("{method} http://127.0.0.1:{port}{path}");
-    let deadline = Instant::now() + timeout;
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let mut stream = TcpStream::connect_timeout(&addr, timeout)
-        .map_err(|e| format!("{what}: cannot connect: {e}"))?;
-    stream
-        .set_write_timeout(Some(timeout))
-        .and_then(|()| stream.set_read_timeout(Some(Duration::from_millis(250))))
+    let request = ureq::http::Request::builder()
+        .method(method)
+        .uri(format!("http://127.0.0.1:{port}{path}"))
+        .body(())
         .map_err(|e| format!("{what}: {e}"))?;
-    let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
-    );
-    stream
-        .write_all(request.as_bytes())
-        .map_err(|e| format!("{what}: cannot send the request: {e}"))?;
-
-    // Read until the server closes the connection (we asked for `Connection: close`), with a
-    // deadline over the whole response.
-    let mut raw = Vec::new();
-    let mut buf = [0u8; 8192];
-    loop {
-        match stream.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => raw.extend_from_slice(&buf[..n]),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) => {}
-            Err(e) => return Err(format!("{what}: reading the response failed: {e}")),
-        }
-        if Instant::now() > deadline {
-            return Err(format!(
-                "{what}: no complete response within {timeout:?} (received so far: {:?})",
-                String::from_utf8_lossy(&raw)
-            ));
-        }
-    }
-    parse_response(&raw).map_err(|why| {
-        format!(
-            "{what}: {why} (response: {:?})",
-            String::from_utf8_lossy(&raw)
-        )
-    })
-}
-
-fn parse_response(raw: &[u8]) -> Result<(u16, String), String> {
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or("the connection closed before the end of the headers")?;
-    let head = String::from_utf8_lossy(&raw[..split]);
-    let body = &raw[split + 4..];
-    let mut lines = head.split("\r\n");
-    let status_line = lines.next().unwrap_or_default();
-    let status = status_line
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse::<u16>().ok())
-        .ok_or_else(|| format!("bad status line {status_line:?}"))?;
-    let chunked = lines.any(|line| {
-        let line = line.to_ascii_lowercase();
-        line.starts_with("transfer-encoding:") && line.contains("chunked")
-    });
-    let body = if chunked {
-        dechunk(body)?
-    } else {
-        body.to_vec()
-    };
+    let mut response = agent.run(request).map_err(|e| format!("{what}: {e}"))?;
+    let status = response.status().as_u16();
+    let body = response
+        .body_mut()
+        .with_config()
+        .limit(u64::MAX)
+        .read_to_vec()
+        .map_err(|e| format!("{what}: reading the body: {e}"))?;
     Ok((status, String::from_utf8_lossy(&body).into_owned()))
-}
-
-fn dechunk(mut data: &[u8]) -> Result<Vec<u8>, String> {
-    let mut out = Vec::new();
-    loop {
-        let eol = data
-            .windows(2)
-            .position(|w| w == b"\r\n")
-            .ok_or("truncated chunk size line")?;
-        let size_text = String::from_utf8_lossy(&data[..eol]);
-        let size_text = size_text.split(';').next().unwrap_or_default().trim();
-        let size = usize::from_str_radix(size_text, 16)
-            .map_err(|_| format!("bad chunk size {size_text:?}"))?;
-        data = &data[eol + 2..];
-        if size == 0 {
-            return Ok(out);
-        }
-        if data.len() < size + 2 {
-            return Err("truncated chunk".into());
-        }
-        out.extend_from_slice(&data[..size]);
-        data = &data[size + 2..];
-    }
 }
 
 /// Exception-handling instructions found in a Wasm module's code.

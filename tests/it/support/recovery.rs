@@ -5,7 +5,6 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::fs;
-use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::Child;
@@ -317,139 +316,36 @@ const worker :Workerd.Worker = (
     )
 }
 
-/// A keep-alive HTTP/1.1 connection to 127.0.0.1 (reconnects when the server closes it).
+/// A keep-alive HTTP/1.1 connection to 127.0.0.1 (reconnects when the server closes it):
+/// [`super::http_agent`], the one HTTP client of the tests.
 pub struct Conn {
     port: u16,
-    reader: Option<BufReader<TcpStream>>,
-    timeout: Duration,
+    agent: ureq::Agent,
 }
 
 impl Conn {
+    /// Fails when nothing accepts connections on `port` (yet).
     pub fn open(port: u16) -> Result<Conn, String> {
-        let mut conn = Conn {
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        TcpStream::connect_timeout(&addr, super::HTTP_TIMEOUT)
+            .map_err(|e| format!("connect: {e}"))?;
+        Ok(Conn {
             port,
-            reader: None,
-            timeout: super::HTTP_TIMEOUT,
-        };
-        conn.connect()?;
-        Ok(conn)
+            agent: super::http_agent(super::HTTP_TIMEOUT),
+        })
     }
 
-    pub fn with_timeout(mut self, timeout: Duration) -> Conn {
-        self.timeout = timeout;
-        self
+    pub fn with_timeout(self, timeout: Duration) -> Conn {
+        Conn {
+            port: self.port,
+            agent: super::http_agent(timeout),
+        }
     }
 
-    fn connect(&mut self) -> Result<(), String> {
-        let addr = SocketAddr::from(([127, 0, 0, 1], self.port));
-        let stream =
-            TcpStream::connect_timeout(&addr, self.timeout).map_err(|e| format!("connect: {e}"))?;
-        stream.set_nodelay(true).ok();
-        stream.set_read_timeout(Some(self.timeout)).ok();
-        stream.set_write_timeout(Some(self.timeout)).ok();
-        self.reader = Some(BufReader::new(stream));
-        Ok(())
-    }
-
-    /// GET `path`: (status, body). Retries once on a connection the server had closed.
+    /// GET `path`: (status, body).
     pub fn get(&mut self, path: &str) -> Result<(u16, String), String> {
-        match self.try_get(path) {
-            Ok(response) => Ok(response),
-            Err(Retry::Reconnect) => {
-                self.connect()?;
-                self.try_get(path).map_err(|e| match e {
-                    Retry::Reconnect => "the server closed the connection".to_string(),
-                    Retry::Fail(e) => e,
-                })
-            }
-            Err(Retry::Fail(e)) => Err(e),
-        }
+        super::request(&self.agent, self.port, "GET", path)
     }
-
-    fn try_get(&mut self, path: &str) -> Result<(u16, String), Retry> {
-        if self.reader.is_none() {
-            self.connect().map_err(Retry::Fail)?;
-        }
-        let reader = self.reader.as_mut().unwrap();
-        let request = format!(
-            "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\n\r\n",
-            self.port
-        );
-        if reader.get_mut().write_all(request.as_bytes()).is_err() {
-            self.reader = None;
-            return Err(Retry::Reconnect);
-        }
-        let mut status_line = String::new();
-        match reader.read_line(&mut status_line) {
-            Ok(0) => {
-                self.reader = None;
-                return Err(Retry::Reconnect);
-            }
-            Ok(_) => {}
-            Err(e) => return Err(Retry::Fail(format!("GET {path}: reading the status: {e}"))),
-        }
-        let status = status_line
-            .split(' ')
-            .nth(1)
-            .and_then(|s| s.parse::<u16>().ok())
-            .ok_or_else(|| Retry::Fail(format!("GET {path}: bad status line {status_line:?}")))?;
-        let mut length = None;
-        let mut chunked = false;
-        let mut close = false;
-        loop {
-            let mut line = String::new();
-            reader
-                .read_line(&mut line)
-                .map_err(|e| Retry::Fail(format!("GET {path}: reading headers: {e}")))?;
-            let line = line.trim_end();
-            if line.is_empty() {
-                break;
-            }
-            let lower = line.to_ascii_lowercase();
-            if let Some(v) = lower.strip_prefix("content-length:") {
-                length = v.trim().parse::<usize>().ok();
-            } else if lower.starts_with("transfer-encoding:") && lower.contains("chunked") {
-                chunked = true;
-            } else if lower.starts_with("connection:") && lower.contains("close") {
-                close = true;
-            }
-        }
-        let fail = |e: std::io::Error| Retry::Fail(format!("GET {path}: reading the body: {e}"));
-        let body = if chunked {
-            let mut body = Vec::new();
-            loop {
-                let mut size = String::new();
-                reader.read_line(&mut size).map_err(fail)?;
-                let size = usize::from_str_radix(size.trim().split(';').next().unwrap_or(""), 16)
-                    .map_err(|_| Retry::Fail(format!("GET {path}: bad chunk size")))?;
-                let mut chunk = vec![0; size + 2];
-                reader.read_exact(&mut chunk).map_err(fail)?;
-                if size == 0 {
-                    break;
-                }
-                body.extend_from_slice(&chunk[..size]);
-            }
-            body
-        } else if let Some(length) = length {
-            let mut body = vec![0; length];
-            reader.read_exact(&mut body).map_err(fail)?;
-            body
-        } else {
-            let mut body = Vec::new();
-            reader.read_to_end(&mut body).map_err(fail)?;
-            close = true;
-            body
-        };
-        if close {
-            self.reader = None;
-        }
-        Ok((status, String::from_utf8_lossy(&body).into_owned()))
-    }
-}
-
-enum Retry {
-    Reconnect,
-    Fail(String),
 }
 
 /// One request of a load run, as the client saw it.
