@@ -12,7 +12,6 @@
 use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use cargo_worker_build::check::{self, CheckId, CheckOptions, Report, JSON_SCHEMA_VERSION};
 use cargo_worker_build::errors::Code;
@@ -45,7 +44,7 @@ const COMMON_OPTIONS: &[&str] = &["-h", "--help", "-V", "--version"];
 /// `--help` of the real binary, at a fixed width and without colour, so the text is the same on
 /// every machine.
 fn help(args: &[&str]) -> String {
-    let output = Command::new(env!("CARGO_BIN_EXE_cargo-worker-build"))
+    let output = crate::support::tool()
         .args(args)
         .arg("--help")
         .env("COLUMNS", "100")
@@ -464,7 +463,7 @@ fn the_json_report_has_exactly_the_documented_fields() {
     let bundle = dir.path().join("build");
     fs::create_dir(&bundle).unwrap();
     sample_bundle(&bundle);
-    let output = Command::new(env!("CARGO_BIN_EXE_cargo-worker-build"))
+    let output = crate::support::tool()
         .arg("check")
         .arg(&bundle)
         .arg(dir.path().join("missing.wasm"))
@@ -529,7 +528,7 @@ fn the_build_summary_fields_are_documented() {
         .lines()
         .find(|l| l.starts_with("| `build-finished` |"))
         .expect("build.md documents the build-finished object");
-    let output = Command::new(env!("CARGO_BIN_EXE_cargo-worker-build"))
+    let output = crate::support::tool()
         .args(["--dry-run", "--message-format", "json", "--manifest-path"])
         .arg(repo_root().join("tests/fixtures/plain/Cargo.toml"))
         .output()

@@ -5,9 +5,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-fn tool() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_cargo-worker-build"))
-}
+use crate::support::tool;
 
 fn run(cmd: &mut Command) -> Output {
     cmd.output().expect("cannot start cargo-worker-build")
