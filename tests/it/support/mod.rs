@@ -371,21 +371,40 @@ impl Workerd {
             fs::copy(client, dir.path().join("client.js"))
                 .unwrap_or_else(|e| panic!("cannot copy {}: {e}", client.display()));
         }
-        let config = dir.path().join("config.capnp");
-        let log = dir.path().join("workerd.log");
+        Workerd::start(
+            dir,
+            |port| match how {
+                Client::None { main } => workerd_config(&snapshot, "bundle", port, main),
+                Client::Imports(_) | Client::Rpc(_) => client_config(&snapshot, port, &how),
+            },
+            true,
+        )
+        .map_err(|why| {
+            format!(
+                "workerd did not start serving {}: {why}",
+                bundle_dir.display()
+            )
+        })
+    }
 
-        // The port is chosen free, then released for workerd; another process can take it in
-        // between, so a bind failure is retried on a new port.
+    /// Starts `workerd serve` on the config `config(port)` writes into `dir` (which holds
+    /// whatever the config embeds, and the log), on a free port of 127.0.0.1. The port is chosen
+    /// free, then released for workerd; another process can take it in between, so a bind
+    /// failure is retried on a new port. `verbose` adds workerd's `--verbose`. Every harness of
+    /// the tests starts workerd here.
+    pub fn start(
+        dir: TempDir,
+        config: impl Fn(u16) -> String,
+        verbose: bool,
+    ) -> Result<Workerd, String> {
+        let config_path = dir.path().join("config.capnp");
+        let log = dir.path().join("workerd.log");
         let mut last_failure = String::new();
         for _ in 0..3 {
             let port = free_port();
-            let text = match how {
-                Client::None { main } => workerd_config(&snapshot, "bundle", port, main),
-                Client::Imports(_) | Client::Rpc(_) => client_config(&snapshot, port, &how),
-            };
-            fs::write(&config, text)
-                .unwrap_or_else(|e| panic!("cannot write {}: {e}", config.display()));
-            let mut child = spawn_workerd(&config, &log, true);
+            fs::write(&config_path, config(port))
+                .unwrap_or_else(|e| panic!("cannot write {}: {e}", config_path.display()));
+            let mut child = spawn_workerd(&config_path, &log, verbose);
             match wait_until_listening(&mut child, port) {
                 Ok(()) => {
                     return Ok(Workerd {
@@ -401,8 +420,8 @@ impl Workerd {
                     let log_text = fs::read_to_string(&log).unwrap_or_default();
                     last_failure = format!(
                         "{why}\n--- config {} ---\n{}\n--- workerd output ---\n{log_text}",
-                        config.display(),
-                        fs::read_to_string(&config).unwrap_or_default()
+                        config_path.display(),
+                        fs::read_to_string(&config_path).unwrap_or_default()
                     );
                     if !log_text.contains("Address already in use") {
                         break;
@@ -410,10 +429,7 @@ impl Workerd {
                 }
             }
         }
-        Err(format!(
-            "workerd did not start serving {}: {last_failure}",
-            bundle_dir.display()
-        ))
+        Err(last_failure)
     }
 
     pub fn port(&self) -> u16 {

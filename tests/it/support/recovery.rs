@@ -7,12 +7,9 @@ use std::fmt::Write as _;
 use std::fs;
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::Child;
 use std::sync::{Mutex, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
-
-use tempfile::TempDir;
 
 use super::{copy_tree, fixture, fixtures_target_dir, run_ok, tool, COMPATIBILITY_DATE};
 
@@ -100,12 +97,10 @@ pub fn fixture_bundle(name: &str, build: Build) -> PathBuf {
     out_dir
 }
 
-/// A `workerd serve` of a bundle on 127.0.0.1, killed by PID on drop (also when a test panics).
+/// A `workerd serve` of a bundle on 127.0.0.1, killed by PID on drop (also when a test panics):
+/// [`super::Workerd`], the one workerd harness, with the fault fixture's configurations.
 pub struct Server {
-    child: Child,
-    port: u16,
-    log: PathBuf,
-    dir: TempDir,
+    workerd: super::Workerd,
 }
 
 /// What the server runs.
@@ -165,52 +160,27 @@ impl Server {
                 )
             }
         };
-        let log = dir.path().join("workerd.log");
-        let config = dir.path().join("config.capnp");
-        let mut last_failure = String::new();
-        for _ in 0..3 {
-            let port = super::free_port();
-            let text = capnp_config(&services, &modules, extra, port);
-            fs::write(&config, text).expect("write config");
-            let mut child = super::spawn_workerd(&config, &log, false);
-            match super::wait_until_listening(&mut child, port) {
-                Ok(()) => {
-                    return Server {
-                        child,
-                        port,
-                        log,
-                        dir,
-                    }
-                }
-                Err(why) => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    last_failure = format!(
-                        "{why}\n--- config ---\n{}\n--- workerd output ---\n{}",
-                        fs::read_to_string(&config).unwrap_or_default(),
-                        fs::read_to_string(&log).unwrap_or_default()
-                    );
-                    if !last_failure.contains("Address already in use") {
-                        break;
-                    }
-                }
-            }
-        }
-        panic!("workerd did not start: {last_failure}");
+        let workerd = super::Workerd::start(
+            dir,
+            |port| capnp_config(&services, &modules, extra, port),
+            false,
+        )
+        .unwrap_or_else(|why| panic!("workerd did not start: {why}"));
+        Server { workerd }
     }
 
     pub fn port(&self) -> u16 {
-        self.port
+        self.workerd.port()
     }
 
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.workerd.pid()
     }
 
     /// GET `path`: (status, body, seconds taken). Panics (with the log) after `HTTP_TIMEOUT`.
     pub fn get(&self, path: &str) -> (u16, String, f64) {
         let started = Instant::now();
-        let mut conn = Conn::open(self.port).unwrap_or_else(|e| panic!("GET {path}: {e}"));
+        let mut conn = Conn::open(self.port()).unwrap_or_else(|e| panic!("GET {path}: {e}"));
         match conn.get(path) {
             Ok((status, body)) => (status, body, started.elapsed().as_secs_f64()),
             Err(e) => panic!("GET {path}: {e}\n--- workerd output ---\n{}", self.log()),
@@ -237,7 +207,7 @@ impl Server {
 
     /// Everything workerd (and console.*) printed so far.
     pub fn log(&self) -> String {
-        String::from_utf8_lossy(&fs::read(&self.log).unwrap_or_default()).into_owned()
+        self.workerd.log_contents()
     }
 
     /// The runtime's log lines (`cargo-worker-build: ...`), in order.
@@ -250,14 +220,7 @@ impl Server {
     }
 
     pub fn dir(&self) -> &Path {
-        self.dir.path()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.workerd.dir()
     }
 }
 
