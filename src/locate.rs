@@ -29,9 +29,30 @@ pub struct Tools {
     pub sccache: Option<Tool>,
 }
 
+/// Which tool a [`Tool`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Kind {
+    WasmBindgen,
+    WasmOpt,
+    Esbuild,
+    Sccache,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::WasmBindgen => "wasm-bindgen",
+            Kind::WasmOpt => "wasm-opt",
+            Kind::Esbuild => "esbuild",
+            Kind::Sccache => "sccache",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Tool {
-    pub name: &'static str,
+    pub name: Kind,
     /// The version the build needs (`0.2.130`, `119+`).
     pub needed: String,
     #[serde(flatten)]
@@ -137,7 +158,7 @@ impl Ready {
 }
 
 impl Tool {
-    fn new(name: &'static str, needed: impl Into<String>, status: Status) -> Tool {
+    fn new(name: Kind, needed: impl Into<String>, status: Status) -> Tool {
         Tool {
             name,
             needed: needed.into(),
@@ -186,7 +207,7 @@ impl Tool {
     /// One line for `-v`: `wasm-opt 132 /path (WASM_OPT)`, `esbuild 0.28.2: installed by the
     /// build (npm esbuild@0.28.2)`, ...
     pub fn describe(&self) -> String {
-        let name = self.name;
+        let name = self.name.as_str();
         match &self.status {
             Status::Found {
                 path,
@@ -294,7 +315,7 @@ fn found(path: PathBuf, script: Option<PathBuf>, version: String, origin: &str) 
 fn wasm_bindgen(version: &Version, offline: bool, var: &dyn Fn(&str) -> Option<OsString>) -> Tool {
     let wanted = version.to_string();
     let mut messages = Vec::new();
-    let tool = |status| Tool::new("wasm-bindgen", wanted.clone(), status);
+    let tool = |status| Tool::new(Kind::WasmBindgen, wanted.clone(), status);
     if let Some(env) = from_env(crate::compat::WASM_BINDGEN, var, &mut messages) {
         let got = bindgen::version_of(&env.path);
         let status = if got.as_ref() == Some(version) {
@@ -366,7 +387,7 @@ fn wasm_opt(
     let needed = format!("{MIN_WASM_OPT}+");
     if opt.args.is_none() {
         return Tool::new(
-            "wasm-opt",
+            Kind::WasmOpt,
             needed,
             Status::NotUsed {
                 why: format!("no optimisation ({})", opt.source),
@@ -374,7 +395,7 @@ fn wasm_opt(
         );
     }
     let mut messages = Vec::new();
-    let tool = |status| Tool::new("wasm-opt", needed.clone(), status);
+    let tool = |status| Tool::new(Kind::WasmOpt, needed.clone(), status);
     if let Some(env) = from_env(crate::compat::WASM_OPT, var, &mut messages) {
         let status = match crate::opt::version_of(&Cmd::new(&env.path)) {
             Some(v) if v >= MIN_WASM_OPT => found(env.path, None, v.to_string(), env.var),
@@ -465,7 +486,7 @@ fn wasm_opt(
 fn esbuild(offline: bool, var: &dyn Fn(&str) -> Option<OsString>) -> Tool {
     use crate::minify::ESBUILD_VERSION;
     let mut messages = Vec::new();
-    let tool = |status| Tool::new("esbuild", ESBUILD_VERSION, status);
+    let tool = |status| Tool::new(Kind::Esbuild, ESBUILD_VERSION, status);
     if let Some(env) = from_env(crate::compat::ESBUILD, var, &mut messages) {
         let status = match Cmd::new(&env.path).arg("--version").read() {
             Ok(v) => found(env.path, None, v.trim().to_string(), env.var),
@@ -548,7 +569,7 @@ fn sccache(cache: &crate::cache::CachePlan) -> Option<Tool> {
         .and_then(|v| v.split_whitespace().nth(1).map(str::to_string))
         .unwrap_or_else(|| "unknown".into());
     Some(Tool::new(
-        "sccache",
+        Kind::Sccache,
         format!("{}+", crate::cache::SCCACHE_VERSION),
         found(
             path,
@@ -585,13 +606,13 @@ pub fn ensure(
             ..
         } => {
             match tool.name {
-                "wasm-bindgen" => {
+                Kind::WasmBindgen => {
                     let v = Version::parse(version)?;
                     toolcache::install_once("wasm-bindgen", version, |staging| {
                         bindgen::install(&v, staging, cache, shell)
                     })?;
                 }
-                "wasm-opt" => {
+                Kind::WasmOpt => {
                     toolcache::install_npm(
                         "binaryen",
                         crate::opt::BINARYEN_VERSION,
@@ -601,7 +622,7 @@ pub fn ensure(
                         shell,
                     )?;
                 }
-                "esbuild" => {
+                Kind::Esbuild => {
                     toolcache::install_npm(
                         "esbuild",
                         version,
@@ -611,7 +632,7 @@ pub fn ensure(
                         shell,
                     )?;
                 }
-                other => anyhow::bail!("{other} cannot be installed by the tool"),
+                Kind::Sccache => anyhow::bail!("sccache is never installed by the tool"),
             }
             Ok(Some(Ready {
                 program: path.clone(),
