@@ -34,6 +34,8 @@ pub const SOURCES: &str = ".bundle-src";
 pub const SOURCE_ENTRY: &str = ".bundle-src/index.js";
 pub const SOURCE_RUNTIME: &str = ".bundle-src/runtime.js";
 pub const SOURCE_GLUE: &str = ".bundle-src/glue.js";
+/// esbuild's mangle cache of a minified build: the glue's import names and the module's.
+const MANGLE_CACHE: &str = ".bundle-src/mangle-cache.json";
 
 const RUNTIME_JS: &str = include_str!("runtime/runtime.js");
 const ENTRY_TEMPLATE: &str = include_str!("runtime/entry.js");
@@ -115,6 +117,8 @@ pub fn input_key(plan: &Plan, wasm: &[u8]) -> String {
     h.update(format!("symbols {}\0", crate::symbols::FORMAT).as_bytes());
     h.update(plan.fingerprint().to_string().as_bytes());
     h.update([0]);
+    // Minified bundles have short import names (crate::imports).
+    h.update(b"short import names 1\0");
     h.update(wasm);
     format!("{:x}", h.finalize())
 }
@@ -285,6 +289,7 @@ pub fn assemble(
     staging: &Path,
     plan: &Plan,
     esbuild: &crate::esbuild::Esbuild,
+    renames: &crate::imports::Renames,
 ) -> Result<(Exports, Bundled)> {
     let sources = staging.join(SOURCES);
     crate::fs::create_dir_all(&sources)?;
@@ -327,6 +332,8 @@ pub fn assemble(
             minify: plan.minify.enabled,
             snippets: &snippets,
             profile: &plan.profile,
+            renames,
+            mangle_cache: MANGLE_CACHE,
         },
     )?;
     crate::fs::remove_dir_all_if_exists(&sources)?;

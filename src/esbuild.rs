@@ -118,6 +118,72 @@ pub fn exports_of(esbuild: &Esbuild, dir: &Path, module: &str) -> Result<Vec<Str
     Ok(output.exports)
 }
 
+/// The property names matching `pattern` (a Go regular expression) that esbuild finds in the
+/// ES module `module` (run in `dir`): it parses the module with `--mangle-props=pattern`, and the
+/// mangle cache it writes lists every property it matched.
+pub fn properties_of(
+    esbuild: &Esbuild,
+    dir: &Path,
+    module: &str,
+    pattern: &str,
+) -> Result<std::collections::BTreeSet<String>> {
+    let out = format!("{module}.props.js");
+    let cache = format!("{module}.props.json");
+    let cmd = Cmd::new(&esbuild.program)
+        .cwd(dir)
+        .arg(module)
+        .args(["--format=esm", "--platform=neutral", "--log-level=error"])
+        .arg(format!("--outfile={out}"))
+        .arg(format!("--mangle-props={pattern}"))
+        .arg(format!("--mangle-cache={cache}"));
+    let result = cmd.read_or_stderr();
+    let _ = std::fs::remove_file(dir.join(&out));
+    result.map_err(|e| {
+        let _ = std::fs::remove_file(dir.join(&cache));
+        Problem::new(
+            Code::BundleFailed,
+            format!(
+                "esbuild could not parse the wasm-bindgen glue ({})",
+                e.status
+            ),
+            "report esbuild's output (below) with the crate's wasm-bindgen version",
+        )
+        .with_detail(format!("command: {}\n{}", e.command, e.stderr))
+    })?;
+    let found = read_mangle_cache(&dir.join(&cache));
+    let _ = std::fs::remove_file(dir.join(&cache));
+    Ok(found?.into_keys().collect())
+}
+
+/// esbuild's mangle cache: property name -> its new name (`false` for names it must keep).
+fn read_mangle_cache(path: &Path) -> Result<BTreeMap<String, serde_json::Value>> {
+    let bytes = crate::fs::read(path)?;
+    serde_json::from_slice(&bytes)
+        .with_context(|| format!("esbuild's mangle cache {} is not readable", path.display()))
+}
+
+/// A Go regular expression (esbuild's) matching exactly `names`, or `None` for no names.
+pub fn exact_pattern(names: &[&str]) -> Option<String> {
+    if names.is_empty() {
+        return None;
+    }
+    let escaped: Vec<String> = names
+        .iter()
+        .map(|n| {
+            n.chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || c == '_' {
+                        c.to_string()
+                    } else {
+                        format!("\\{c}")
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    Some(format!("^(?:{})$", escaped.join("|")))
+}
+
 /// What one bundling run is given.
 pub struct BundleJob<'a> {
     /// The working directory, which receives the outputs: every other path is relative to it
@@ -137,6 +203,10 @@ pub struct BundleJob<'a> {
     pub snippets: &'a [String],
     /// The build's profile, for the fix line.
     pub profile: &'a str,
+    /// Property names to give fixed new names when minifying (the module's import names,
+    /// [`crate::imports`]); the mangle cache holding them is written to `mangle_cache`.
+    pub renames: &'a BTreeMap<String, String>,
+    pub mangle_cache: &'a str,
 }
 
 /// Bundle `job.entry` and everything it imports, except [`EXTERNAL`], into one module in
@@ -159,8 +229,19 @@ pub fn bundle(esbuild: &Esbuild, job: &BundleJob) -> Result<()> {
         .arg(format!("--metafile={}", job.metafile));
     if job.minify {
         // The runtime's internal properties end in `_$` (src/runtime/runtime.js); no glue name
-        // does (Rust identifiers hold no `$`), so only they are renamed.
-        cmd = cmd.args(["--minify", "--mangle-props=_\\$$"]);
+        // does (Rust identifiers hold no `$`), so only they are renamed, and the glue's import
+        // names listed in `renames`, to the names the module already has.
+        let mut pattern = "_\\$$".to_string();
+        let names: Vec<&str> = job.renames.keys().map(String::as_str).collect();
+        if let Some(exact) = exact_pattern(&names) {
+            pattern = format!("{pattern}|{exact}");
+            crate::fs::write(
+                &job.dir.join(job.mangle_cache),
+                serde_json::to_vec(job.renames)?,
+            )?;
+            cmd = cmd.arg(format!("--mangle-cache={}", job.mangle_cache));
+        }
+        cmd = cmd.args(["--minify".to_string(), format!("--mangle-props={pattern}")]);
     }
     cmd.read_or_stderr().map_err(|e| {
         let detail = format!("command: {}\n{}", e.command, e.stderr);
@@ -190,6 +271,21 @@ pub fn bundle(esbuild: &Esbuild, job: &BundleJob) -> Result<()> {
         };
         anyhow::Error::from(problem.with_detail(detail))
     })?;
+    if job.minify && !job.renames.is_empty() {
+        // esbuild keeps a cache entry as given; one it changed would leave the glue and the
+        // module with different names.
+        let written = read_mangle_cache(&job.dir.join(job.mangle_cache))?;
+        if let Some((name, short)) = job.renames.iter().find(|(name, short)| {
+            written.get(*name).and_then(|v| v.as_str()) != Some(short.as_str())
+        }) {
+            return Err(Problem::new(
+                Code::BundleFailed,
+                format!("esbuild did not give the glue's import `{name}` the module's name `{short}`"),
+                format!("report this with esbuild's version; `minify = false` under [package.metadata.worker-build.profile.{}] builds without renaming", job.profile),
+            )
+            .into());
+        }
+    }
     crate::fs::remove_file(&job.dir.join(job.glue))
 }
 
@@ -233,6 +329,15 @@ mod tests {
         assert_eq!(
             m.outputs["index.js"].inputs["src/runtime.js"].bytes_in_output,
             10
+        );
+    }
+
+    #[test]
+    fn the_pattern_matches_exactly_the_names() {
+        assert_eq!(exact_pattern(&[]), None);
+        assert_eq!(
+            exact_pattern(&["__wbg_a_01", "x$y"]).unwrap(),
+            "^(?:__wbg_a_01|x\\$y)$"
         );
     }
 

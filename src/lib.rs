@@ -18,6 +18,7 @@ pub mod errors;
 pub mod esbuild;
 pub mod exports;
 pub mod fs;
+pub mod imports;
 pub mod locate;
 pub mod minify;
 pub mod model;

@@ -228,6 +228,18 @@ fn write_bundle(
         &staging.dir,
     )?;
     crate::fs::remove_file(&input)?;
+    // Minified bundles import short names; renamed before wasm-opt and the symbol map read
+    // the module, so both see the bytes that ship.
+    let renames = if plan.minify.enabled {
+        crate::imports::shorten(
+            &staging.dir.join(bundle::WASM),
+            &staging.dir,
+            bundle::ENTRY,
+            &esbuild,
+        )?
+    } else {
+        crate::imports::Renames::new()
+    };
     let mut complete = true;
     // wasm-opt drops the name section unless told to keep it: it is kept for the symbol map
     // only, and removed from the module once the map is written. The crate's DWARF becomes a
@@ -263,7 +275,7 @@ fn write_bundle(
             }
         ),
     );
-    let assembled = bundle::assemble(&staging.dir, plan, &esbuild)?;
+    let assembled = bundle::assemble(&staging.dir, plan, &esbuild, &renames)?;
     // A bundle that went without a step it was meant to have (no wasm-opt here) is
     // never taken as up to date: the next build tries again.
     let key = if complete {
