@@ -160,6 +160,20 @@ fn abort_to_next_success(port: u16) -> (f64, f64) {
     (median(total), median(abort_only))
 }
 
+/// The esbuild the tool installs into the tool cache.
+fn tool_esbuild() -> cargo_worker_build::minify::Esbuild {
+    cargo_worker_build::minify::Esbuild {
+        program: cargo_worker_build::minify::binary(&cargo_worker_build::toolcache::dir(
+            "esbuild",
+            cargo_worker_build::minify::ESBUILD_VERSION,
+        )),
+        origin: "tool cache".into(),
+    }
+}
+
+/// Where [`regenerated_glue`] keeps the import renaming of the module, beside the glue.
+const RENAMES: &str = "renames.json";
+
 /// wasm-bindgen's glue for the module in our bundle, regenerated from cargo's artifact with the
 /// tool's arguments (the bundle holds the glue only inside its one module). The module
 /// wasm-bindgen writes must import exactly what ours does, so the glue is the one we bundled.
@@ -190,6 +204,20 @@ fn regenerated_glue(ours: &Path) -> tempfile::TempDir {
             .arg(dir.path())
             .arg(&artifact),
     );
+    // The module of a minified bundle imports short names (cargo_worker_build::imports): the
+    // same renaming, kept beside the glue for the bundling runs.
+    let renames = cargo_worker_build::imports::shorten(
+        &dir.path().join("index_bg.wasm"),
+        dir.path(),
+        "index.js",
+        &tool_esbuild(),
+    )
+    .expect("the regenerated module's imports are renamed as the tool renames them");
+    fs::write(
+        dir.path().join(RENAMES),
+        serde_json::to_vec(&renames).unwrap(),
+    )
+    .unwrap();
     let imports = |path: &Path| -> Vec<String> {
         let bytes = fs::read(path).unwrap();
         let mut names = Vec::new();
@@ -236,15 +264,10 @@ fn bundle_with_runtime(ours: &Path, glue: &Path, entry: &str, runtime: &str) -> 
     }
     fs::write(sources.join("runtime.js"), runtime).unwrap();
     fs::write(sources.join("index.js"), entry).unwrap();
-    let esbuild = cargo_worker_build::minify::Esbuild {
-        program: cargo_worker_build::minify::binary(&cargo_worker_build::toolcache::dir(
-            "esbuild",
-            cargo_worker_build::minify::ESBUILD_VERSION,
-        )),
-        origin: "tool cache".into(),
-    };
+    let renames: cargo_worker_build::imports::Renames =
+        serde_json::from_slice(&fs::read(glue.join(RENAMES)).unwrap()).unwrap();
     cargo_worker_build::esbuild::bundle(
-        &esbuild,
+        &tool_esbuild(),
         &cargo_worker_build::esbuild::BundleJob {
             dir: dir.path(),
             sources: ".bundle-src",
@@ -254,6 +277,7 @@ fn bundle_with_runtime(ours: &Path, glue: &Path, entry: &str, runtime: &str) -> 
             minify: true,
             snippets: &[],
             profile: "release",
+            renames: &renames,
         },
     )
     .expect("esbuild bundles the variant");

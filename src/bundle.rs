@@ -34,8 +34,6 @@ pub const SOURCES: &str = ".bundle-src";
 pub const SOURCE_ENTRY: &str = ".bundle-src/index.js";
 pub const SOURCE_RUNTIME: &str = ".bundle-src/runtime.js";
 pub const SOURCE_GLUE: &str = ".bundle-src/glue.js";
-/// esbuild's mangle cache of a minified build: the glue's import names and the module's.
-const MANGLE_CACHE: &str = ".bundle-src/mangle-cache.json";
 
 const RUNTIME_JS: &str = include_str!("runtime/runtime.js");
 const ENTRY_TEMPLATE: &str = include_str!("runtime/entry.js");
@@ -333,7 +331,6 @@ pub fn assemble(
             snippets: &snippets,
             profile: &plan.profile,
             renames,
-            mangle_cache: MANGLE_CACHE,
         },
     )?;
     crate::fs::remove_dir_all_if_exists(&sources)?;

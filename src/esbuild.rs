@@ -204,14 +204,14 @@ pub struct BundleJob<'a> {
     /// The build's profile, for the fix line.
     pub profile: &'a str,
     /// Property names to give fixed new names when minifying (the module's import names,
-    /// [`crate::imports`]); the mangle cache holding them is written to `mangle_cache`.
+    /// [`crate::imports`]); the mangle cache holding them is written among the sources.
     pub renames: &'a BTreeMap<String, String>,
-    pub mangle_cache: &'a str,
 }
 
 /// Bundle `job.entry` and everything it imports, except [`EXTERNAL`], into one module in
 /// `job.dir` named like the entry.
 pub fn bundle(esbuild: &Esbuild, job: &BundleJob) -> Result<()> {
+    let mangle_cache = format!("{}/mangle-cache.json", job.sources);
     let mut cmd = Cmd::new(&esbuild.program)
         .cwd(job.dir)
         .arg(format!("{}/{}", job.sources, job.entry))
@@ -236,10 +236,10 @@ pub fn bundle(esbuild: &Esbuild, job: &BundleJob) -> Result<()> {
         if let Some(exact) = exact_pattern(&names) {
             pattern = format!("{pattern}|{exact}");
             crate::fs::write(
-                &job.dir.join(job.mangle_cache),
+                &job.dir.join(&mangle_cache),
                 serde_json::to_vec(job.renames)?,
             )?;
-            cmd = cmd.arg(format!("--mangle-cache={}", job.mangle_cache));
+            cmd = cmd.arg(format!("--mangle-cache={mangle_cache}"));
         }
         cmd = cmd.args(["--minify".to_string(), format!("--mangle-props={pattern}")]);
     }
@@ -274,7 +274,7 @@ pub fn bundle(esbuild: &Esbuild, job: &BundleJob) -> Result<()> {
     if job.minify && !job.renames.is_empty() {
         // esbuild keeps a cache entry as given; one it changed would leave the glue and the
         // module with different names.
-        let written = read_mangle_cache(&job.dir.join(job.mangle_cache))?;
+        let written = read_mangle_cache(&job.dir.join(&mangle_cache))?;
         if let Some((name, short)) = job.renames.iter().find(|(name, short)| {
             written.get(*name).and_then(|v| v.as_str()) != Some(short.as_str())
         }) {

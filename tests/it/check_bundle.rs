@@ -112,6 +112,7 @@ fn bundle_from(sources: impl FnOnce(&Path), edit: impl FnOnce(&Path)) -> tempfil
             minify: true,
             snippets: &[],
             profile: "release",
+            renames: &Default::default(),
         },
     )
     .unwrap();

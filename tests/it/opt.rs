@@ -290,6 +290,31 @@ fn readable(js: &str) -> bool {
         && js.contains("\n    ")
 }
 
+/// The module's function imports, by name.
+fn function_imports(bundle: &std::path::Path) -> Vec<String> {
+    let wasm = fs::read(bundle.join("index_bg.wasm")).unwrap();
+    let mut names = Vec::new();
+    for payload in wasmparser::Parser::new(0).parse_all(&wasm) {
+        if let wasmparser::Payload::ImportSection(reader) = payload.unwrap() {
+            for import in reader.into_imports() {
+                let import = import.unwrap();
+                if matches!(import.ty, wasmparser::TypeRef::Func(_)) {
+                    names.push(import.name.to_string());
+                }
+            }
+        }
+    }
+    names
+}
+
+/// wasm-bindgen's `__wbg_<name>_<16 hex digits>`.
+fn hashed(name: &str) -> bool {
+    name.starts_with("__wbg_")
+        && name.rsplit_once('_').is_some_and(|(_, hash)| {
+            hash.len() == 16 && hash.bytes().all(|b| b.is_ascii_hexdigit())
+        })
+}
+
 #[test]
 fn release_javascript_is_minified_unless_turned_off() {
     let dir = copy_fixture("plain");
@@ -317,6 +342,20 @@ fn release_javascript_is_minified_unless_turned_off() {
         "--no-opt ships readable JavaScript, still bundled"
     );
     assert!(!readable_dir.join("runtime.js").exists() && !readable_dir.join("glue.js").exists());
+    // Minified, the module imports short names (the glue's keys are the same names, or the
+    // bundle would not load: the e2e tests serve release bundles); only the imports the
+    // recovery runtime hooks by name keep wasm-bindgen's. Readable bundles keep them all.
+    let long = function_imports(&readable_dir);
+    let short = function_imports(&minified);
+    assert!(long.iter().filter(|n| hashed(n)).count() > 3, "{long:?}");
+    for name in &short {
+        assert!(
+            name.len() <= 2
+                || name.starts_with("__wbg_queueMicrotask_")
+                || name.starts_with("__wbg___wbindgen_reinit_"),
+            "the minified module imports `{name}`: {short:?}"
+        );
+    }
     // The size report (code the Worker uploads) counts the minified files, and the bundle still
     // passes the check.
     let manifest: serde_json::Value =
@@ -354,6 +393,8 @@ fn release_javascript_is_minified_unless_turned_off() {
     assert!(readable(
         &fs::read_to_string(kept.join("index.js")).unwrap()
     ));
+    let names = function_imports(&kept);
+    assert!(names.iter().filter(|n| hashed(n)).count() > 3, "{names:?}");
 }
 
 /// The esbuild the tool installs into the real tool cache (the first build puts it there).
