@@ -6,7 +6,11 @@
 //! time from an abort to the next successful response.
 //!
 //! Run: `cargo bench --bench runtime_bench`; `EXTRA_BUNDLES="name=dir;name=dir"` adds rows for
-//! other bundles of the same crate (ablations of the runtime, say). It checks that every request succeeded (a failed
+//! other bundles of the same crate (ablations of the runtime, say), and
+//! `BENCH_OTHER_RUNTIME="name=path;..."` rows of our module-worker entry with other copies of
+//! `runtime.js`. Each round measures a freshly started workerd per variant (`BENCH_FRESH=0`:
+//! one long-lived server each); `BENCH_KEEP=dir` keeps every variant's config and bundle for
+//! `benches/workerd_instructions.mjs`. It checks that every request succeeded (a failed
 //! one would make the figures meaningless) and prints the figures; it asserts no speed.
 
 #[path = "../tests/it/support/mod.rs"]
@@ -37,10 +41,19 @@ static CONCURRENCY: std::sync::LazyLock<usize> =
     std::sync::LazyLock::new(|| setting("BENCH_CONCURRENCY", 32));
 static ROUNDS: std::sync::LazyLock<usize> =
     std::sync::LazyLock::new(|| setting("BENCH_ROUNDS", 20));
+/// Whether each round measures a workerd started for it (`BENCH_FRESH=1`, the default) or the
+/// same long-lived server every round (`BENCH_FRESH=0`). One workerd process keeps the JIT and
+/// heap state it happened to reach: two processes of an identical bundle stay a few percent
+/// apart in instructions per request for their whole life (BENCHMARKS.md), so rounds on one
+/// process per variant compare two draws, and rounds on fresh processes a median of many.
+static FRESH: std::sync::LazyLock<bool> =
+    std::sync::LazyLock::new(|| setting("BENCH_FRESH", 1) != 0);
 const ABORTS: usize = 30;
 
 struct Variant {
     name: String,
+    /// The bundle, for the fresh server of each round.
+    dir: PathBuf,
     server: Server,
     /// The variant this one is compared with (its raw baseline), by index.
     baseline: Option<usize>,
@@ -324,6 +337,7 @@ fn main() {
     let object = module_worker_bundle(&ours, glue.path());
     let variant = |name: &str, dir: &Path, baseline, recovers| Variant {
         name: name.to_string(),
+        dir: dir.to_path_buf(),
         server: Server::start(Serve::Worker(dir)),
         baseline,
         recovers,
@@ -422,32 +436,57 @@ fn main() {
         }
     }
 
+    // BENCH_KEEP=dir keeps each variant's workerd config and bundle in dir/<n>-<name>, for
+    // benches/workerd_instructions.mjs (instructions per request, which load does not move).
+    if let Some(keep) = std::env::var_os("BENCH_KEEP") {
+        for (i, variant) in variants.iter().enumerate() {
+            let slug: String = variant
+                .name
+                .chars()
+                .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+                .collect();
+            let to = Path::new(&keep).join(format!("{i:02}-{slug}"));
+            copy_tree(variant.server.dir(), &to, &|path| {
+                path.ends_with("workerd.log")
+            });
+            eprintln!("kept {}", to.display());
+        }
+    }
+
     // workerd runs its JavaScript on one thread: give the servers one core and the client the
     // other, so the client's threads do not steal time from the server being measured.
     let pinned = variants.iter().all(|v| pin(v.server.pid(), "0")) && pin(std::process::id(), "1");
 
     // Warm up, then interleave the rounds so drift on the machine hits every variant alike.
-    for variant in &variants {
+    let warm_up = |server: &Server| {
         let paths = vec!["/hello".to_string(); 2_000];
-        load(
-            variant.server.port(),
-            &paths,
-            *CONCURRENCY,
-            Duration::from_secs(15),
-        );
+        load(server.port(), &paths, *CONCURRENCY, Duration::from_secs(15));
+    };
+    for variant in &variants {
+        warm_up(&variant.server);
     }
     let mut rounds: Vec<Vec<Figures>> = vec![Vec::new(); variants.len()];
     // Each round starts with the next variant, so none is always measured first or last.
     for round in 0..*ROUNDS {
         for k in 0..variants.len() {
             let i = (round + k) % variants.len();
-            rounds[i].push(hello_round(&variants[i].server));
+            let figures = if *FRESH {
+                let server = Server::start(Serve::Worker(&variants[i].dir));
+                if pinned {
+                    pin(server.pid(), "0");
+                }
+                warm_up(&server);
+                hello_round(&server)
+            } else {
+                hello_round(&variants[i].server)
+            };
+            rounds[i].push(figures);
         }
     }
 
     println!(
-        "\n/hello, {} requests x {} rounds, concurrency {}, \
-         workerd on 127.0.0.1{} (medians of rounds; CPU: least of rounds)",
+        "\n/hello, {} requests x {} rounds, concurrency {}, workerd on 127.0.0.1{}, {} \
+         (medians of rounds; CPU: least of rounds)",
         *REQUESTS,
         *ROUNDS,
         *CONCURRENCY,
@@ -455,6 +494,11 @@ fn main() {
             ", pinned to CPU 0, client on CPU 1"
         } else {
             ", not pinned"
+        },
+        if *FRESH {
+            "a fresh workerd per variant and round"
+        } else {
+            "one workerd per variant (BENCH_FRESH=0)"
         }
     );
     println!(

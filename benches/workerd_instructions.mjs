@@ -1,0 +1,101 @@
+// Instructions workerd executes per request, counted by Valgrind's callgrind: unlike time, the
+// count does not move with the load of the machine, so it resolves what a runtime mechanism
+// costs on a shared machine where throughput and CPU time cannot (BENCHMARKS.md).
+//
+// Run: BENCH_KEEP=/tmp/variants cargo bench --bench runtime_bench   (keeps each variant's
+//      workerd config and bundle), then
+//      node_modules/.bin/node benches/workerd_instructions.mjs /tmp/variants/*
+// Knobs: WARMUP (3000 requests), REQUESTS (3000 per repetition), REPS (3), CONCURRENCY (16).
+// Needs valgrind (`apt-get install valgrind`). Prints, per directory, the instructions per
+// `/hello` of each repetition (all of workerd's threads, after the warm-up) and their median.
+import { spawn, execFileSync } from "node:child_process";
+import { readFileSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { join, resolve } from "node:path";
+
+const setting = (name, fallback) => Number(process.env[name] ?? fallback);
+const WARMUP = setting("WARMUP", 3000);
+const REQUESTS = setting("REQUESTS", 3000);
+const REPS = setting("REPS", 3);
+const CONCURRENCY = setting("CONCURRENCY", 16);
+const workerd = resolve(new URL("..", import.meta.url).pathname, "node_modules/@cloudflare/workerd-linux-64/bin/workerd");
+
+/** A port nothing listens on. */
+function freePort() {
+  return new Promise((done) => {
+    const server = createServer().listen(0, "127.0.0.1", () => {
+      const { port } = server.address();
+      server.close(() => done(port));
+    });
+  });
+}
+
+/** Sends `n` GET /hello on CONCURRENCY keep-alive connections; throws on any other answer. */
+async function load(port, n) {
+  let left = n;
+  const one = async () => {
+    while (left > 0) {
+      left -= 1;
+      const response = await fetch(`http://127.0.0.1:${port}/hello`);
+      const body = await response.text();
+      if (response.status !== 200 || body !== "hello") throw new Error(`GET /hello: ${response.status} ${body}`);
+    }
+  };
+  await Promise.all(Array.from({ length: CONCURRENCY }, one));
+}
+
+/** Instructions callgrind counted so far, summed over the threads. */
+function counted(pid) {
+  const text = execFileSync("callgrind_control", ["-e", "Ir", String(pid)], {
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "ignore"],
+  });
+  let total = 0;
+  for (const match of text.matchAll(/Th\s+\d+\s+([\d,]+)/g)) total += Number(match[1].replaceAll(",", ""));
+  return total;
+}
+
+async function measure(dir) {
+  const port = await freePort();
+  const config = join(dir, "config.capnp");
+  writeFileSync(config, readFileSync(config, "utf8").replace(/127\.0\.0\.1:\d+/, `127.0.0.1:${port}`));
+  const child = spawn(
+    "valgrind",
+    ["--tool=callgrind", "--smc-check=all-non-file", "--callgrind-out-file=/dev/null", workerd, "serve", config],
+    { cwd: dir, stdio: "ignore" },
+  );
+  try {
+    for (let tries = 0; ; tries++) {
+      try {
+        await load(port, 1);
+        break;
+      } catch (error) {
+        if (tries > 300 || child.exitCode !== null) throw new Error(`${dir}: workerd did not answer: ${error}`);
+        await new Promise((done) => setTimeout(done, 500));
+      }
+    }
+    await load(port, WARMUP);
+    const perRequest = [];
+    for (let rep = 0; rep < REPS; rep++) {
+      execFileSync("callgrind_control", ["-z", String(child.pid)], { stdio: "ignore" });
+      await load(port, REQUESTS);
+      perRequest.push(Math.round(counted(child.pid) / REQUESTS));
+    }
+    return perRequest;
+  } finally {
+    child.kill();
+  }
+}
+
+const dirs = process.argv.slice(2);
+if (dirs.length === 0) {
+  console.error("usage: node benches/workerd_instructions.mjs DIR... (from BENCH_KEEP)");
+  process.exit(2);
+}
+console.log(`instructions per /hello (callgrind; ${WARMUP} warm-up, ${REPS} x ${REQUESTS} requests, concurrency ${CONCURRENCY})`);
+// Measured concurrently: the counts do not depend on the machine's load.
+const results = await Promise.all(dirs.map((dir) => measure(dir)));
+for (const [i, dir] of dirs.entries()) {
+  const sorted = [...results[i]].sort((a, b) => a - b);
+  console.log(`${dir}: ${results[i].join(" ")} (median ${sorted[Math.floor(sorted.length / 2)]})`);
+}
