@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
-use crate::support::{fixture, fixtures_target_dir, run, run_ok, tool, Workerd};
+use crate::support::{fixture, fixtures_target_dir, run, run_ok, tool, Workerd, BUILD_LOCK};
 
 fn release_bundle() -> std::path::PathBuf {
     unwind_bundle("release")
@@ -21,6 +21,7 @@ fn unwind_bundle(profile: &str) -> std::path::PathBuf {
     let out = fixtures_target_dir()
         .join("symbols-bundles")
         .join(format!("{profile}-unwind"));
+    let _serial = BUILD_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     run_ok(
         tool()
             .args(["--unwind", &format!("--{profile}"), "--manifest-path"])
@@ -36,6 +37,7 @@ fn unwind_bundle(profile: &str) -> std::path::PathBuf {
 /// `fixture` built `--release --unwind` plus `extra`, into its own bundle directory `name`.
 fn bundle_with(fixture_name: &str, name: &str, extra: &[&str]) -> std::path::PathBuf {
     let out = fixtures_target_dir().join("symbols-bundles").join(name);
+    let _serial = BUILD_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     run_ok(
         tool()
             .args(["--unwind", "--release", "--manifest-path"])

@@ -1,6 +1,6 @@
-//! Helpers for the recovery-runtime tests (`tests/runtime_*.rs`): building the fault fixture once
-//! per mode, serving it in workerd with its Durable Object (and, for library mode, a JavaScript
-//! client Worker), a keep-alive HTTP client and a bounded load generator.
+//! Helpers for the recovery-runtime tests (`tests/it/runtime_*.rs`): building the fault fixture
+//! once per mode, serving it in workerd with its Durable Object (and, for library mode, a
+//! JavaScript client Worker), a keep-alive HTTP client and a bounded load generator.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -58,7 +58,8 @@ pub fn faults_bundle(build: Build) -> PathBuf {
 /// (the fault fixture keeps its historical `<mode>`).
 pub fn fixture_bundle(name: &str, build: Build) -> PathBuf {
     static BUILT: OnceLock<Mutex<HashMap<(String, Build), PathBuf>>> = OnceLock::new();
-    // One build at a time: the machine has two cores and the builds share a target dir.
+    // One bundle of each kind per process; the build itself holds the one BUILD_LOCK like every
+    // build into the shared target dir (a build with other flags relinks the same `.wasm`).
     let mut built = BUILT
         .get_or_init(Default::default)
         .lock()
@@ -75,6 +76,7 @@ pub fn fixture_bundle(name: &str, build: Build) -> PathBuf {
             format!("{name}-{}", build.name())
         });
     let manifest = fixture(name).join("Cargo.toml");
+    let _serial = super::BUILD_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     run_ok(
         tool()
             .args(build.args())
