@@ -117,6 +117,8 @@ pub fn input_key(plan: &Plan, wasm: &[u8]) -> String {
     h.update([0]);
     // Minified bundles have short import names (crate::imports).
     h.update(b"short import names 1\0");
+    // Entries of modules with names raise the stack trace limit (FaultLog::deep_stacks).
+    h.update(b"deep stacks 1\0");
     h.update(wasm);
     format!("{:x}", h.finalize())
 }
@@ -308,6 +310,7 @@ pub fn assemble(
         traps: crate::symbols::load(staging)
             .map(|map| crate::symbols::trap_kinds(&map))
             .unwrap_or_default(),
+        deep_stacks: keeps_names(&plan.opt),
     };
     crate::fs::write(
         &staging.join(SOURCE_ENTRY),
@@ -388,6 +391,7 @@ pub fn render_entry(mode: &Mode, library: bool, exports: &Exports) -> String {
         build: "unknown".into(),
         format: crate::model::LogFormat::Text,
         traps: Default::default(),
+        deep_stacks: false,
     };
     render_entry_logging(mode, library, exports, &log)
 }
@@ -399,7 +403,23 @@ pub struct FaultLog {
     pub format: crate::model::LogFormat,
     /// Functions whose trap is an abort of a known kind ([`crate::symbols::trap_kinds`]).
     pub traps: std::collections::BTreeMap<u32, &'static str>,
+    /// The module keeps its name section (no wasm-opt, or wasm-opt with `-g`): the entry then
+    /// raises V8's stack trace limit (10 frames by default), so that a panic hook's stack,
+    /// which begins with a dozen frames of std's panic machinery, reaches the panicking function.
+    pub deep_stacks: bool,
 }
+
+/// Frames in a log name Rust functions only when the shipped module keeps its name section:
+/// wasm-opt drops it unless asked to keep debug information.
+fn keeps_names(opt: &crate::opt::OptPlan) -> bool {
+    match &opt.args {
+        None => true,
+        Some(args) => args.iter().any(|a| a == "-g" || a == "--debuginfo"),
+    }
+}
+
+/// How many frames V8 keeps in a stack when the module has names.
+const DEEP_STACK_FRAMES: u32 = 64;
 
 /// [`render_entry`] with what the runtime's fault records say about this module.
 pub fn render_entry_logging(
@@ -470,6 +490,14 @@ pub fn render_entry_logging(
         .map(|v| format!("export const {v} = glue.{v};\n"))
         .collect();
     out = out.replace("/*@VALUES@*/\n", &values);
+    if log.deep_stacks {
+        // Never lowers a limit the Worker's own code set higher.
+        out.push_str(&format!(
+            "if (typeof Error.stackTraceLimit === \"number\" && Error.stackTraceLimit < {n}) \
+             Error.stackTraceLimit = {n};\n",
+            n = DEEP_STACK_FRAMES
+        ));
+    }
     out
 }
 

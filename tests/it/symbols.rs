@@ -463,6 +463,51 @@ fn a_dev_trap_in_workerd_names_the_rust_function_without_symbolize() {
     }
 }
 
+/// A dev build of a crate with a panic hook (workers-rs installs one): the runtime's record of a
+/// panic, as workerd logs it, has the Rust location and frames taken at the panic site that
+/// name the panicking function, with no symbolize step.
+#[test]
+fn a_dev_panic_in_workerd_names_the_panicking_function_without_symbolize() {
+    let out = fixtures_target_dir()
+        .join("symbols-bundles")
+        .join("workers-rs-dev-unwind");
+    {
+        let _serial = BUILD_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        run_ok(
+            tool()
+                .args(["--unwind", "--dev", "--manifest-path"])
+                .arg(fixture("workers-rs").join("Cargo.toml"))
+                .arg("--target-dir")
+                .arg(fixtures_target_dir())
+                .arg("--out-dir")
+                .arg(&out),
+        );
+    }
+    let server = Workerd::serve(&out);
+    let (status, _) = server.get("/panic");
+    assert_eq!(status, 500);
+    let head = "cargo-worker-build: fetch failed: PanicError: fixture-workers-rs: panic requested by /panic (recovered; instance kept)";
+    server.wait_for_log(head, Duration::from_secs(10));
+    std::thread::sleep(Duration::from_millis(300));
+    let log = server.log_contents();
+    let site = line_of(
+        "workers-rs",
+        "panic!(\"fixture-workers-rs: panic requested by /panic\")",
+    );
+    let (raw_head, frames) = text_record(&log, head);
+    assert!(
+        raw_head.starts_with(&format!("{head} [panic at src/lib.rs:{site}:5, build ")),
+        "the record has the panic's Rust location:\n{log}"
+    );
+    // V8 prints the names as the name section has them, crate disambiguators included.
+    assert!(
+        frames
+            .iter()
+            .any(|f| f.contains("fixture_workers_rs") && f.contains("::panics (")),
+        "the record's frames name fixture_workers_rs::panics:\n{log}"
+    );
+}
+
 /// The log format is part of the plan `--dry-run --message-format json` prints: from the flag,
 /// else from Cargo.toml; a bad Cargo.toml value is one error line.
 #[test]
