@@ -249,6 +249,60 @@ fn a_release_panic_in_workerd_is_one_record_whose_frames_symbolize_names() {
     );
 }
 
+/// With the one-line panic hook the book gives plain wasm-bindgen crates, the record of the same
+/// panic has its Rust location, and after symbolize its frames name the panicking function two
+/// calls below the handler, with its line, and its callers, though wasm-opt inlined them.
+#[test]
+fn a_hooked_release_panic_names_the_panicking_function_and_its_callers_after_symbolize() {
+    let bundle = release_bundle();
+    let id = build_id(&bundle);
+    let server = Workerd::serve(&bundle);
+    let (status, _) = server.get("/panic-hooked");
+    assert_eq!(status, 500);
+    let head = "cargo-worker-build: fetch failed: PanicError: fixture-symbols: 'x' is not a digit (recovered; instance kept)";
+    server.wait_for_log(head, Duration::from_secs(10));
+    std::thread::sleep(Duration::from_millis(300));
+    let log = server.log_contents();
+    let source = std::fs::read_to_string(fixture("symbols").join("src/lib.rs")).unwrap();
+    let panic_line = line_of("symbols", "None => panic!(");
+    let panic_col = 1 + source
+        .lines()
+        .nth(panic_line - 1)
+        .unwrap()
+        .find("panic!(")
+        .unwrap();
+    let (raw_head, _) = text_record(&log, head);
+    assert_eq!(
+        raw_head,
+        format!("{head} [panic at src/lib.rs:{panic_line}:{panic_col}, build {id}]")
+    );
+    let out = symbolize(&bundle, &log);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let (_, named) = text_record(&text, head);
+    let named = named.join("\n");
+    let site = format!("fixture_symbols::parse_digit (src/lib.rs:{panic_line}:");
+    let caller = format!(
+        "fixture_symbols::checked_total (src/lib.rs:{}:",
+        line_of("symbols", "input.chars().map(parse_digit)")
+    );
+    // The call in the `/panic-hooked` arm, two lines below its pattern.
+    let handler = format!(
+        "fetch (src/lib.rs:{}:",
+        line_of("symbols", "\"/panic-hooked\" =>") + 2
+    );
+    let (p, c, h) = (named.find(&site), named.find(&caller), named.find(&handler));
+    assert!(
+        p.is_some() && c.is_some() && h.is_some(),
+        "want {site}, {caller}, {handler} in the record's frames:\n{named}\nraw:\n{log}"
+    );
+    assert!(p < c && c < h, "frames out of order:\n{named}");
+}
+
 /// The workers-rs crate's panic hook prints `panicked at src/lib.rs:22:5` and a stack taken at
 /// the panic site: the record carries that location, and its frames, symbolized, name the
 /// panicking handler with its line.
