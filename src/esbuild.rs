@@ -96,17 +96,7 @@ pub fn exports_of(esbuild: &Esbuild, dir: &Path, module: &str) -> Result<Vec<Str
         .args(["--format=esm", "--platform=neutral", "--log-level=error"])
         .arg(format!("--outfile={out}"))
         .arg(format!("--metafile={meta}"));
-    cmd.read_or_stderr().map_err(|e| {
-        Problem::new(
-            Code::BundleFailed,
-            format!(
-                "esbuild could not parse the wasm-bindgen glue ({})",
-                e.status
-            ),
-            "report esbuild's output (below) with the crate's wasm-bindgen version",
-        )
-        .with_detail(format!("command: {}\n{}", e.command, e.stderr))
-    })?;
+    cmd.read_or_stderr().map_err(glue_unparsed)?;
     let metafile = Metafile::read(&dir.join(&meta))?;
     let _ = std::fs::remove_file(dir.join(&out));
     let _ = std::fs::remove_file(dir.join(&meta));
@@ -116,6 +106,20 @@ pub fn exports_of(esbuild: &Esbuild, dir: &Path, module: &str) -> Result<Vec<Str
         .next()
         .context("esbuild's metafile lists no output for the glue")?;
     Ok(output.exports)
+}
+
+/// esbuild failed to read the glue: its command and stderr go with the error.
+fn glue_unparsed(e: crate::process::CommandFailed) -> anyhow::Error {
+    Problem::new(
+        Code::BundleFailed,
+        format!(
+            "esbuild could not parse the wasm-bindgen glue ({})",
+            e.status
+        ),
+        "report esbuild's output (below) with the crate's wasm-bindgen version",
+    )
+    .with_detail(format!("command: {}\n{}", e.command, e.stderr))
+    .into()
 }
 
 /// The property names matching `pattern` (a Go regular expression) that esbuild finds in the
@@ -140,15 +144,7 @@ pub fn properties_of(
     let _ = std::fs::remove_file(dir.join(&out));
     result.map_err(|e| {
         let _ = std::fs::remove_file(dir.join(&cache));
-        Problem::new(
-            Code::BundleFailed,
-            format!(
-                "esbuild could not parse the wasm-bindgen glue ({})",
-                e.status
-            ),
-            "report esbuild's output (below) with the crate's wasm-bindgen version",
-        )
-        .with_detail(format!("command: {}\n{}", e.command, e.stderr))
+        glue_unparsed(e)
     })?;
     let found = read_mangle_cache(&dir.join(&cache));
     let _ = std::fs::remove_file(dir.join(&cache));
