@@ -414,7 +414,7 @@ pub struct FaultLog {
 fn keeps_names(opt: &crate::opt::OptPlan) -> bool {
     match &opt.args {
         None => true,
-        Some(args) => args.iter().any(|a| a == "-g" || a == "--debuginfo"),
+        Some(args) => crate::symbols::opt_keeps_names(args),
     }
 }
 

@@ -356,10 +356,15 @@ pub fn write(dir: &Path, wasm: &Path, strip_names: bool, lines: Option<Lines>) -
     Ok(sidecar)
 }
 
+/// Whether wasm-opt with these arguments keeps the module's name section.
+pub fn opt_keeps_names(args: &[String]) -> bool {
+    args.iter().any(|a| a == "-g" || a == "--debuginfo")
+}
+
 /// wasm-opt's arguments with `-g` (keep the name section) added unless the user's arguments
 /// already keep names; says whether it was added (and so is ours to remove afterwards).
 pub fn opt_args_keeping_names(args: &[String]) -> (Vec<String>, bool) {
-    if args.iter().any(|a| a == "-g" || a == "--debuginfo") {
+    if opt_keeps_names(args) {
         return (args.to_vec(), false);
     }
     let mut with = args.to_vec();
