@@ -18,29 +18,22 @@ fn release_bundle() -> std::path::PathBuf {
 /// The symbols fixture built with `--unwind` and `--<profile>` (`release` or `dev`), into a
 /// bundle directory of that profile under the shared target dir.
 fn unwind_bundle(profile: &str) -> std::path::PathBuf {
-    let out = fixtures_target_dir()
-        .join("symbols-bundles")
-        .join(format!("{profile}-unwind"));
-    let _serial = BUILD_LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    run_ok(
-        tool()
-            .args(["--unwind", &format!("--{profile}"), "--manifest-path"])
-            .arg(fixture("symbols").join("Cargo.toml"))
-            .arg("--target-dir")
-            .arg(fixtures_target_dir())
-            .arg("--out-dir")
-            .arg(&out),
-    );
-    out
+    build("symbols", &format!("{profile}-unwind"), profile, &[])
 }
 
 /// `fixture` built `--release --unwind` plus `extra`, into its own bundle directory `name`.
 fn bundle_with(fixture_name: &str, name: &str, extra: &[&str]) -> std::path::PathBuf {
+    build(fixture_name, name, "release", extra)
+}
+
+/// `fixture` built `--unwind --<profile>` plus `extra`, into the bundle directory `name` under
+/// the shared target dir.
+fn build(fixture_name: &str, name: &str, profile: &str, extra: &[&str]) -> std::path::PathBuf {
     let out = fixtures_target_dir().join("symbols-bundles").join(name);
     let _serial = BUILD_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     run_ok(
         tool()
-            .args(["--unwind", "--release", "--manifest-path"])
+            .args(["--unwind", &format!("--{profile}"), "--manifest-path"])
             .arg(fixture(fixture_name).join("Cargo.toml"))
             .args(extra)
             .arg("--target-dir")
@@ -49,6 +42,17 @@ fn bundle_with(fixture_name: &str, name: &str, extra: &[&str]) -> std::path::Pat
             .arg(&out),
     );
     out
+}
+
+/// Serves `bundle` in workerd, requests `path` (which must fail with 500), waits for the record
+/// starting with `head` and the frame lines after it, and returns workerd's log.
+fn panic_log(bundle: &Path, path: &str, head: &str) -> String {
+    let server = Workerd::serve(bundle);
+    let (status, _) = server.get(path);
+    assert_eq!(status, 500);
+    server.wait_for_log(head, Duration::from_secs(10));
+    std::thread::sleep(Duration::from_millis(300));
+    server.log_contents()
 }
 
 /// The bundle's build id, as its symbol map names it.
@@ -195,13 +199,8 @@ fn a_release_trap_in_workerd_is_named_after_symbolize() {
 fn a_release_panic_in_workerd_is_one_record_whose_frames_symbolize_names() {
     let bundle = release_bundle();
     let id = build_id(&bundle);
-    let server = Workerd::serve(&bundle);
-    let (status, _) = server.get("/panic");
-    assert_eq!(status, 500);
     let head = "cargo-worker-build: fetch failed: PanicError: fixture-symbols: 'x' is not a digit (recovered; instance kept)";
-    server.wait_for_log(head, Duration::from_secs(10));
-    std::thread::sleep(Duration::from_millis(300));
-    let log = server.log_contents();
+    let log = panic_log(&bundle, "/panic", head);
     assert_eq!(
         log.lines()
             .filter(|l| l.starts_with("cargo-worker-build:"))
@@ -256,13 +255,8 @@ fn a_release_panic_in_workerd_is_one_record_whose_frames_symbolize_names() {
 fn a_hooked_release_panic_names_the_panicking_function_and_its_callers_after_symbolize() {
     let bundle = release_bundle();
     let id = build_id(&bundle);
-    let server = Workerd::serve(&bundle);
-    let (status, _) = server.get("/panic-hooked");
-    assert_eq!(status, 500);
     let head = "cargo-worker-build: fetch failed: PanicError: fixture-symbols: 'x' is not a digit (recovered; instance kept)";
-    server.wait_for_log(head, Duration::from_secs(10));
-    std::thread::sleep(Duration::from_millis(300));
-    let log = server.log_contents();
+    let log = panic_log(&bundle, "/panic-hooked", head);
     let source = std::fs::read_to_string(fixture("symbols").join("src/lib.rs")).unwrap();
     let panic_line = line_of("symbols", "None => panic!(");
     let panic_col = 1 + source
@@ -310,13 +304,8 @@ fn a_hooked_release_panic_names_the_panicking_function_and_its_callers_after_sym
 fn a_hooked_panic_record_has_the_rust_location_and_the_panic_site() {
     let bundle = bundle_with("workers-rs", "workers-rs-release-unwind", &[]);
     let id = build_id(&bundle);
-    let server = Workerd::serve(&bundle);
-    let (status, _) = server.get("/panic");
-    assert_eq!(status, 500);
     let head = "cargo-worker-build: fetch failed: PanicError: fixture-workers-rs: panic requested by /panic (recovered; instance kept)";
-    server.wait_for_log(head, Duration::from_secs(10));
-    std::thread::sleep(Duration::from_millis(300));
-    let log = server.log_contents();
+    let log = panic_log(&bundle, "/panic", head);
     let site = line_of(
         "workers-rs",
         "panic!(\"fixture-workers-rs: panic requested by /panic\")",
@@ -522,28 +511,9 @@ fn a_dev_trap_in_workerd_names_the_rust_function_without_symbolize() {
 /// name the panicking function, with no symbolize step.
 #[test]
 fn a_dev_panic_in_workerd_names_the_panicking_function_without_symbolize() {
-    let out = fixtures_target_dir()
-        .join("symbols-bundles")
-        .join("workers-rs-dev-unwind");
-    {
-        let _serial = BUILD_LOCK.lock().unwrap_or_else(|e| e.into_inner());
-        run_ok(
-            tool()
-                .args(["--unwind", "--dev", "--manifest-path"])
-                .arg(fixture("workers-rs").join("Cargo.toml"))
-                .arg("--target-dir")
-                .arg(fixtures_target_dir())
-                .arg("--out-dir")
-                .arg(&out),
-        );
-    }
-    let server = Workerd::serve(&out);
-    let (status, _) = server.get("/panic");
-    assert_eq!(status, 500);
+    let out = build("workers-rs", "workers-rs-dev-unwind", "dev", &[]);
     let head = "cargo-worker-build: fetch failed: PanicError: fixture-workers-rs: panic requested by /panic (recovered; instance kept)";
-    server.wait_for_log(head, Duration::from_secs(10));
-    std::thread::sleep(Duration::from_millis(300));
-    let log = server.log_contents();
+    let log = panic_log(&out, "/panic", head);
     let site = line_of(
         "workers-rs",
         "panic!(\"fixture-workers-rs: panic requested by /panic\")",
