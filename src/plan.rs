@@ -650,6 +650,18 @@ mod tests {
     use super::*;
     use crate::toolchain::Source;
 
+    /// The environment of a build in `/work` with nothing set.
+    fn test_env() -> Env<'static> {
+        Env {
+            cwd: Path::new("/work"),
+            project_rustflags: vec![],
+            color: "never",
+            no_minify: false,
+            var: &|_| None,
+            cache: crate::cache::resolve(&crate::cache::Inputs::default()),
+        }
+    }
+
     fn args(argv: &[&str]) -> BuildArgs {
         let mut full = vec!["cargo-worker-build"];
         full.extend_from_slice(argv);
@@ -682,12 +694,8 @@ mod tests {
             source: Source::Default,
         };
         let env = Env {
-            cwd: Path::new("/work"),
             project_rustflags: project_rustflags.iter().map(|s| s.to_string()).collect(),
-            color: "never",
-            no_minify: false,
-            var: &|_| None,
-            cache: crate::cache::resolve(&crate::cache::Inputs::default()),
+            ..test_env()
         };
         resolve(&a, package("0.2.130"), tc, &env)
     }
@@ -818,12 +826,8 @@ mod tests {
         };
         let cached = |inputs: crate::cache::Inputs| {
             let env = Env {
-                cwd: Path::new("/work"),
-                project_rustflags: vec![],
-                color: "never",
-                no_minify: false,
-                var: &|_| None,
                 cache: crate::cache::resolve(&inputs),
+                ..test_env()
             };
             resolve(&a, package("0.2.130"), tc.clone(), &env).unwrap()
         };
@@ -862,14 +866,7 @@ mod tests {
         .unwrap();
         let mut package = package("0.2.130");
         package.workspace_root = root.path().into();
-        let env = Env {
-            cwd: Path::new("/work"),
-            project_rustflags: vec![],
-            color: "never",
-            no_minify: false,
-            var: &|_| None,
-            cache: crate::cache::resolve(&crate::cache::Inputs::default()),
-        };
+        let env = test_env();
         let tc = Toolchain {
             name: toolchain::DEFAULT_NIGHTLY.into(),
             source: Source::Default,
@@ -1057,14 +1054,7 @@ mod tests {
             name: toolchain::DEFAULT_NIGHTLY.into(),
             source: Source::Default,
         };
-        let env = Env {
-            cwd: Path::new("/work"),
-            project_rustflags: vec![],
-            color: "never",
-            no_minify: false,
-            var: &|_| None,
-            cache: crate::cache::resolve(&crate::cache::Inputs::default()),
-        };
+        let env = test_env();
         let err = resolve(&a, package("0.2.126"), tc.clone(), &env).unwrap_err();
         let msg = err.to_string();
         assert!(msg.contains("wasm-bindgen 0.2.126"), "{msg}");
@@ -1142,12 +1132,8 @@ mod tests {
     fn no_minify_from_the_environment_reaches_the_plan() {
         let a = args(&["--release"]);
         let env = Env {
-            cwd: Path::new("/work"),
-            project_rustflags: vec![],
-            color: "never",
             no_minify: true,
-            var: &|_| None,
-            cache: crate::cache::resolve(&crate::cache::Inputs::default()),
+            ..test_env()
         };
         let tc = Toolchain {
             name: "stable".into(),
