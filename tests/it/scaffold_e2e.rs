@@ -9,6 +9,11 @@
 //!
 //! Needs `npm ci` in the repository root (workerd, and Node 24 for npm) and the toolchain the
 //! templates pin; `npm install` in the generated project reads npm's cache (`--prefer-offline`).
+//!
+//! The templates pin the same npm packages. One `npm install` from nothing per set of pinned
+//! packages is kept under `target/fixtures/npm-installs/`; each project starts from hard links to
+//! its `node_modules` (half a gigabyte, most of the install's time), and the project's own
+//! `npm install` then checks that tree against the project's package.json and completes it.
 
 use crate::support;
 
@@ -105,6 +110,8 @@ const NPM_TEST_TIMEOUT: Duration = Duration::from_secs(300);
 /// (which runs `cargo worker-build` through package.json, then vitest-pool-workers). npm runs on
 /// the repository's Node 24, first in PATH, with the binary under test as `cargo worker-build`;
 /// the build shares the fixtures target dir, where `generate_and_build` already built the project.
+/// `npm install` starts from hard links to the kept install of the same packages
+/// ([`npm_install_seed`]), which it checks against the project and completes.
 fn npm_install_and_test(template: &str, project: &Path) {
     let steps = workflow_steps(project, "npm ");
     assert_eq!(
@@ -129,10 +136,10 @@ fn npm_install_and_test(template: &str, project: &Path) {
             )),
     )
     .unwrap();
-    let npm = |args: &[&str]| {
+    let npm = |args: &[&str], dir: &Path| {
         let mut cmd = Command::new("npm");
         cmd.args(args)
-            .current_dir(project)
+            .current_dir(dir)
             .env("PATH", &path)
             .env("CARGO_TARGET_DIR", support::fixtures_target_dir())
             .env("CLOUDFLARE_CF_FETCH_ENABLED", "false")
@@ -147,14 +154,14 @@ fn npm_install_and_test(template: &str, project: &Path) {
             .stdin(Stdio::null());
         cmd
     };
+    let install = ["install", "--prefer-offline", "--no-audit", "--no-fund"];
+    let seed = npm_install_seed(template, project, &|dir| npm(&install, dir));
+    link_tree(&seed.join("node_modules"), &project.join("node_modules"));
     for (args, timeout) in [
-        (
-            &["install", "--prefer-offline", "--no-audit", "--no-fund"][..],
-            NPM_INSTALL_TIMEOUT,
-        ),
+        (&install[..], NPM_INSTALL_TIMEOUT),
         (&["test"][..], NPM_TEST_TIMEOUT),
     ] {
-        let mut cmd = npm(args);
+        let mut cmd = npm(args, project);
         let started = Instant::now();
         let output = run_bounded(&mut cmd, timeout);
         eprintln!(
@@ -182,6 +189,73 @@ fn npm_install_and_test(template: &str, project: &Path) {
             );
         }
     }
+}
+
+/// The directory of one `npm install` from nothing of the packages `project`'s package.json
+/// pins (`target/fixtures/npm-installs/<hash of its dependency fields>`), made on first use by
+/// `install` (the project's `npm install` command, run in the directory it is given) and kept.
+fn npm_install_seed(template: &str, project: &Path, install: &dyn Fn(&Path) -> Command) -> PathBuf {
+    use sha2::{Digest, Sha256};
+    static SEEDING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let package: serde_json::Value =
+        serde_json::from_slice(&fs::read(project.join("package.json")).unwrap()).unwrap();
+    let mut hash = Sha256::new();
+    for field in [
+        "dependencies",
+        "devDependencies",
+        "optionalDependencies",
+        "peerDependencies",
+        "overrides",
+    ] {
+        hash.update(format!("{field}\0{}\0", package[field]));
+    }
+    let key: String = hash.finalize()[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let seed = support::fixtures_target_dir()
+        .join("npm-installs")
+        .join(key);
+    let _one = SEEDING.lock().unwrap_or_else(|e| e.into_inner());
+    // npm writes node_modules/.package-lock.json last.
+    if seed.join("node_modules/.package-lock.json").is_file() {
+        return seed;
+    }
+    let staging = seed.with_extension(format!("partial-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&staging);
+    fs::create_dir_all(&staging).unwrap();
+    fs::copy(project.join("package.json"), staging.join("package.json")).unwrap();
+    let mut cmd = install(&staging);
+    let started = Instant::now();
+    let output = run_bounded(&mut cmd, NPM_INSTALL_TIMEOUT);
+    eprintln!(
+        "{template}: `npm install` from nothing in {} took {:.1?}",
+        staging.display(),
+        started.elapsed()
+    );
+    assert!(
+        output.status.success(),
+        "{template}: {}",
+        support::describe_output(&cmd, &output)
+    );
+    // Another test process may have kept its install first: then that one serves.
+    if fs::rename(&staging, &seed).is_err() {
+        let _ = fs::remove_dir_all(&staging);
+    }
+    assert!(
+        seed.join("node_modules/.package-lock.json").is_file(),
+        "{template}: no node_modules/.package-lock.json in {} after `npm install`",
+        seed.display()
+    );
+    seed
+}
+
+/// `to` as a copy of the tree `from` whose files are hard links (`cp -al`): directories are the
+/// copy's own, so what npm and vitest add or replace in it does not reach `from`.
+fn link_tree(from: &Path, to: &Path) {
+    let mut cmd = Command::new("cp");
+    cmd.arg("-al").arg(from).arg(to);
+    support::run_ok(&mut cmd);
 }
 
 /// Runs `cmd` in its own process group with captured output, and kills the whole group (npm,
