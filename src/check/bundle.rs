@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use super::js::ModuleSyntax;
+use super::js::{ModuleSyntax, SyntaxError};
 use super::CheckError;
 use crate::model::{EhEncoding, Expect};
 
@@ -114,9 +114,9 @@ pub struct BundleInfo {
     pub entry_name: String,
     pub glue_name: String,
     pub wasm_name: String,
-    /// `None` when the file is missing or unreadable.
-    pub entry: Option<ModuleSyntax>,
-    pub glue: Option<ModuleSyntax>,
+    /// `None` when the file is missing or unreadable; an error when it is not an ES module.
+    pub entry: Option<Result<ModuleSyntax, SyntaxError>>,
+    pub glue: Option<Result<ModuleSyntax, SyntaxError>>,
     /// The bundle was written by cargo-worker-build, so it must contain our recovery runtime.
     pub ours: bool,
     pub runtime_present: bool,
@@ -138,6 +138,30 @@ impl BundleInfo {
     /// How the one-module bundle was made, when it is one.
     pub fn bundled(&self) -> Option<&crate::bundle::Bundled> {
         self.bundled.as_ref()
+    }
+
+    /// The entry's declarations, when it was read and parsed.
+    pub fn entry_syntax(&self) -> Option<&ModuleSyntax> {
+        self.entry.as_ref().and_then(|r| r.as_ref().ok())
+    }
+
+    /// The glue's declarations, when it was read and parsed.
+    pub fn glue_syntax(&self) -> Option<&ModuleSyntax> {
+        self.glue.as_ref().and_then(|r| r.as_ref().ok())
+    }
+
+    /// The first of the entry and the glue that is not an ES module, with where and why:
+    /// `index.js, line 6, column 26: Expected ',', got '<eof>'`.
+    pub fn syntax_error(&self) -> Option<String> {
+        [
+            (&self.entry_name, &self.entry),
+            (&self.glue_name, &self.glue),
+        ]
+        .into_iter()
+        .find_map(|(name, parsed)| match parsed {
+            Some(Err(e)) => Some(format!("{name}, {e}")),
+            _ => None,
+        })
     }
 }
 

@@ -80,7 +80,8 @@
 //!                                          // null for one-module bundles (not in the metafile)
 //!       "runtime_imported": bool | null,   // entry imports the runtime; null: bundle has none
 //!       "runtime_before_glue": bool | null,
-//!       "missing_files": [string]          // listed in the manifest, absent from the directory
+//!       "missing_files": [string],         // listed in the manifest, absent from the directory
+//!       "syntax_error": string | null      // the entry or glue is not an ES module: where, why
 //!     },
 //!     "wasm_bindgen": { "version": string | null, "minimum": string },
 //!     "load": { "runtime": string, "loads": bool,
@@ -261,6 +262,8 @@ pub struct BundleWiring {
     /// Whether that import comes before the glue's, as the runtime needs.
     pub runtime_before_glue: Option<bool>,
     pub missing_files: Vec<String>,
+    /// The entry or glue that is not an ES module: `index.js, line 6, column 26: Expected ',', got '<eof>'`.
+    pub syntax_error: Option<String>,
 }
 
 /// The report for one module.

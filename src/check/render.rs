@@ -203,6 +203,7 @@ fn module_json(m: &ModuleReport) -> Value {
             "runtime_imported": w.runtime_imported,
             "runtime_before_glue": w.runtime_before_glue,
             "missing_files": w.missing_files,
+            "syntax_error": w.syntax_error,
         })
     });
     let load = m.load.as_ref().map(|l| {

@@ -421,10 +421,9 @@ fn wiring(bundle: &BundleInfo) -> BundleWiring {
     let wasm_spec = format!("./{}", bundle.wasm_name);
     let entry_is_glue = bundle.entry_name == bundle.glue_name;
     let glue_exports_reset = bundle
-        .glue
-        .as_ref()
+        .glue_syntax()
         .is_some_and(|g| g.exports_name(RESET_STATE));
-    let (entry_imports_glue, entry_imports_reset) = match &bundle.entry {
+    let (entry_imports_glue, entry_imports_reset) = match bundle.entry_syntax() {
         None => (false, false),
         Some(_) if entry_is_glue => (true, glue_exports_reset),
         Some(entry) => {
@@ -436,12 +435,11 @@ fn wiring(bundle: &BundleInfo) -> BundleWiring {
         }
     };
     let wasm_import = bundle
-        .glue
-        .as_ref()
+        .glue_syntax()
         .and_then(|g| g.imports_from(&wasm_spec).next());
     let runtime_spec = format!("./{RUNTIME_FILE}");
     let position = |spec: &str| {
-        let entry = bundle.entry.as_ref()?;
+        let entry = bundle.entry_syntax()?;
         entry.imports.iter().position(|d| d.specifier == spec)
     };
     let (runtime_imported, runtime_before_glue) = if bundle.ours || bundle.runtime_present {
@@ -462,6 +460,7 @@ fn wiring(bundle: &BundleInfo) -> BundleWiring {
         missing_files: bundle.missing_files.clone(),
         entry_found: bundle.entry.is_some(),
         glue_found: bundle.glue.is_some(),
+        syntax_error: bundle.syntax_error(),
         entry_imports_glue,
         entry_imports_reset,
         glue_exports_reset,
@@ -519,6 +518,8 @@ fn bundled_wiring(bundle: &BundleInfo, bundled: &crate::bundle::Bundled) -> Bund
         runtime_imported: Some(runtime_imported),
         runtime_before_glue: Some(matches!((runtime_at, glue_at), (Some(r), Some(g)) if r < g)),
         missing_files: bundle.missing_files.clone(),
+        // The metafile says what esbuild read; the bundled text is not parsed.
+        syntax_error: None,
     }
 }
 
@@ -588,6 +589,10 @@ fn bundle_check(bundle: &BundleInfo, w: &BundleWiring) -> Check {
         Some(format!("{entry} is missing or unreadable"))
     } else if !w.glue_found {
         Some(format!("{glue} is missing or unreadable"))
+    } else if let Some(error) = &w.syntax_error {
+        Some(format!(
+            "{error}: not a valid ES module, so its imports and exports cannot be read"
+        ))
     } else if !w.entry_imports_glue {
         Some(format!(
             "{entry} does not import ./{glue}: the entry bypasses the glue and its abort recovery"

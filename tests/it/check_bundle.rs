@@ -334,6 +334,36 @@ fn third_party_wasm_bindgen_output_is_checked_without_a_manifest() {
 }
 
 #[test]
+fn third_party_glue_that_does_not_parse_fails_with_where_and_why() {
+    // The glue cut short (an interrupted copy, say): its declarations cannot be read, and the
+    // check says where the text stops making sense instead of reporting missing imports.
+    let cut = GLUE_JS.find("export function fetch").unwrap() + "export function fetch(".len();
+    let dir = bundle(|d| {
+        fs::remove_file(d.join(".worker-build.json")).unwrap();
+        fs::remove_file(d.join("index.meta.json")).unwrap();
+        fs::write(d.join("index.js"), &GLUE_JS[..cut]).unwrap();
+    });
+    let report = check::check_path(dir.path(), &workerd()).unwrap();
+    let module = &report.modules[0];
+    let (status, cause) = bundle_check(module);
+    assert_eq!(status, Status::Fail, "{cause}");
+    assert!(
+        cause.starts_with("index.js, line 7, column 23: "),
+        "{cause}"
+    );
+    assert!(cause.ends_with("not a valid ES module, so its imports and exports cannot be read"));
+    let json = report.to_json();
+    let error = json["modules"][0]["bundle_wiring"]["syntax_error"].as_str();
+    assert!(error.is_some_and(|e| cause.starts_with(e)), "{json:#}");
+    // A glue that parses has no syntax error.
+    let report = check::check_path(bundle(|_| {}).path(), &workerd()).unwrap();
+    assert_eq!(
+        report.to_json()["modules"][0]["bundle_wiring"]["syntax_error"],
+        Value::Null
+    );
+}
+
+#[test]
 fn unreadable_manifest_warns_and_falls_back() {
     let dir = bundle(|d| fs::write(d.join(".worker-build.json"), "{ not json").unwrap());
     let report = check_dir(dir.path(), workerd());

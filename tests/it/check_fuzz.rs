@@ -365,8 +365,19 @@ fn analyser_survives_mutated_modules_and_scripts() {
                         mutate(&mut rng, &mut js, &donors);
                         *progress.current.lock().unwrap() = (js.clone(), "js");
                         let text = String::from_utf8_lossy(&js);
-                        if std::panic::catch_unwind(|| ModuleSyntax::parse(&text)).is_err() {
-                            return Err((js, "js", "the JavaScript reader panicked".into()));
+                        match std::panic::catch_unwind(|| ModuleSyntax::parse(&text)) {
+                            Err(_) => {
+                                return Err((js, "js", "the JavaScript reader panicked".into()))
+                            }
+                            // An error says where: a line and column inside the text.
+                            Ok(Err(e))
+                                if e.line == 0
+                                    || e.column == 0
+                                    || e.line > text.lines().count() + 1 =>
+                            {
+                                return Err((js, "js", format!("error outside the text: {e}")));
+                            }
+                            Ok(_) => {}
                         }
                         scripts += 1;
                     } else {
