@@ -167,8 +167,10 @@ pub fn npm_script(dir: &Path) -> PathBuf {
 }
 
 /// Optimise `wasm` in place. On failure the file is left as it was.
-/// How many optimised modules [`run`] keeps (the least recently written go first).
-const RESULTS_KEPT: usize = 16;
+/// How many optimised modules [`run`] keeps (the least recently used go first): enough for the
+/// release bundles of a whole test suite (one run of this repository's writes more than 16,
+/// so with 16 the next run found none of them), each a few hundred kilobytes.
+const RESULTS_KEPT: usize = 64;
 
 /// Where [`run`] keeps optimised modules, by what produced them: a fresh checkout or a second
 /// project whose module is the same (the compile cache makes it byte-identical) skips wasm-opt,
@@ -212,8 +214,21 @@ fn result_key(wasm_opt: &WasmOpt, args: &[String], input: &[u8]) -> String {
 
 /// Keep the result for next time; a failure to keep it only loses the shortcut.
 fn keep_result(key: &str, optimised: &Path) {
-    let dir = results_dir();
-    if std::fs::create_dir_all(&dir).is_err() {
+    keep_result_in(&results_dir(), key, optimised, RESULTS_KEPT);
+}
+
+/// Marks the kept result `kept` as just used, so the results used most recently are the ones
+/// kept; a failure only makes it go sooner.
+fn mark_used(kept: &Path) {
+    let _ = std::fs::File::options()
+        .write(true)
+        .open(kept)
+        .and_then(|f| f.set_modified(std::time::SystemTime::now()));
+}
+
+/// [`keep_result`] into `dir`, keeping the `limit` most recently used results.
+fn keep_result_in(dir: &Path, key: &str, optimised: &Path, limit: usize) {
+    if std::fs::create_dir_all(dir).is_err() {
         return;
     }
     let partial = dir.join(format!(".{key}.{}", std::process::id()));
@@ -223,7 +238,7 @@ fn keep_result(key: &str, optimised: &Path) {
         let _ = std::fs::remove_file(&partial);
         return;
     }
-    let mut kept: Vec<_> = std::fs::read_dir(&dir)
+    let mut kept: Vec<_> = std::fs::read_dir(dir)
         .into_iter()
         .flatten()
         .flatten()
@@ -231,7 +246,7 @@ fn keep_result(key: &str, optimised: &Path) {
         .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
         .collect();
     kept.sort();
-    let excess = kept.len().saturating_sub(RESULTS_KEPT);
+    let excess = kept.len().saturating_sub(limit);
     for (_, path) in kept.into_iter().take(excess) {
         let _ = std::fs::remove_file(path.with_extension("map"));
         let _ = std::fs::remove_file(path);
@@ -263,8 +278,12 @@ pub fn run(
             .as_ref()
             .map(|m| (std::fs::read(kept.with_extension("map")), m.output));
         match map {
-            None => return crate::fs::write(wasm, optimised),
+            None => {
+                mark_used(&kept);
+                return crate::fs::write(wasm, optimised);
+            }
             Some((Ok(text), to)) => {
+                mark_used(&kept);
                 crate::fs::write(to, text)?;
                 return crate::fs::write(wasm, optimised);
             }
@@ -331,6 +350,33 @@ mod tests {
         assert_ne!(key, result_key(&w(133), &oz, b"module"));
         assert_ne!(key, result_key(&w(132), &["-O2".to_string()], b"module"));
         assert_ne!(key, result_key(&w(132), &oz, b"module2"));
+    }
+
+    #[test]
+    fn the_results_used_most_recently_are_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let results = dir.path().join("results");
+        let module = dir.path().join("module.wasm");
+        std::fs::write(&module, b"optimised").unwrap();
+        let old = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+        for (i, key) in ["a", "b", "c"].into_iter().enumerate() {
+            keep_result_in(&results, key, &module, 3);
+            let kept = std::fs::File::options()
+                .write(true)
+                .open(results.join(format!("{key}.wasm")))
+                .unwrap();
+            kept.set_modified(old + std::time::Duration::from_secs(i as u64))
+                .unwrap();
+        }
+        // `a` was written first, but used since: `b` is the least recently used.
+        mark_used(&results.join("a.wasm"));
+        keep_result_in(&results, "d", &module, 3);
+        let mut left: Vec<String> = std::fs::read_dir(&results)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["a.wasm", "c.wasm", "d.wasm"]);
     }
 
     #[test]
