@@ -156,9 +156,13 @@ pub fn source_map_from_dwarf(wasm: &[u8], local_crate: Option<&str>) -> Result<O
     // First pass: every instruction's own chain, and where each function is called from.
     let mut located: Vec<Vec<(u64, Vec<SourceFrame>)>> = Vec::new();
     let mut call_sites: HashMap<u32, Vec<(usize, u64)>> = HashMap::new();
+    let mut names = Names::default();
     for (n, (body, function)) in bodies.into_iter().zip(&named.functions).enumerate() {
         let mut ops = body.get_operators_reader()?;
-        let mut here = Vec::new();
+        let mut here: Vec<(u64, Vec<SourceFrame>)> = Vec::new();
+        // DWARF's chain at the previous instruction, before naming: most instructions share
+        // their neighbour's, and the same chain in the same function is named the same.
+        let mut previous: Option<Vec<SourceFrame>> = None;
         while !ops.eof() {
             let (op, offset) = ops.read_with_offset()?;
             if let wasmparser::Operator::Call { function_index }
@@ -169,7 +173,16 @@ pub fn source_map_from_dwarf(wasm: &[u8], local_crate: Option<&str>) -> Result<O
                     .or_default()
                     .push((n, offset));
             }
-            let mut chain = frames_at(&context, offset - code_start);
+            let raw = frames_at(&context, offset - code_start, &mut names);
+            if let (Some(previous), Some((_, named_chain))) = (&previous, here.last()) {
+                if *previous == raw {
+                    let chain = named_chain.clone();
+                    here.push((offset, chain));
+                    continue;
+                }
+            }
+            let mut chain = raw.clone();
+            previous = Some(raw);
             let outermost = chain.len().saturating_sub(1);
             for (i, frame) in chain.iter_mut().enumerate() {
                 if i == outermost && frame.function.is_none() {
@@ -230,8 +243,13 @@ pub fn source_map_from_dwarf(wasm: &[u8], local_crate: Option<&str>) -> Result<O
     let mut mappings = Vec::new();
     let mut last: Option<u32> = None;
     for (n, here) in located.iter().enumerate() {
+        // The previous instruction's chain and its id: the same chain in the same function is
+        // the same source (its callers' frames are the function's).
+        let mut previous: Option<(&Vec<SourceFrame>, Option<u32>)> = None;
         for (offset, chain) in here {
-            let id = if chain.is_empty() {
+            let id = if let Some((_, id)) = previous.filter(|(p, _)| *p == chain) {
+                id
+            } else if chain.is_empty() {
                 None
             } else {
                 let mut chain = chain.clone();
@@ -243,6 +261,7 @@ pub fn source_map_from_dwarf(wasm: &[u8], local_crate: Option<&str>) -> Result<O
                 }
                 Some(id)
             };
+            previous = Some((chain, id));
             if id != last {
                 if let Some(id) = id {
                     mappings.push((*offset, id));
@@ -264,9 +283,18 @@ pub fn source_map_from_dwarf(wasm: &[u8], local_crate: Option<&str>) -> Result<O
     Ok(Some(Mapped { source_map, chains }))
 }
 
+/// Demangled function names and shortened paths, by what DWARF spells: each is worked out once
+/// per module rather than once per instruction.
+#[derive(Default)]
+struct Names {
+    functions: HashMap<String, String>,
+    files: HashMap<String, String>,
+}
+
 fn frames_at<R: addr2line::gimli::Reader>(
     context: &addr2line::Context<R>,
     probe: u64,
+    names: &mut Names,
 ) -> Vec<SourceFrame> {
     let mut out = Vec::new();
     let Ok(mut frames) = context.find_frames(probe).skip_all_loads() else {
@@ -277,9 +305,27 @@ fn frames_at<R: addr2line::gimli::Reader>(
             .function
             .as_ref()
             .and_then(|f| f.raw_name().ok())
-            .map(|n| super::clean_name(&n));
+            .map(|n| match names.functions.get(n.as_ref()) {
+                Some(clean) => clean.clone(),
+                None => {
+                    let clean = super::clean_name(&n);
+                    names.functions.insert(n.into_owned(), clean.clone());
+                    clean
+                }
+            });
         let (file, line, column) = match &frame.location {
-            Some(l) => (l.file.map(short_path), l.line, l.column),
+            Some(l) => (
+                l.file.map(|f| match names.files.get(f) {
+                    Some(short) => short.clone(),
+                    None => {
+                        let short = short_path(f);
+                        names.files.insert(f.to_string(), short.clone());
+                        short
+                    }
+                }),
+                l.line,
+                l.column,
+            ),
             None => (None, None, None),
         };
         out.push(SourceFrame {
