@@ -334,6 +334,7 @@ fn main() {
     let raw_object_again = raw_bundle(&ours, glue.path(), "raw-entry.js");
     let raw_class = raw_bundle(&ours, glue.path(), "raw-entrypoint.js");
     let raw_class_rpc = raw_bundle(&ours, glue.path(), "raw-entrypoint-rpc.js");
+    let raw_class_again = raw_bundle(&ours, glue.path(), "raw-entrypoint.js");
     let object = module_worker_bundle(&ours, glue.path());
     let variant = |name: &str, dir: &Path, baseline, recovers| Variant {
         name: name.to_string(),
@@ -382,6 +383,14 @@ fn main() {
         variant(
             "raw export, hand-written WorkerEntrypoint with the RPC methods",
             raw_class_rpc.path(),
+            Some(1),
+            false,
+        ),
+        // The class path's own noise floor: a second server of the identical class bundle
+        // against the first, so the class row is read against the spread of its baseline.
+        variant(
+            "raw export, hand-written WorkerEntrypoint again (noise floor)",
+            raw_class_again.path(),
             Some(1),
             false,
         ),

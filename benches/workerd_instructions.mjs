@@ -5,7 +5,8 @@
 // Run: BENCH_KEEP=/tmp/variants cargo bench --bench runtime_bench   (keeps each variant's
 //      workerd config and bundle), then
 //      node_modules/.bin/node benches/workerd_instructions.mjs /tmp/variants/*
-// Knobs: WARMUP (3000 requests), REQUESTS (3000 per repetition), REPS (3), CONCURRENCY (16).
+// Knobs: WARMUP (3000 requests), REQUESTS (3000 per repetition), REPS (3), CONCURRENCY (16),
+// PROCESSES (1: fresh workerd processes per directory, one after another).
 // Needs valgrind (`apt-get install valgrind`). Prints, per directory, the instructions per
 // `/hello` of each repetition (all of workerd's threads, after the warm-up) and their median.
 import { spawn, execFileSync } from "node:child_process";
@@ -18,6 +19,7 @@ const WARMUP = setting("WARMUP", 3000);
 const REQUESTS = setting("REQUESTS", 3000);
 const REPS = setting("REPS", 3);
 const CONCURRENCY = setting("CONCURRENCY", 16);
+const PROCESSES = setting("PROCESSES", 1);
 const workerd = resolve(new URL("..", import.meta.url).pathname, "node_modules/@cloudflare/workerd-linux-64/bin/workerd");
 
 /** A port nothing listens on. */
@@ -92,10 +94,29 @@ if (dirs.length === 0) {
   console.error("usage: node benches/workerd_instructions.mjs DIR... (from BENCH_KEEP)");
   process.exit(2);
 }
-console.log(`instructions per /hello (callgrind; ${WARMUP} warm-up, ${REPS} x ${REQUESTS} requests, concurrency ${CONCURRENCY})`);
-// Measured concurrently: the counts do not depend on the machine's load.
-const results = await Promise.all(dirs.map((dir) => measure(dir)));
+console.log(
+  `instructions per /hello (callgrind; ${WARMUP} warm-up, ${REPS} x ${REQUESTS} requests, concurrency ${CONCURRENCY}, ${PROCESSES} fresh workerd process(es) per directory)`,
+);
+const median = (list) => {
+  const sorted = [...list].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)];
+};
+// Two processes of one bundle count a few percent apart (the JIT's and the GC's decisions
+// differ between them), more than the mechanisms measured here cost: compare medians over
+// several fresh processes. The directories of one process round are measured concurrently
+// (the counts do not depend on the machine's load).
+/** @type {number[][]} each directory's per-process medians */
+const perProcess = dirs.map(() => []);
+for (let round = 0; round < PROCESSES; round++) {
+  const results = await Promise.all(dirs.map((dir) => measure(dir)));
+  for (const [i, dir] of dirs.entries()) {
+    perProcess[i].push(median(results[i]));
+    console.log(`  process ${round + 1}: ${dir}: ${results[i].join(" ")}`);
+  }
+}
+const first = median(perProcess[0]);
 for (const [i, dir] of dirs.entries()) {
-  const sorted = [...results[i]].sort((a, b) => a - b);
-  console.log(`${dir}: ${results[i].join(" ")} (median ${sorted[Math.floor(sorted.length / 2)]})`);
+  const m = median(perProcess[i]);
+  const against = i === 0 ? "" : `, ${(m / first).toFixed(3)}x the first directory`;
+  console.log(`${dir}: median ${m} over ${PROCESSES} process(es) (${[...perProcess[i]].sort((a, b) => a - b).join(" ")})${against}`);
 }
