@@ -6,7 +6,7 @@
 //      workerd config and bundle), then
 //      node_modules/.bin/node benches/workerd_instructions.mjs /tmp/variants/*
 // Knobs: WARMUP (3000 requests), REQUESTS (3000 per repetition), REPS (3), CONCURRENCY (16),
-// PROCESSES (1: fresh workerd processes per directory, one after another).
+// PROCESSES (1: fresh workerd processes per directory, one after another), V8_FLAGS (none).
 // Needs valgrind (`apt-get install valgrind`). Prints, per directory, the instructions per
 // `/hello` of each repetition (all of workerd's threads, after the warm-up) and their median.
 import { spawn, execFileSync } from "node:child_process";
@@ -20,6 +20,10 @@ const REQUESTS = setting("REQUESTS", 3000);
 const REPS = setting("REPS", 3);
 const CONCURRENCY = setting("CONCURRENCY", 16);
 const PROCESSES = setting("PROCESSES", 1);
+// V8 flags for workerd (its config's `v8Flags`), e.g. V8_FLAGS="--single-threaded --random-seed=42
+// --hash-seed=42": with the JIT and the GC on the isolate's thread and fixed seeds, two processes
+// of one bundle count within 0.2% of each other instead of 2-4% (BENCHMARKS.md).
+const V8_FLAGS = (process.env.V8_FLAGS ?? "").split(/\s+/).filter((flag) => flag !== "");
 const workerd = resolve(new URL("..", import.meta.url).pathname, "node_modules/@cloudflare/workerd-linux-64/bin/workerd");
 
 /** A port nothing listens on. */
@@ -60,7 +64,14 @@ function counted(pid) {
 async function measure(dir) {
   const port = await freePort();
   const config = join(dir, "config.capnp");
-  writeFileSync(config, readFileSync(config, "utf8").replace(/127\.0\.0\.1:\d+/, `127.0.0.1:${port}`));
+  let text = readFileSync(config, "utf8")
+    .replace(/127\.0\.0\.1:\d+/, `127.0.0.1:${port}`)
+    .replace(/^  v8Flags = \[.*\],\n/m, "");
+  if (V8_FLAGS.length > 0) {
+    const list = V8_FLAGS.map((flag) => JSON.stringify(flag)).join(", ");
+    text = text.replace(/^const config :Workerd\.Config = \(\n/m, (head) => `${head}  v8Flags = [${list}],\n`);
+  }
+  writeFileSync(config, text);
   const child = spawn(
     "valgrind",
     ["--tool=callgrind", "--smc-check=all-non-file", "--callgrind-out-file=/dev/null", workerd, "serve", config],
@@ -95,7 +106,7 @@ if (dirs.length === 0) {
   process.exit(2);
 }
 console.log(
-  `instructions per /hello (callgrind; ${WARMUP} warm-up, ${REPS} x ${REQUESTS} requests, concurrency ${CONCURRENCY}, ${PROCESSES} fresh workerd process(es) per directory)`,
+  `instructions per /hello (callgrind; ${WARMUP} warm-up, ${REPS} x ${REQUESTS} requests, concurrency ${CONCURRENCY}, ${PROCESSES} fresh workerd process(es) per directory${V8_FLAGS.length > 0 ? `, V8 flags ${V8_FLAGS.join(" ")}` : ""})`,
 );
 const median = (list) => {
   const sorted = [...list].sort((a, b) => a - b);
