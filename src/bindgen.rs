@@ -1,7 +1,7 @@
 //! wasm-bindgen: the CLI must be exactly the version in Cargo.lock (its schema check refuses
 //! anything else). [`crate::locate`] finds it (`WASM_BINDGEN` or worker-build's
 //! `WASM_BINDGEN_BIN`, PATH, the tool cache); this module installs it into the tool cache from
-//! crates.io when it is nowhere, and runs it.
+//! the crates registry when it is nowhere, and runs it.
 
 use std::path::{Path, PathBuf};
 
