@@ -98,6 +98,17 @@ fn symbolize(bundle: &Path, log: &str) -> std::process::Output {
     child.wait_with_output().unwrap()
 }
 
+/// `symbolize` of `log` that must succeed: its output.
+fn symbolized(bundle: &Path, log: &str) -> String {
+    let out = symbolize(bundle, log);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("symbolize writes UTF-8")
+}
+
 #[test]
 fn a_release_trap_in_workerd_is_named_after_symbolize() {
     let bundle = release_bundle();
@@ -106,13 +117,7 @@ fn a_release_trap_in_workerd_is_named_after_symbolize() {
     assert_eq!(status, 500);
     server.wait_for_log("wasm-function[", Duration::from_secs(10));
     let log = server.log_contents();
-    let out = symbolize(&bundle, &log);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = symbolized(&bundle, &log);
     // workerd printed the trap's frame without a name: the module ships without names.
     let raw_frame = log
         .lines()
@@ -215,13 +220,7 @@ fn a_release_panic_in_workerd_is_one_record_whose_frames_symbolize_names() {
         "the record lists the PanicError's Wasm frames:\n{log}"
     );
 
-    let out = symbolize(&bundle, &log);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = symbolized(&bundle, &log);
     let (named_head, named) = text_record(&text, head);
     assert_eq!(
         named_head, raw_head,
@@ -270,13 +269,7 @@ fn a_hooked_release_panic_names_the_panicking_function_and_its_callers_after_sym
         raw_head,
         format!("{head} [panic at src/lib.rs:{panic_line}:{panic_col}, build {id}]")
     );
-    let out = symbolize(&bundle, &log);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = symbolized(&bundle, &log);
     let (_, named) = text_record(&text, head);
     let named = named.join("\n");
     let site = format!("fixture_symbols::parse_digit (src/lib.rs:{panic_line}:");
@@ -315,8 +308,7 @@ fn a_hooked_panic_record_has_the_rust_location_and_the_panic_site() {
         raw_head,
         format!("{head} [panic at src/lib.rs:{site}:5, build {id}]")
     );
-    let out = symbolize(&bundle, &log);
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = symbolized(&bundle, &log);
     let (_, named) = text_record(&text, head);
     assert!(
         named
@@ -365,8 +357,7 @@ fn json_records_are_one_object_per_fault_and_symbolize_fills_them() {
     assert_eq!(panic["message"], "fixture-symbols: 'x' is not a digit");
     assert_eq!(panic["build"], id.as_str());
 
-    let out = symbolize(&bundle, &log);
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = symbolized(&bundle, &log);
     let named: serde_json::Value = serde_json::from_str(
         text.lines()
             .find(|l| l.contains("\"kind\":\"unreachable\""))
@@ -644,8 +635,7 @@ fn an_inlined_abort_is_named_after_symbolize() {
         text_record(&log, head).0,
         format!("{head} [unreachable, build {id}]")
     );
-    let out = symbolize(&bundle, &log);
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = symbolized(&bundle, &log);
     let site = line_of("workers-rs", "std::process::abort()");
     let (named, frames) = text_record(&text, head);
     assert_eq!(
