@@ -166,7 +166,6 @@ pub fn npm_script(dir: &Path) -> PathBuf {
         .join("wasm-opt")
 }
 
-/// Optimise `wasm` in place. On failure the file is left as it was.
 /// How many optimised modules [`run`] keeps (the least recently used go first): enough for the
 /// release bundles of a whole test suite (one run of this repository's writes more than 16,
 /// so with 16 the next run found none of them), each a few hundred kilobytes.
@@ -259,6 +258,7 @@ pub struct SourceMaps<'a> {
     pub output: &'a Path,
 }
 
+/// Optimise `wasm` in place. On failure the file is left as it was.
 pub fn run(
     wasm_opt: &WasmOpt,
     args: &[String],
