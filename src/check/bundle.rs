@@ -236,7 +236,14 @@ impl BundleInfo {
         let (entry, glue) = if bundled.is_some() {
             (None, None)
         } else {
-            (read_js(&entry_name), read_js(&glue_name))
+            let entry = read_js(&entry_name);
+            // A glue inlined into the entry is that same file: parsed once.
+            let glue = if glue_name == entry_name {
+                entry.clone()
+            } else {
+                read_js(&glue_name)
+            };
+            (entry, glue)
         };
         Ok(BundleInfo {
             dir: dir.to_path_buf(),
