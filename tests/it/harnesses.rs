@@ -189,10 +189,11 @@ fn plain_bundle() -> PathBuf {
             let out = fixtures_target_dir()
                 .join("harness-bundles")
                 .join("plain-unwind");
-            run_ok(
-                support::build_command(&fixture("plain"), &out, support::Mode::Unwind)
-                    .arg("--no-opt"),
-            );
+            run_ok(support::no_opt(&mut support::build_command(
+                &fixture("plain"),
+                &out,
+                support::Mode::Unwind,
+            )));
             out
         })
         .clone()

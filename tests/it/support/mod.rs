@@ -89,6 +89,21 @@ pub fn build_command(crate_dir: &Path, out: &Path, mode: Mode) -> Command {
     cmd
 }
 
+/// `--no-opt` (no wasm-opt, no minifier), for a release build whose test is not about
+/// optimisation, compiled with the profile an optimised build gets: the tool adds line tables
+/// (`profile.release.debug = "line-tables-only"`) only when it optimises, and cargo builds every
+/// profile into `target/fixtures` separately, so without them a `--no-opt` build would compile a
+/// second `-Zbuild-std` standard library and a second set of dependencies (`debug = 0`, and the
+/// `strip = "debuginfo"` cargo defaults to with it). The setting comes from the environment, as
+/// a user's own would; the tool then leaves the profile alone. The bundle has no DWARF
+/// (wasm-bindgen drops it without `--keep-debug`, which only optimised builds pass); its code is
+/// rustc's with line tables, as an optimised build's before wasm-opt (the plain fixture's module
+/// differed from a `debug = 0` build's by 13 bytes of 51,679, its code by 2).
+pub fn no_opt(cmd: &mut Command) -> &mut Command {
+    cmd.arg("--no-opt")
+        .env("CARGO_PROFILE_RELEASE_DEBUG", "line-tables-only")
+}
+
 /// The JSON records of a `--message-format json` run: every line of `stdout` must be one JSON
 /// value (the panic names the line and shows the whole output).
 pub fn json_lines(stdout: &[u8]) -> Vec<serde_json::Value> {
