@@ -27,8 +27,13 @@ fn path_with_tool() -> std::ffi::OsString {
     std::env::join_paths(std::iter::once(bin_dir).chain(std::env::split_paths(&rest))).unwrap()
 }
 
-/// Runs the script the way a CI job would, with `vars` set.
+/// Runs the script the way a CI job would, with `vars` set. It builds into the shared target
+/// dir, where scaffold_e2e builds a crate of the same name (the same output file): hold the one
+/// build lock.
 fn run_script(project: &Path, vars: &[(&str, &str)]) -> (Output, String) {
+    let _serial = support::BUILD_LOCK
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let mut cmd = Command::new("bash");
     cmd.arg(script())
         .env("PATH", path_with_tool())
@@ -69,7 +74,9 @@ fn the_ci_script_builds_and_checks_a_project_from_the_hello_template() {
         .prefix("cwb-ci-script-")
         .tempdir()
         .unwrap();
-    let project = tmp.path().join("ci-hello");
+    // The name tests/it/scaffold_e2e.rs gives its hello project: the same crate, so the same
+    // module, and one wasm-opt run (the tool keeps its result) serves both tests.
+    let project = tmp.path().join("e2e-hello");
     let mut new = support::tool();
     new.arg("new").arg(&project);
     support::run_ok(&mut new);
