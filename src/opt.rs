@@ -205,10 +205,7 @@ fn result_key(wasm_opt: &WasmOpt, args: &[String], input: &[u8]) -> String {
         h.update("\0");
     }
     h.update(input);
-    h.finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<String>()
+    format!("{:x}", h.finalize())
 }
 
 /// Keep the result for next time; a failure to keep it only loses the shortcut.

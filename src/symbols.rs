@@ -123,11 +123,7 @@ pub fn trap_kinds(map: &Sidecar) -> std::collections::BTreeMap<u32, &'static str
 /// The build id of a module: 16 hex digits of its SHA-256.
 pub fn build_id(wasm: &[u8]) -> String {
     use sha2::{Digest, Sha256};
-    Sha256::digest(wasm)
-        .iter()
-        .take(8)
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    format!("{:x}", Sha256::digest(wasm))[..16].to_owned()
 }
 
 /// V8 names a module's script `wasm://wasm/<8 hex digits>`: the hash of its bytes, which for any

@@ -209,10 +209,7 @@ fn npm_install_seed(template: &str, project: &Path, install: &dyn Fn(&Path) -> C
     ] {
         hash.update(format!("{field}\0{}\0", package[field]));
     }
-    let key: String = hash.finalize()[..8]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let key = format!("{:x}", hash.finalize())[..16].to_owned();
     let seed = support::fixtures_target_dir()
         .join("npm-installs")
         .join(key);
