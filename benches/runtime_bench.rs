@@ -9,7 +9,8 @@
 //! other bundles of the same crate (ablations of the runtime, say), and
 //! `BENCH_OTHER_RUNTIME="name=path;..."` rows of our module-worker entry with other copies of
 //! `runtime.js`. Each round measures a freshly started workerd per variant (`BENCH_FRESH=0`:
-//! one long-lived server each); `BENCH_KEEP=dir` keeps every variant's config and bundle for
+//! one long-lived server each), in `BENCH_SLICES` slices that alternate between the variants;
+//! `BENCH_KEEP=dir` keeps every variant's config and bundle for
 //! `benches/workerd_instructions.mjs`. It checks that every request succeeded (a failed
 //! one would make the figures meaningless) and prints the figures; it asserts no speed.
 
@@ -48,6 +49,14 @@ static ROUNDS: std::sync::LazyLock<usize> =
 /// process per variant compare two draws, and rounds on fresh processes a median of many.
 static FRESH: std::sync::LazyLock<bool> =
     std::sync::LazyLock::new(|| setting("BENCH_FRESH", 1) != 0);
+/// How many slices a round's requests to each variant are cut into (`BENCH_SLICES`). The
+/// slices of all variants alternate (A B C .. A B C ..), so every variant of a round is measured
+/// across the same stretch of time and a change in the machine's speed during the round (a
+/// neighbour on the host, the CPU's clock) falls on all of them alike; with one slice each
+/// variant had its own second of the round, and two servers of one identical bundle measured up
+/// to 4% apart in median over 40 rounds.
+static SLICES: std::sync::LazyLock<usize> =
+    std::sync::LazyLock::new(|| setting("BENCH_SLICES", 10).max(1));
 const ABORTS: usize = 30;
 
 struct Variant {
@@ -99,26 +108,43 @@ fn cpu_seconds(pid: u32) -> f64 {
     ticks / 100.0 // USER_HZ
 }
 
-fn hello_round(server: &Server) -> Figures {
-    let paths = vec!["/hello".to_string(); *REQUESTS];
-    let cpu_before = cpu_seconds(server.pid());
-    let started = Instant::now();
-    let samples = load(server.port(), &paths, *CONCURRENCY, Duration::from_secs(15));
-    let elapsed = started.elapsed();
-    let cpu = cpu_seconds(server.pid()) - cpu_before;
-    for sample in &samples {
-        assert_eq!(
-            (sample.status, sample.body.as_str()),
-            (200, "hello"),
-            "{sample:?}"
-        );
+/// What one slice of a round measured on one server: requests sent, wall time, workerd's CPU
+/// time, and every request's latency.
+#[derive(Default)]
+struct Tally {
+    requests: usize,
+    seconds: f64,
+    cpu_seconds: f64,
+    latencies: Vec<Duration>,
+}
+
+impl Tally {
+    /// Sends `requests` GETs of `/hello` to `server` and adds what they took.
+    fn add_slice(&mut self, server: &Server, requests: usize) {
+        let paths = vec!["/hello".to_string(); requests];
+        let cpu_before = cpu_seconds(server.pid());
+        let started = Instant::now();
+        let samples = load(server.port(), &paths, *CONCURRENCY, Duration::from_secs(15));
+        self.seconds += started.elapsed().as_secs_f64();
+        self.cpu_seconds += cpu_seconds(server.pid()) - cpu_before;
+        for sample in &samples {
+            assert_eq!(
+                (sample.status, sample.body.as_str()),
+                (200, "hello"),
+                "{sample:?}"
+            );
+        }
+        self.requests += requests;
+        self.latencies.extend(samples.iter().map(|s| s.latency()));
     }
-    let mut latencies: Vec<_> = samples.iter().map(|s| s.latency()).collect();
-    Figures {
-        rps: *REQUESTS as f64 / elapsed.as_secs_f64(),
-        p50: quantile_ms(&mut latencies, 0.5),
-        p99: quantile_ms(&mut latencies, 0.99),
-        cpu_us: cpu * 1e6 / *REQUESTS as f64,
+
+    fn figures(mut self) -> Figures {
+        Figures {
+            rps: self.requests as f64 / self.seconds,
+            p50: quantile_ms(&mut self.latencies, 0.5),
+            p99: quantile_ms(&mut self.latencies, 0.99),
+            cpu_us: self.cpu_seconds * 1e6 / self.requests as f64,
+        }
     }
 }
 
@@ -466,7 +492,8 @@ fn main() {
     // other, so the client's threads do not steal time from the server being measured.
     let pinned = variants.iter().all(|v| pin(v.server.pid(), "0")) && pin(std::process::id(), "1");
 
-    // Warm up, then interleave the rounds so drift on the machine hits every variant alike.
+    // Warm up, then interleave the variants within each round (slices) and across rounds, so
+    // drift on the machine hits every variant alike.
     let warm_up = |server: &Server| {
         let paths = vec!["/hello".to_string(); 2_000];
         load(server.port(), &paths, *CONCURRENCY, Duration::from_secs(15));
@@ -475,29 +502,47 @@ fn main() {
         warm_up(&variant.server);
     }
     let mut rounds: Vec<Vec<Figures>> = vec![Vec::new(); variants.len()];
-    // Each round starts with the next variant, so none is always measured first or last.
+    let slice = (*REQUESTS).div_ceil(*SLICES);
     for round in 0..*ROUNDS {
-        for k in 0..variants.len() {
-            let i = (round + k) % variants.len();
-            let figures = if *FRESH {
-                let server = Server::start(Serve::Worker(&variants[i].dir));
-                if pinned {
-                    pin(server.pid(), "0");
+        // This round's servers: fresh ones, started and warmed up before any is measured.
+        let fresh: Vec<Server> = if *FRESH {
+            variants
+                .iter()
+                .map(|v| {
+                    let server = Server::start(Serve::Worker(&v.dir));
+                    if pinned {
+                        pin(server.pid(), "0");
+                    }
+                    warm_up(&server);
+                    server
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let server = |i: usize| fresh.get(i).unwrap_or(&variants[i].server);
+        let mut tallies: Vec<Tally> = variants.iter().map(|_| Tally::default()).collect();
+        // Each slice starts with the next variant, so none is always measured first or last.
+        for s in 0..*SLICES {
+            for k in 0..variants.len() {
+                let i = (round + s + k) % variants.len();
+                let requests = slice.min(*REQUESTS - tallies[i].requests);
+                if requests > 0 {
+                    tallies[i].add_slice(server(i), requests);
                 }
-                warm_up(&server);
-                hello_round(&server)
-            } else {
-                hello_round(&variants[i].server)
-            };
-            rounds[i].push(figures);
+            }
+        }
+        for (i, tally) in tallies.into_iter().enumerate() {
+            rounds[i].push(tally.figures());
         }
     }
 
     println!(
-        "\n/hello, {} requests x {} rounds, concurrency {}, workerd on 127.0.0.1{}, {} \
-         (medians of rounds; CPU: least of rounds)",
+        "\n/hello, {} requests x {} rounds ({} interleaved slices per round), concurrency {}, \
+         workerd on 127.0.0.1{}, {} (medians of rounds; CPU: least of rounds)",
         *REQUESTS,
         *ROUNDS,
+        *SLICES,
         *CONCURRENCY,
         if pinned {
             ", pinned to CPU 0, client on CPU 1"
