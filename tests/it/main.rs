@@ -18,6 +18,7 @@ mod cli_errors;
 mod docs_sync;
 mod e2e_build;
 mod harnesses;
+mod msrv;
 mod opt;
 mod real_world;
 mod runtime_faults;
