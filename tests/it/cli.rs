@@ -53,7 +53,7 @@ fn runs_as_a_cargo_subcommand() {
 fn json_messages_describe_each_step_then_a_summary_and_a_rebuild_is_fresh() {
     // Not about optimisation: --no-opt skips wasm-opt (the steps reported are the same).
     let dir = copy_fixture("plain");
-    let out = run(tool_in(dir.path()).args(["--message-format", "json", "--no-opt"]));
+    let out = run(support::no_opt(&mut tool_in(dir.path())).args(["--message-format", "json"]));
     assert!(
         out.status.success(),
         "{}",
@@ -108,7 +108,7 @@ fn json_messages_describe_each_step_then_a_summary_and_a_rebuild_is_fresh() {
         .unwrap()
         .modified()
         .unwrap();
-    let out = run(tool_in(dir.path()).args(["--message-format", "json", "--no-opt"]));
+    let out = run(support::no_opt(&mut tool_in(dir.path())).args(["--message-format", "json"]));
     let again = json_lines(&out.stdout);
     assert_eq!(again.last().unwrap()["fresh"], true);
     assert_eq!(
@@ -204,8 +204,9 @@ fn concurrent_builds_of_one_bundle_take_turns_whatever_their_target_dirs() {
     ];
     let build = |target: &Path| {
         let mut cmd = tool();
+        support::no_opt(&mut cmd);
         cmd.current_dir(dir.path())
-            .args(["-q", "--no-opt", "--target-dir"])
+            .args(["-q", "--target-dir"])
             .arg(target);
         cmd
     };
@@ -457,11 +458,9 @@ fn tools_and_the_build_name_the_same_wasm_bindgen_when_the_environment_and_the_c
         assert!(plan["tools"][tool]["path"].is_string(), "{}", plan["tools"]);
     }
 
-    let out = run(tool_in(dir.path()).env("WASM_BINDGEN", &from_env).args([
-        "--no-opt",
-        "--message-format",
-        "json",
-    ]));
+    let out = run(support::no_opt(&mut tool_in(dir.path()))
+        .env("WASM_BINDGEN", &from_env)
+        .args(["--message-format", "json"]));
     assert!(
         out.status.success(),
         "{}",

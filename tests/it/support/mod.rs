@@ -93,8 +93,9 @@ pub fn build_command(crate_dir: &Path, out: &Path, mode: Mode) -> Command {
 /// optimisation, compiled with the profile an optimised build gets: the tool adds line tables
 /// (`profile.release.debug = "line-tables-only"`) only when it optimises, and cargo builds every
 /// profile into `target/fixtures` separately, so without them a `--no-opt` build would compile a
-/// second `-Zbuild-std` standard library and a second set of dependencies (`debug = 0`, and the
-/// `strip = "debuginfo"` cargo defaults to with it). The setting comes from the environment, as
+/// second set of dependencies and, with `--unwind`, a second `-Zbuild-std` standard library
+/// (`debug = 0`, and the `strip = "debuginfo"` cargo defaults to with it; BENCHMARKS.md, "Fewer
+/// standard libraries in a cold run"). The setting comes from the environment, as
 /// a user's own would; the tool then leaves the profile alone. The bundle has no DWARF
 /// (wasm-bindgen drops it without `--keep-debug`, which only optimised builds pass); its code is
 /// rustc's with line tables, as an optimised build's before wasm-opt (the plain fixture's module
