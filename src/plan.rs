@@ -332,8 +332,24 @@ pub fn resolve(
     let minify = crate::minify::plan(args.no_opt, env.no_minify, &profile, &package.metadata)?;
     let log = log_plan(args.log_format, &package.metadata)?;
     // Optimised builds get line tables for the symbol map (the DWARF leaves the module before
-    // wasm-opt), unless the profile says what debug info it wants.
-    let line_tables = opt.args.is_some()
+    // wasm-opt), unless the profile says what debug info it wants. A `--no-opt` build of a
+    // profile that would be optimised gets them too: `--no-opt` skips wasm-opt and the minifier,
+    // not the compile, so it reuses the optimised build's -Zbuild-std standard library and
+    // dependencies instead of compiling a second set (wasm-bindgen drops the DWARF, as it is not
+    // asked to keep it).
+    let optimised_profile = if args.no_opt {
+        crate::opt::plan(
+            false,
+            args.opt_level.as_deref(),
+            &profile,
+            &package.metadata,
+        )?
+        .args
+        .is_some()
+    } else {
+        opt.args.is_some()
+    };
+    let line_tables = optimised_profile
         && manifest_profile_value(&package.workspace_root, &profile, "debug").is_none()
         && std::env::var_os(format!(
             "CARGO_PROFILE_{}_DEBUG",
@@ -950,6 +966,26 @@ mod tests {
             plan(&[]).package.target_dir,
             PathBuf::from("/p/hello/target")
         );
+    }
+
+    #[test]
+    fn no_opt_compiles_with_the_profile_of_the_optimised_build() {
+        let line_tables = |p: &Plan| {
+            cargo_args(p)
+                .iter()
+                .any(|a| a == "profile.release.debug=\"line-tables-only\"")
+        };
+        let optimised = plan(&[]);
+        let no_opt = plan(&["--no-opt"]);
+        assert!(line_tables(&optimised), "{:?}", cargo_args(&optimised));
+        assert!(line_tables(&no_opt), "{:?}", cargo_args(&no_opt));
+        assert!(
+            !no_opt.bindgen_args.contains(&"--keep-debug".to_string()),
+            "no wasm-opt to take the DWARF out: wasm-bindgen drops it"
+        );
+        assert!(!cargo_args(&plan(&["--dev", "--no-opt"]))
+            .iter()
+            .any(|a| a.contains("line-tables-only")));
     }
 
     #[test]

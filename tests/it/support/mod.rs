@@ -90,19 +90,11 @@ pub fn build_command(crate_dir: &Path, out: &Path, mode: Mode) -> Command {
 }
 
 /// `--no-opt` (no wasm-opt, no minifier), for a release build whose test is not about
-/// optimisation, compiled with the profile an optimised build gets: the tool adds line tables
-/// (`profile.release.debug = "line-tables-only"`) only when it optimises, and cargo builds every
-/// profile into `target/fixtures` separately, so without them a `--no-opt` build would compile a
-/// second set of dependencies and, with `--unwind`, a second `-Zbuild-std` standard library
-/// (`debug = 0`, and the `strip = "debuginfo"` cargo defaults to with it; BENCHMARKS.md, "Fewer
-/// standard libraries in a cold run"). The setting comes from the environment, as
-/// a user's own would; the tool then leaves the profile alone. The bundle has no DWARF
-/// (wasm-bindgen drops it without `--keep-debug`, which only optimised builds pass); its code is
-/// rustc's with line tables, as an optimised build's before wasm-opt (the plain fixture's module
-/// differed from a `debug = 0` build's by 13 bytes of 51,679, its code by 2).
+/// optimisation. The tool compiles it with the optimised build's profile (line tables
+/// included), so it shares that build's `-Zbuild-std` standard library and dependencies in
+/// `target/fixtures` (plan.rs, `no_opt_compiles_with_the_profile_of_the_optimised_build`).
 pub fn no_opt(cmd: &mut Command) -> &mut Command {
     cmd.arg("--no-opt")
-        .env("CARGO_PROFILE_RELEASE_DEBUG", "line-tables-only")
 }
 
 /// The JSON records of a `--message-format json` run: every line of `stdout` must be one JSON
