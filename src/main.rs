@@ -47,7 +47,7 @@ fn main() -> ExitCode {
             }
             if cli.command.is_none() && build.message_format == MessageFormat::Json {
                 // Scripts reading `--message-format json` see how the build ended either way.
-                println!("{}", pipeline::failure_record(&err));
+                cargo_worker_build::term::out_line(pipeline::failure_record(&err));
             }
             ExitCode::from(exit_code_of(&err) as u8)
         }
@@ -62,7 +62,7 @@ fn run_build(args: &BuildArgs, shell: &Shell) -> Result<i32> {
     let plan = plan::from_env(args, shell.color_arg())?;
     let summary = pipeline::execute(&plan, args.dry_run, started, shell, &events)?;
     if args.message_format == MessageFormat::Json {
-        println!("{}", serde_json::to_string(&summary)?);
+        cargo_worker_build::term::out_line(serde_json::to_string(&summary)?);
     }
     let Some(expect) = plan.check.as_ref().filter(|_| !args.dry_run) else {
         return Ok(0);

@@ -60,7 +60,7 @@ impl Events {
 
     pub fn emit(&self, value: serde_json::Value) {
         if self.json {
-            println!("{value}");
+            crate::term::out_line(value);
         }
     }
 }

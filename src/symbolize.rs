@@ -3,7 +3,7 @@
 //! functions the bundle's symbol sidecar names. Text that is not a frame passes through as it
 //! is; a frame the map cannot place stays as it is, marked.
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::PathBuf;
 
 use anyhow::Result;
@@ -58,7 +58,7 @@ pub fn run(args: &SymbolizeArgs) -> Result<i32> {
             "pass --out-dir with the bundle that produced the log, or rebuild the deployed commit and symbolize again",
         ));
     }
-    std::io::stdout().write_all(rewrite(&log, &map).as_bytes())?;
+    crate::term::out(&rewrite(&log, &map));
     Ok(0)
 }
 

@@ -150,6 +150,27 @@ pub fn resolve_color(
     }
 }
 
+/// Writes `text` to standard output (reports, JSON records, listings). A reader that closed the
+/// pipe (`| head -1`) has all it wanted: the rest is dropped and the build goes on to the end,
+/// its bundle and exit code unchanged, instead of the process dying on the write. Any other
+/// failure to write is said once per write on stderr.
+pub fn out(text: &str) {
+    let mut stdout = std::io::stdout().lock();
+    if let Err(err) = stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        if err.kind() != std::io::ErrorKind::BrokenPipe {
+            eprintln!("error: cannot write to standard output: {err}");
+        }
+    }
+}
+
+/// [`out`] with a newline.
+pub fn out_line(line: impl std::fmt::Display) {
+    out(&format!("{line}\n"));
+}
+
 /// `1.2 MiB`-style sizes for the summary line.
 pub fn human_size(bytes: u64) -> String {
     const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];

@@ -4,6 +4,7 @@
 //! delete other versions.
 
 use std::ffi::OsString;
+use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use anyhow::Result;
@@ -163,15 +164,15 @@ pub fn run(args: &ToolsArgs, shell: &Shell) -> Result<i32> {
             .into_iter()
             .map(|(t, v, p)| serde_json::json!({"tool": t, "version": v, "path": p}))
             .collect();
-        println!(
-            "{}",
-            serde_json::json!({"tools": rows, "plan": tools, "cache": {"root": toolcache::root(), "entries": cache}, "compile_cache": {"storage": compile_cache.storage}, "removed": removed, "warnings": node_advice.iter().collect::<Vec<_>>()})
+        crate::term::out_line(
+            serde_json::json!({"tools": rows, "plan": tools, "cache": {"root": toolcache::root(), "entries": cache}, "compile_cache": {"storage": compile_cache.storage}, "removed": removed, "warnings": node_advice.iter().collect::<Vec<_>>()}),
         );
         return Ok(0);
     }
-    println!("{:<22} {:<20} {:<12} FROM", "TOOL", "NEEDED", "INSTALLED");
+    let mut text = format!("{:<22} {:<20} {:<12} FROM\n", "TOOL", "NEEDED", "INSTALLED");
     for r in &rows {
-        println!(
+        writeln!(
+            text,
             "{:<22} {:<20} {:<12} {}{}",
             r.tool,
             r.needed,
@@ -181,18 +182,20 @@ pub fn run(args: &ToolsArgs, shell: &Shell) -> Result<i32> {
                 .as_ref()
                 .map(|p| format!(" ({})", p.display()))
                 .unwrap_or_default()
-        );
+        )
+        .unwrap();
     }
-    println!("\ncompile cache: {}", compile_cache.storage);
-    println!("\ntool cache: {}", toolcache::root().display());
+    writeln!(text, "\ncompile cache: {}", compile_cache.storage).unwrap();
+    writeln!(text, "\ntool cache: {}", toolcache::root().display()).unwrap();
     for (tool, version, _) in toolcache::list() {
         let used = if keep(&tool, &version) {
             "used by this project"
         } else {
             "not used by this project"
         };
-        println!("  {tool} {version} ({used})");
+        writeln!(text, "  {tool} {version} ({used})").unwrap();
     }
+    crate::term::out(&text);
     for r in &removed {
         shell.status("Removed", r);
     }

@@ -62,7 +62,7 @@ pub enum Action {
 /// `cargo worker-build new`: a new project in a new directory.
 pub fn new_project(args: &NewArgs) -> Result<()> {
     if args.list_templates {
-        print!("{}", list_templates());
+        crate::term::out(&list_templates());
         return Ok(());
     }
     let plan = plan_new(args)?;
@@ -74,7 +74,7 @@ pub fn new_project(args: &NewArgs) -> Result<()> {
 /// `cargo worker-build init`: a project in the current (or given) directory.
 pub fn init_project(args: &InitArgs) -> Result<()> {
     if args.list_templates {
-        print!("{}", list_templates());
+        crate::term::out(&list_templates());
         return Ok(());
     }
     let cwd = std::env::current_dir().context("cannot read the current directory")?;
