@@ -183,11 +183,11 @@ fn result_key(wasm_opt: &WasmOpt, args: &[String], input: &[u8]) -> String {
     let mut h = Sha256::new();
     h.update(format!("binaryen {}\0", wasm_opt.version));
     // Which wasm-opt, exactly: its path, size and modification time (another program that says
-    // it is the same version must not be answered from this one's results).
-    for file in [Some(&wasm_opt.program), wasm_opt.script.as_ref()]
-        .into_iter()
-        .flatten()
+    // it is the same version must not be answered from this one's results). For npm's Binaryen
+    // that is its script, not the node running it: which node is first on PATH (npm scripts put
+    // a project's own first) does not change what Binaryen writes.
     {
+        let file = wasm_opt.script.as_ref().unwrap_or(&wasm_opt.program);
         let meta = std::fs::metadata(file).ok();
         h.update(format!(
             "{}\0{:?}\0{:?}\0",
@@ -347,6 +347,25 @@ mod tests {
         assert_ne!(key, result_key(&w(133), &oz, b"module"));
         assert_ne!(key, result_key(&w(132), &["-O2".to_string()], b"module"));
         assert_ne!(key, result_key(&w(132), &oz, b"module2"));
+        // npm's Binaryen: its script is the program; the node running it is not.
+        let npm = |node: &str, script: &str| WasmOpt {
+            program: node.into(),
+            script: Some(script.into()),
+            ..w(132)
+        };
+        let by_npm = result_key(&npm("/usr/bin/node", "/c/wasm-opt"), &oz, b"module");
+        assert_eq!(
+            by_npm,
+            result_key(
+                &npm("/p/node_modules/.bin/node", "/c/wasm-opt"),
+                &oz,
+                b"module"
+            )
+        );
+        assert_ne!(
+            by_npm,
+            result_key(&npm("/usr/bin/node", "/d/wasm-opt"), &oz, b"module")
+        );
     }
 
     #[test]
