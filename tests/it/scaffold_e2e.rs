@@ -146,6 +146,8 @@ fn npm_install_and_test(template: &str, project: &Path) {
             .env("WRANGLER_SEND_METRICS", "false")
             .env("NO_COLOR", "1")
             .env("CI", "1")
+            // As every test's build (support::tool): the machine's own sccache is not started.
+            .env("WORKER_BUILD_CACHE", "none")
             // As in a user's shell: no toolchain chosen by the `cargo test` that runs this, so
             // `cargo worker-build` takes the project's rust-toolchain.toml.
             .env_remove("RUSTUP_TOOLCHAIN")
