@@ -504,23 +504,23 @@ fn main() {
     let mut rounds: Vec<Vec<Figures>> = vec![Vec::new(); variants.len()];
     let slice = (*REQUESTS).div_ceil(*SLICES);
     for round in 0..*ROUNDS {
-        // This round's servers: fresh ones, started and warmed up before any is measured.
-        let fresh: Vec<Server> = if *FRESH {
-            variants
-                .iter()
-                .map(|v| {
-                    let server = Server::start(Serve::Worker(&v.dir));
-                    if pinned {
-                        pin(server.pid(), "0");
-                    }
-                    warm_up(&server);
-                    server
-                })
-                .collect()
-        } else {
-            Vec::new()
-        };
-        let server = |i: usize| fresh.get(i).unwrap_or(&variants[i].server);
+        // This round's servers: fresh ones, started and warmed up before any is measured, in an
+        // order that moves on each round (the one warmed first waits longest for its first
+        // slice, and V8 does work of its own while a process idles).
+        let n = variants.len();
+        let mut fresh: Vec<Option<Server>> = (0..n).map(|_| None).collect();
+        if *FRESH {
+            for k in 0..n {
+                let i = (round + k) % n;
+                let server = Server::start(Serve::Worker(&variants[i].dir));
+                if pinned {
+                    pin(server.pid(), "0");
+                }
+                warm_up(&server);
+                fresh[i] = Some(server);
+            }
+        }
+        let server = |i: usize| fresh[i].as_ref().unwrap_or(&variants[i].server);
         let mut tallies: Vec<Tally> = variants.iter().map(|_| Tally::default()).collect();
         // Each slice starts with the next variant, so none is always measured first or last.
         for s in 0..*SLICES {
