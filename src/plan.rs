@@ -336,19 +336,12 @@ pub fn resolve(
     // profile that would be optimised gets them too: `--no-opt` skips wasm-opt and the minifier,
     // not the compile, so it reuses the optimised build's -Zbuild-std standard library and
     // dependencies instead of compiling a second set (wasm-bindgen drops the DWARF, as it is not
-    // asked to keep it).
-    let optimised_profile = if args.no_opt {
-        crate::opt::plan(
-            false,
-            args.opt_level.as_deref(),
-            &profile,
-            &package.metadata,
-        )?
-        .args
-        .is_some()
-    } else {
-        opt.args.is_some()
-    };
+    // asked to keep it). A wasm-opt setting the optimised build would refuse stays no error
+    // under `--no-opt`: that build has no profile to share.
+    let optimised_profile = opt.args.is_some()
+        || (args.no_opt
+            && crate::opt::plan(false, None, &profile, &package.metadata)
+                .is_ok_and(|would| would.args.is_some()));
     let line_tables = optimised_profile
         && manifest_profile_value(&package.workspace_root, &profile, "debug").is_none()
         && std::env::var_os(format!(
@@ -986,6 +979,17 @@ mod tests {
         assert!(!cargo_args(&plan(&["--dev", "--no-opt"]))
             .iter()
             .any(|a| a.contains("line-tables-only")));
+        // A wasm-opt setting an optimised build refuses: --no-opt still builds, as before.
+        let mut bad = package("0.2.130");
+        bad.metadata =
+            serde_json::json!({"worker-build": {"profile": {"release": {"wasm-opt": "fast"}}}});
+        let a = args(&["--no-opt"]);
+        let tc = Toolchain {
+            name: "stable".into(),
+            source: Source::Default,
+        };
+        assert!(resolve(&a, bad.clone(), tc.clone(), &test_env()).is_ok());
+        assert!(resolve(&args(&[]), bad, tc, &test_env()).is_err());
     }
 
     #[test]

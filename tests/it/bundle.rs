@@ -24,7 +24,7 @@ fn build_in(dir: &Path, args: &[&str]) -> Command {
     cmd
 }
 
-/// The exports fixture built once per test process with `--no-opt` and `args`, in its own copy.
+/// The exports fixture built once per test process with `args`, in its own copy.
 fn exports_bundle(
     args: &'static [&'static str],
     cell: &'static OnceLock<(TempDir, PathBuf)>,
@@ -35,7 +35,7 @@ fn exports_bundle(
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
             let dir = copy_fixture("exports");
-            run_ok(support::no_opt(&mut build_in(dir.path(), args)));
+            run_ok(&mut build_in(dir.path(), args));
             let out = dir.path().join("build");
             (dir, out)
         })
@@ -44,12 +44,12 @@ fn exports_bundle(
 
 fn library() -> &'static Path {
     static BUILT: OnceLock<(TempDir, PathBuf)> = OnceLock::new();
-    exports_bundle(&["--lib"], &BUILT)
+    exports_bundle(&["--no-opt", "--lib"], &BUILT)
 }
 
 fn worker() -> &'static Path {
     static BUILT: OnceLock<(TempDir, PathBuf)> = OnceLock::new();
-    exports_bundle(&[], &BUILT)
+    exports_bundle(&["--no-opt"], &BUILT)
 }
 
 fn json(path: &Path) -> serde_json::Value {
@@ -215,7 +215,7 @@ fn a_worker_s_rpc_methods_include_functions_named_like_class_members() {
 /// A copy of the exports fixture with a good bundle in `build/`, and that bundle's bytes.
 fn built_copy() -> (TempDir, Vec<(String, Vec<u8>)>) {
     let dir = copy_fixture("exports");
-    run_ok(support::no_opt(&mut build_in(dir.path(), &[])));
+    run_ok(&mut build_in(dir.path(), &["--no-opt"]));
     let files = ["index.js", "index_bg.wasm", ".worker-build.json"]
         .iter()
         .map(|f| {
@@ -352,7 +352,7 @@ pub fn use_snippet() -> String {
 "#,
     );
     fs::write(&lib, source).unwrap();
-    let out = run(support::no_opt(&mut build_in(dir.path(), &[])));
+    let out = run(&mut build_in(dir.path(), &["--no-opt"]));
     assert_eq!(
         out.status.code(),
         Some(1),

@@ -180,8 +180,7 @@ fn stderr(output: &Output) -> String {
 /// `--unwind --no-opt` of the crate in `dir` into `dir/build`, JSON summary on stdout.
 fn build(dir: &Path, target_dir: &Path, machine: &Machine, extra: &[&str]) -> Command {
     let mut cmd = support::tool();
-    support::no_opt(&mut cmd);
-    cmd.args(["--unwind", "--message-format", "json"])
+    cmd.args(["--unwind", "--no-opt", "--message-format", "json"])
         .arg("--manifest-path")
         .arg(dir.join("Cargo.toml"))
         .arg("--target-dir")

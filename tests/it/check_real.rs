@@ -32,7 +32,7 @@ struct Built {
 /// The build of the plain fixture in `crate_dir` these tests use, without wasm-opt.
 fn plain_build(crate_dir: &Path, out: &Path, mode: Mode) -> Command {
     let mut cmd = build_command(crate_dir, out, mode);
-    support::no_opt(&mut cmd);
+    cmd.arg("--no-opt");
     cmd
 }
 

@@ -189,11 +189,10 @@ fn plain_bundle() -> PathBuf {
             let out = fixtures_target_dir()
                 .join("harness-bundles")
                 .join("plain-unwind");
-            run_ok(support::no_opt(&mut support::build_command(
-                &fixture("plain"),
-                &out,
-                support::Mode::Unwind,
-            )));
+            run_ok(
+                support::build_command(&fixture("plain"), &out, support::Mode::Unwind)
+                    .arg("--no-opt"),
+            );
             out
         })
         .clone()

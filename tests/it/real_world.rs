@@ -44,9 +44,14 @@ fn build_in(dir: &TempDir, fixture: &str, cwd: &str, args: &[&str]) -> Output {
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
     let mut cmd = support::tool();
-    support::no_opt(&mut cmd);
     cmd.current_dir(dir.path().join(cwd))
-        .args(["--unwind", "--check-eh", "--message-format", "json"])
+        .args([
+            "--unwind",
+            "--no-opt",
+            "--check-eh",
+            "--message-format",
+            "json",
+        ])
         .arg("--target-dir")
         .arg(support::fixtures_target_dir())
         .args(args);
