@@ -470,3 +470,35 @@ fn tools_and_the_build_name_the_same_wasm_bindgen_when_the_environment_and_the_c
     let summary = json_lines(&out.stdout).pop().unwrap();
     assert_eq!(summary["wasm_bindgen_path"], row["path"], "{summary}");
 }
+
+/// A reader that stops early (`cargo worker-build --dry-run --message-format json | head -1`,
+/// `tools | head`) closes the pipe before the tool has written everything: the tool must end as
+/// it would have, with no panic and the same exit status.
+#[test]
+fn a_closed_stdout_ends_the_command_as_usual() {
+    let krate = copy_fixture("plain");
+    let runs: [&[&str]; 3] = [
+        &["--unwind", "--dry-run", "--message-format", "json"],
+        &["new", "--list-templates"],
+        &["tools", "--message-format", "json"],
+    ];
+    for args in runs {
+        let mut child = tool()
+            .current_dir(krate.path())
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The reader goes away before the first line: every write finds the pipe closed.
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success() && !stderr.contains("panicked"),
+            "{args:?} with stdout closed: {}\n{stderr}",
+            out.status
+        );
+    }
+}

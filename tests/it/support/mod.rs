@@ -89,14 +89,6 @@ pub fn build_command(crate_dir: &Path, out: &Path, mode: Mode) -> Command {
     cmd
 }
 
-/// `--no-opt` (no wasm-opt, no minifier), for a release build whose test is not about
-/// optimisation. The tool compiles it with the optimised build's profile (line tables
-/// included), so it shares that build's `-Zbuild-std` standard library and dependencies in
-/// `target/fixtures` (plan.rs, `no_opt_compiles_with_the_profile_of_the_optimised_build`).
-pub fn no_opt(cmd: &mut Command) -> &mut Command {
-    cmd.arg("--no-opt")
-}
-
 /// The JSON records of a `--message-format json` run: every line of `stdout` must be one JSON
 /// value (the panic names the line and shows the whole output).
 pub fn json_lines(stdout: &[u8]) -> Vec<serde_json::Value> {
