@@ -521,11 +521,11 @@ fn main() {
             }
         }
         let server = |i: usize| fresh[i].as_ref().unwrap_or(&variants[i].server);
-        let mut tallies: Vec<Tally> = variants.iter().map(|_| Tally::default()).collect();
+        let mut tallies: Vec<Tally> = (0..n).map(|_| Tally::default()).collect();
         // Each slice starts with the next variant, so none is always measured first or last.
         for s in 0..*SLICES {
-            for k in 0..variants.len() {
-                let i = (round + s + k) % variants.len();
+            for k in 0..n {
+                let i = (round + s + k) % n;
                 let requests = slice.min(*REQUESTS - tallies[i].requests);
                 if requests > 0 {
                     tallies[i].add_slice(server(i), requests);

@@ -186,16 +186,14 @@ fn result_key(wasm_opt: &WasmOpt, args: &[String], input: &[u8]) -> String {
     // it is the same version must not be answered from this one's results). For npm's Binaryen
     // that is its script, not the node running it: which node is first on PATH (npm scripts put
     // a project's own first) does not change what Binaryen writes.
-    {
-        let file = wasm_opt.script.as_ref().unwrap_or(&wasm_opt.program);
-        let meta = std::fs::metadata(file).ok();
-        h.update(format!(
-            "{}\0{:?}\0{:?}\0",
-            file.display(),
-            meta.as_ref().map(|m| m.len()),
-            meta.and_then(|m| m.modified().ok())
-        ));
-    }
+    let file = wasm_opt.script.as_ref().unwrap_or(&wasm_opt.program);
+    let meta = std::fs::metadata(file).ok();
+    h.update(format!(
+        "{}\0{:?}\0{:?}\0",
+        file.display(),
+        meta.as_ref().map(|m| m.len()),
+        meta.and_then(|m| m.modified().ok())
+    ));
     for a in FEATURES
         .iter()
         .copied()
