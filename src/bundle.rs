@@ -59,6 +59,10 @@ pub struct Manifest {
     pub exports: Exports,
     /// Every file of the bundle, relative to its directory.
     pub files: Vec<String>,
+    /// The SHA-256 of each of `files`, as written: a bundle whose files changed since (truncated,
+    /// edited by hand) is not up to date.
+    #[serde(default)]
+    pub hashes: std::collections::BTreeMap<String, String>,
     /// Raw and gzip sizes, measured when the bundle was written.
     pub sizes: Sizes,
     /// A digest of every input of the steps after cargo; equal means the bundle is up to date.
@@ -128,11 +132,21 @@ pub fn read_manifest(dir: &Path) -> Option<Manifest> {
     serde_json::from_slice(&std::fs::read(dir.join(MANIFEST)).ok()?).ok()
 }
 
-/// Whether the bundle in `dir` was made from exactly these inputs and is complete.
+/// Whether the bundle in `dir` was made from exactly these inputs and every file of it is as it
+/// was written.
 pub fn is_fresh(dir: &Path, key: &str) -> Option<Manifest> {
     let manifest = read_manifest(dir)?;
-    (manifest.input_key == key && manifest.files.iter().all(|f| dir.join(f).is_file()))
-        .then_some(manifest)
+    let intact = !manifest.files.is_empty()
+        && manifest.files.len() == manifest.hashes.len()
+        && manifest.files.iter().all(|f| {
+            let hash = std::fs::read(dir.join(f)).ok().map(|bytes| sha256(&bytes));
+            hash.is_some() && hash.as_ref() == manifest.hashes.get(f)
+        });
+    (manifest.input_key == key && intact).then_some(manifest)
+}
+
+fn sha256(bytes: &[u8]) -> String {
+    format!("{:x}", Sha256::digest(bytes))
 }
 
 /// Holds the per-output-directory lock while a bundle is written.
@@ -198,63 +212,47 @@ pub fn lock_target(target_dir: &Path) -> Result<OutputLock> {
     Ok(OutputLock { _file: file })
 }
 
-/// A staging directory next to the output (same filesystem, so the final rename is one step).
+/// A staging directory next to the output (same filesystem, so the swap is one rename).
 pub struct Staging {
     pub dir: PathBuf,
 }
 
 impl Staging {
+    /// Called with the output's lock held ([`lock_output`]).
     pub fn create(out_dir: &Path) -> Result<Staging> {
-        refuse_foreign_dir(out_dir)?;
         let (parent, name) = parent_and_name(out_dir);
-        let parent = parent.as_path();
-        let unwritable = |e: &dyn std::fmt::Display| unwritable(out_dir, parent, e);
-        std::fs::create_dir_all(parent).map_err(|e| unwritable(&e))?;
-        // Leftovers of interrupted builds of this output (we hold its lock, so none is live).
-        if let Ok(entries) = std::fs::read_dir(parent) {
-            for entry in entries.flatten() {
-                let file_name = entry.file_name().to_string_lossy().into_owned();
-                if file_name.starts_with(&format!(".{name}.staging-"))
-                    || file_name.starts_with(&format!(".{name}.old-"))
-                {
-                    let _ = std::fs::remove_dir_all(entry.path());
-                }
-            }
-        }
+        let unwritable = |e: &dyn std::fmt::Display| unwritable(out_dir, &parent, e);
+        std::fs::create_dir_all(&parent).map_err(|e| unwritable(&e))?;
+        restore_interrupted_swap(out_dir, &parent, &name)?;
+        check_out_dir(out_dir)?;
         let dir = parent.join(format!(".{name}.staging-{}", std::process::id()));
+        // A directory of the same name is a leftover of a killed process whose PID came round
+        // again (we hold the output's lock, so it is no live build's).
+        crate::fs::remove_dir_all_if_exists(&dir)?;
         std::fs::create_dir(&dir).map_err(|e| unwritable(&e))?;
+        crate::interrupt::remove_on_interrupt(&dir);
         Ok(Staging { dir })
     }
 
-    /// Replace `out_dir` with the staged bundle. The old bundle is moved aside first and put
-    /// back if the new one cannot be moved in.
+    /// Replace `out_dir` with the staged bundle in one atomic exchange of the two directories
+    /// (renameat2's RENAME_EXCHANGE; elsewhere, two renames that put the old bundle back if the
+    /// second fails). The output is checked again first: it may have changed since staging was
+    /// created. Leftovers of interrupted builds are swept only once this one has succeeded.
     pub fn commit(self, out_dir: &Path) -> Result<()> {
-        let parent = self
-            .dir
-            .parent()
-            .expect("staging has a parent")
-            .to_path_buf();
-        let name = out_dir
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "build".into());
-        let old = parent.join(format!(".{name}.old-{}", std::process::id()));
-        let had_old = out_dir.exists();
+        crate::interrupt::pause_for_tests("swap");
+        let _no_interrupt = crate::interrupt::critical();
+        check_out_dir(out_dir)?;
+        let (parent, name) = parent_and_name(out_dir);
+        let had_old = std::fs::symlink_metadata(out_dir).is_ok();
         if had_old {
-            crate::fs::rename(out_dir, &old)?;
-        }
-        if let Err(e) = std::fs::rename(&self.dir, out_dir) {
-            if had_old {
-                let _ = std::fs::rename(&old, out_dir);
-            }
-            return Err(e).with_context(|| {
+            swap(&self.dir, out_dir, &parent, &name).with_context(|| {
                 format!("could not move the new bundle into {}", out_dir.display())
-            });
+            })?;
+            // `self.dir` now holds the previous bundle; Drop removes it.
+        } else {
+            crate::fs::rename(&self.dir, out_dir)?;
         }
-        if had_old {
-            let _ = std::fs::remove_dir_all(&old);
-        }
-        std::mem::forget(self);
+        sweep_leftovers(&parent, &name, &self.dir);
         Ok(())
     }
 }
@@ -263,22 +261,170 @@ impl Drop for Staging {
     /// A build that fails part-way leaves only the previous bundle behind.
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
+        crate::interrupt::forget(&self.dir);
     }
 }
 
-/// The output directory is replaced whole, so it must be ours: absent, empty, or a bundle.
-fn refuse_foreign_dir(out_dir: &Path) -> Result<()> {
-    let Ok(mut entries) = std::fs::read_dir(out_dir) else {
-        return Ok(());
-    };
-    if entries.next().is_none() || out_dir.join(MANIFEST).is_file() {
+#[cfg(target_os = "linux")]
+fn swap(staging: &Path, out_dir: &Path, parent: &Path, name: &str) -> Result<()> {
+    use rustix::fs::{renameat_with, RenameFlags, CWD};
+    match renameat_with(CWD, staging, CWD, out_dir, RenameFlags::EXCHANGE) {
+        Ok(()) => Ok(()),
+        // A filesystem without the exchange (some FUSE and network ones).
+        Err(e) if e == rustix::io::Errno::INVAL || e == rustix::io::Errno::NOSYS => {
+            swap_by_renames(staging, out_dir, parent, name)
+        }
+        Err(e) => Err(std::io::Error::from(e).into()),
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn swap(staging: &Path, out_dir: &Path, parent: &Path, name: &str) -> Result<()> {
+    swap_by_renames(staging, out_dir, parent, name)
+}
+
+/// The swap where the exchange is not to be had: the old bundle goes to `.<name>.old-PID`, the
+/// new one takes its place, and the old one ends where the staging directory was. A crash in
+/// between leaves no output but the `.old-` directory, which the next build puts back first
+/// ([`restore_interrupted_swap`]).
+fn swap_by_renames(staging: &Path, out_dir: &Path, parent: &Path, name: &str) -> Result<()> {
+    let old = parent.join(format!(".{name}.old-{}", std::process::id()));
+    crate::fs::rename(out_dir, &old)?;
+    if let Err(e) = std::fs::rename(staging, out_dir) {
+        let _ = std::fs::rename(&old, out_dir);
+        return Err(e.into());
+    }
+    crate::fs::rename(&old, staging)
+}
+
+/// A build killed between the two renames of [`swap_by_renames`] left no output and the previous
+/// bundle in `.<name>.old-PID`: put it back before anything else.
+fn restore_interrupted_swap(out_dir: &Path, parent: &Path, name: &str) -> Result<()> {
+    if std::fs::symlink_metadata(out_dir).is_ok() {
         return Ok(());
     }
-    Err(problem(
-        Code::OutDirUnwritable,
-        format!("{} already exists and does not hold a cargo-worker-build bundle; it would be replaced whole", out_dir.display()),
-        "pass `--out-dir` an empty or new directory (the default is `build` next to Cargo.toml)",
-    ))
+    let prefix = format!(".{name}.old-");
+    let newest = std::fs::read_dir(parent)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+        .filter(|e| e.path().join(MANIFEST).is_file())
+        .max_by_key(|e| e.metadata().and_then(|m| m.modified()).ok());
+    match newest {
+        Some(old) => crate::fs::rename(&old.path(), out_dir),
+        None => Ok(()),
+    }
+}
+
+/// Remove what interrupted builds of this output left: staging directories and old bundles
+/// moved aside. Only after a successful swap, under the output's lock, so none is live.
+fn sweep_leftovers(parent: &Path, name: &str, keep: &Path) {
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file_name = entry.file_name().to_string_lossy().into_owned();
+        let ours = file_name.starts_with(&format!(".{name}.staging-"))
+            || file_name.starts_with(&format!(".{name}.old-"));
+        if ours && entry.path() != keep {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+/// The output directory is replaced whole, so it must be ours: absent, empty, or a bundle
+/// holding nothing its manifest does not list. Anything else is refused, never replaced: a
+/// file, a symbolic link, a directory of the user's, or a bundle the user added files to.
+pub fn check_out_dir(out_dir: &Path) -> Result<()> {
+    let refuse = |what: String, fix: String| Err(problem(Code::OutDirUnwritable, what, fix));
+    let meta = match std::fs::symlink_metadata(out_dir) {
+        Err(_) => return Ok(()),
+        Ok(meta) => meta,
+    };
+    let shown = out_dir.display();
+    if meta.file_type().is_symlink() {
+        return refuse(
+            format!("{shown} is a symbolic link; the bundle directory is replaced whole, so it must be a real directory"),
+            "pass `--out-dir` a directory that is not a link (the default is `build` next to Cargo.toml), and point the link at it if you need one".into(),
+        );
+    }
+    if !meta.is_dir() {
+        return refuse(
+            format!("{shown} is a file, not a directory; the bundle would replace it"),
+            "pass `--out-dir` a new or empty directory (the default is `build` next to Cargo.toml)"
+                .into(),
+        );
+    }
+    let present = list_entries(out_dir)?;
+    if present.is_empty() {
+        return Ok(());
+    }
+    let Some(manifest) = read_manifest(out_dir) else {
+        return refuse(
+            format!("{shown} already exists and does not hold a cargo-worker-build bundle; it would be replaced whole"),
+            "pass `--out-dir` an empty or new directory (the default is `build` next to Cargo.toml)".into(),
+        );
+    };
+    let ours: std::collections::BTreeSet<&str> = manifest
+        .files
+        .iter()
+        .map(String::as_str)
+        .chain([MANIFEST])
+        .collect();
+    let foreign: Vec<&String> = present
+        .iter()
+        .filter(|p| !ours.contains(p.as_str()))
+        .collect();
+    if foreign.is_empty() {
+        return Ok(());
+    }
+    let mut names: Vec<String> = foreign.iter().take(5).map(|f| f.to_string()).collect();
+    if foreign.len() > 5 {
+        names.push(format!("and {} more", foreign.len() - 5));
+    }
+    refuse(
+        format!(
+            "{shown} holds files this tool did not write ({}); the bundle directory is replaced whole, so they would be lost",
+            names.join(", ")
+        ),
+        format!("move them out of {shown} (static assets belong in a directory of their own, served with `[assets]` in wrangler.toml), or pass `--out-dir` another directory"),
+    )
+}
+
+/// Every entry under `dir`, relative: files and links by their paths, and directories that hold
+/// no file (those would otherwise go unnoticed) with a trailing `/`.
+fn list_entries(dir: &Path) -> Result<Vec<String>> {
+    fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) -> Result<()> {
+        for entry in std::fs::read_dir(dir)
+            .with_context(|| format!("could not read directory {}", dir.display()))?
+        {
+            let entry = entry?;
+            let path = entry.path();
+            let rel = || {
+                path.strip_prefix(base)
+                    .expect("under base")
+                    .components()
+                    .map(|c| c.as_os_str().to_string_lossy())
+                    .collect::<Vec<_>>()
+                    .join("/")
+            };
+            if entry.file_type()?.is_dir() {
+                let inner = out.len();
+                walk(base, &path, out)?;
+                if out.len() == inner {
+                    out.push(format!("{}/", rel()));
+                }
+            } else {
+                out.push(rel());
+            }
+        }
+        Ok(())
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out)?;
+    out.sort();
+    Ok(out)
 }
 
 /// After wasm-bindgen wrote `index.js` (glue), `index_bg.wasm`, `index.d.ts` and snippets into
@@ -359,6 +505,10 @@ pub fn write_manifest(
     let mut files = list_files(staging)?;
     files.retain(|f| f != MANIFEST);
     let sizes = sizes(staging, &files)?;
+    let hashes = files
+        .iter()
+        .map(|f| Ok((f.clone(), sha256(&crate::fs::read(&staging.join(f))?))))
+        .collect::<Result<_>>()?;
     let manifest = Manifest {
         tool: env!("CARGO_PKG_NAME").into(),
         tool_version: env!("CARGO_PKG_VERSION").into(),
@@ -371,6 +521,7 @@ pub fn write_manifest(
         bundled,
         exports,
         files,
+        hashes,
         sizes,
         input_key: key.into(),
         symbols: crate::symbols::load(staging).map(|map| SymbolsRecord {
@@ -571,13 +722,58 @@ fn gzip_len(bytes: &[u8]) -> Result<u64> {
 mod tests {
     use super::*;
 
+    /// A bundle in `dir` whose manifest lists `files` (written with `contents`), as a build
+    /// leaves it.
+    fn write_bundle(dir: &Path, files: &[(&str, &str)]) {
+        std::fs::create_dir_all(dir).unwrap();
+        for (name, contents) in files {
+            let path = dir.join(name);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, contents).unwrap();
+        }
+        let listed: Vec<String> = files.iter().map(|(f, _)| f.to_string()).collect();
+        let manifest = Manifest {
+            tool: "cargo-worker-build".into(),
+            tool_version: "0".into(),
+            mode: "unwind".into(),
+            eh: Some("exnref".into()),
+            wasm_bindgen: "0.2.130".into(),
+            library: false,
+            entry: ENTRY.into(),
+            wasm: WASM.into(),
+            bundled: Bundled::ours(),
+            exports: Exports::default(),
+            hashes: files
+                .iter()
+                .map(|(f, c)| (f.to_string(), sha256(c.as_bytes())))
+                .collect(),
+            files: listed,
+            sizes: Sizes {
+                wasm: 0,
+                wasm_gzip: 0,
+                total: 0,
+                total_gzip: 0,
+            },
+            input_key: "key".into(),
+            symbols: None,
+        };
+        std::fs::write(dir.join(MANIFEST), serde_json::to_vec(&manifest).unwrap()).unwrap();
+    }
+
+    fn names_in(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
     #[test]
     fn staging_commit_replaces_the_old_bundle_and_failure_keeps_it() {
         let root = tempfile::tempdir().unwrap();
         let out = root.path().join("build");
-        std::fs::create_dir(&out).unwrap();
-        std::fs::write(out.join(MANIFEST), "{}").unwrap();
-        std::fs::write(out.join("index.js"), "old").unwrap();
+        write_bundle(&out, &[("index.js", "old")]);
 
         // A build that fails before commit: the staging dir is dropped, the old bundle stays.
         {
@@ -590,18 +786,17 @@ mod tests {
         );
 
         let staging = Staging::create(&out).unwrap();
-        std::fs::write(staging.dir.join("index.js"), "new").unwrap();
-        std::fs::write(staging.dir.join(MANIFEST), "{}").unwrap();
+        write_bundle(&staging.dir, &[("index.js", "new")]);
         staging.commit(&out).unwrap();
         assert_eq!(
             std::fs::read_to_string(out.join("index.js")).unwrap(),
             "new"
         );
-        let leftovers: Vec<_> = std::fs::read_dir(root.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
-        assert_eq!(leftovers, ["build"], "no staging or old directories remain");
+        assert_eq!(
+            names_in(root.path()),
+            ["build"],
+            "no staging or old directories remain"
+        );
     }
 
     #[test]
@@ -615,6 +810,159 @@ mod tests {
             "{err}"
         );
         assert!(root.path().join("precious.txt").exists());
+    }
+
+    #[test]
+    fn files_the_user_added_to_a_bundle_are_named_and_kept() {
+        let root = tempfile::tempdir().unwrap();
+        let out = root.path().join("build");
+        write_bundle(&out, &[("index.js", "old"), ("worker/shim.mjs", "shim")]);
+        std::fs::write(out.join("_headers"), "/*\n  X-Frame-Options: DENY\n").unwrap();
+        std::fs::create_dir_all(out.join("assets")).unwrap();
+        std::fs::write(out.join("assets/logo.svg"), "<svg/>").unwrap();
+        std::fs::create_dir_all(out.join("empty")).unwrap();
+
+        let err = Staging::create(&out).err().expect("refused");
+        let text = err.to_string();
+        for name in ["_headers", "assets/logo.svg", "empty/"] {
+            assert!(text.contains(name), "names {name}: {text}");
+        }
+        assert!(
+            !text.contains("shim.mjs"),
+            "names only the user's files: {text}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(out.join("assets/logo.svg")).unwrap(),
+            "<svg/>"
+        );
+
+        // Added after staging began: the swap checks again and refuses too.
+        std::fs::remove_dir_all(out.join("assets")).unwrap();
+        std::fs::remove_dir_all(out.join("empty")).unwrap();
+        std::fs::remove_file(out.join("_headers")).unwrap();
+        let staging = Staging::create(&out).unwrap();
+        write_bundle(&staging.dir, &[("index.js", "new")]);
+        std::fs::write(out.join("_redirects"), "/a /b").unwrap();
+        let err = staging.commit(&out).expect_err("refused at the swap");
+        assert!(err.to_string().contains("_redirects"), "{err}");
+        assert_eq!(
+            std::fs::read_to_string(out.join("index.js")).unwrap(),
+            "old"
+        );
+        assert_eq!(
+            std::fs::read_to_string(out.join("_redirects")).unwrap(),
+            "/a /b"
+        );
+        assert_eq!(
+            names_in(root.path()),
+            ["build"],
+            "the refused staging is gone"
+        );
+    }
+
+    #[test]
+    fn an_out_dir_that_is_a_file_or_a_link_is_refused_and_left_alone() {
+        let root = tempfile::tempdir().unwrap();
+        let file = root.path().join("wrangler.toml");
+        std::fs::write(&file, "name = \"w\"\n").unwrap();
+        let err = Staging::create(&file).err().expect("a file is refused");
+        assert!(err.to_string().contains("is a file"), "{err}");
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "name = \"w\"\n");
+
+        #[cfg(unix)]
+        {
+            let real = root.path().join("real");
+            write_bundle(&real, &[("index.js", "old")]);
+            let link = root.path().join("build");
+            std::os::unix::fs::symlink(&real, &link).unwrap();
+            let err = Staging::create(&link).err().expect("a link is refused");
+            assert!(err.to_string().contains("symbolic link"), "{err}");
+            assert!(std::fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink());
+            assert_eq!(
+                std::fs::read_to_string(real.join("index.js")).unwrap(),
+                "old"
+            );
+        }
+        assert_eq!(
+            names_in(root.path())
+                .iter()
+                .filter(|n| n.contains("staging"))
+                .count(),
+            0
+        );
+    }
+
+    #[test]
+    fn leftovers_of_a_killed_build_are_swept_only_after_a_build_succeeds() {
+        let root = tempfile::tempdir().unwrap();
+        let out = root.path().join("build");
+        write_bundle(&out, &[("index.js", "old")]);
+        // What SIGKILL leaves: a staging directory (killed before the swap) and, from the
+        // two-rename swap, a bundle moved aside.
+        write_bundle(
+            &root.path().join(".build.staging-999999"),
+            &[("index.js", "half")],
+        );
+        write_bundle(
+            &root.path().join(".build.old-999998"),
+            &[("index.js", "older")],
+        );
+
+        {
+            let _failed = Staging::create(&out).unwrap();
+        }
+        assert!(
+            root.path().join(".build.old-999998").exists(),
+            "kept while no build has succeeded"
+        );
+
+        let staging = Staging::create(&out).unwrap();
+        write_bundle(&staging.dir, &[("index.js", "new")]);
+        staging.commit(&out).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(out.join("index.js")).unwrap(),
+            "new"
+        );
+        assert_eq!(names_in(root.path()), ["build"]);
+    }
+
+    #[test]
+    fn a_swap_killed_between_its_renames_gets_the_bundle_back() {
+        let root = tempfile::tempdir().unwrap();
+        let out = root.path().join("build");
+        // The state swap_by_renames leaves when killed after its first rename.
+        write_bundle(
+            &root.path().join(".build.old-999997"),
+            &[("index.js", "previous")],
+        );
+        let staging = Staging::create(&out).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(out.join("index.js")).unwrap(),
+            "previous",
+            "restored before the build goes on"
+        );
+        drop(staging);
+        assert_eq!(names_in(root.path()), ["build"]);
+    }
+
+    #[test]
+    fn a_bundle_whose_files_changed_is_not_fresh() {
+        let root = tempfile::tempdir().unwrap();
+        let out = root.path().join("build");
+        write_bundle(&out, &[("index.js", "export default {}"), (WASM, "\0asm")]);
+        assert!(is_fresh(&out, "key").is_some());
+        assert!(is_fresh(&out, "other key").is_none());
+
+        std::fs::write(out.join(WASM), "\0as").unwrap();
+        assert!(is_fresh(&out, "key").is_none(), "a truncated module");
+        std::fs::write(out.join(WASM), "\0asm").unwrap();
+        std::fs::write(out.join("index.js"), "export default { edited: 1 }").unwrap();
+        assert!(is_fresh(&out, "key").is_none(), "an entry edited by hand");
+        std::fs::remove_file(out.join("index.js")).unwrap();
+        assert!(is_fresh(&out, "key").is_none(), "a missing file");
     }
 
     fn exports(handlers: &[&str], functions: &[&str], classes: &[&str]) -> Exports {

@@ -119,3 +119,93 @@ pub fn build(cmd: &Cmd, package_name: &str, manifest_path: &Path) -> Result<Arti
         .into()
     })
 }
+
+/// The module cargo built for this package, read while the caller holds the target directory's
+/// lock ([`crate::bundle::lock_target`]), with a record of whose it is.
+///
+/// A cdylib's file name carries no hash, so two packages with one crate name that share a target
+/// directory (two checkouts of a repository, a global `CARGO_TARGET_DIR`, a CI cache) write the
+/// same `<name>.wasm`. Cargo then calls the first package fresh over the second one's module.
+/// After every build we record which manifest wrote the file and the digest of what it wrote;
+/// when cargo calls the module fresh but the record names another manifest or other bytes, the
+/// module is removed so that cargo compiles this package's own again.
+pub fn build_own(
+    cmd: &Cmd,
+    package_name: &str,
+    manifest_path: &Path,
+) -> Result<(Artifact, Vec<u8>)> {
+    let mut artifact = build(cmd, package_name, manifest_path)?;
+    let mut bytes = crate::fs::read(&artifact.wasm)?;
+    if artifact.fresh && !Owner::read(&artifact.wasm).is_some_and(|o| o.is(manifest_path, &bytes)) {
+        for stale in [artifact.wasm.clone(), deps_copy(&artifact.wasm)] {
+            match std::fs::remove_file(&stale) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(e).with_context(|| format!("could not remove {}", stale.display()))
+                }
+                _ => {}
+            }
+        }
+        artifact = build(cmd, package_name, manifest_path)?;
+        bytes = crate::fs::read(&artifact.wasm)?;
+        if artifact.fresh {
+            return Err(Problem::new(
+                Code::NoArtifact,
+                format!(
+                    "{} was written by another package named `{package_name}` sharing this target directory, and cargo would not compile this one's again",
+                    artifact.wasm.display()
+                ),
+                format!("run `cargo clean -p {package_name} --target wasm32-unknown-unknown`, or give each checkout its own `--target-dir`"),
+            )
+            .into());
+        }
+    }
+    Owner::new(manifest_path, &bytes).write(&artifact.wasm)?;
+    Ok((artifact, bytes))
+}
+
+/// Where rustc wrote the module before cargo linked it up into the profile directory: cargo's
+/// freshness check looks for this file, so removing it makes the unit dirty.
+fn deps_copy(wasm: &Path) -> PathBuf {
+    let name = wasm.file_name().unwrap_or_default();
+    wasm.parent()
+        .map(|dir| dir.join("deps").join(name))
+        .unwrap_or_else(|| PathBuf::from(name))
+}
+
+/// Which package's build wrote a module in the target directory, and what it wrote.
+#[derive(Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct Owner {
+    manifest_path: PathBuf,
+    sha256: String,
+}
+
+impl Owner {
+    fn new(manifest_path: &Path, wasm: &[u8]) -> Owner {
+        use sha2::Digest;
+        Owner {
+            manifest_path: manifest_path.to_path_buf(),
+            sha256: format!("{:x}", sha2::Sha256::digest(wasm)),
+        }
+    }
+
+    /// The record sits next to the module: `<name>.wasm.worker-build-owner.json`.
+    fn path(wasm: &Path) -> PathBuf {
+        let mut name = wasm.file_name().unwrap_or_default().to_os_string();
+        name.push(".worker-build-owner.json");
+        wasm.with_file_name(name)
+    }
+
+    fn read(wasm: &Path) -> Option<Owner> {
+        serde_json::from_slice(&std::fs::read(Self::path(wasm)).ok()?).ok()
+    }
+
+    fn is(&self, manifest_path: &Path, wasm: &[u8]) -> bool {
+        *self == Owner::new(manifest_path, wasm)
+    }
+
+    fn write(&self, wasm: &Path) -> Result<()> {
+        let path = Self::path(wasm);
+        let json = serde_json::to_vec(self)?;
+        crate::fs::write_atomic(&path, &json)
+    }
+}

@@ -63,3 +63,21 @@ pub fn copy_dir_all(from: &Path, to: &Path) -> Result<()> {
     }
     Ok(())
 }
+
+/// Write a file so that a reader sees the old contents or the new, never a part: the bytes go
+/// to a temporary file in the same directory, which then replaces `path` in one rename.
+pub fn write_atomic(path: &Path, contents: impl AsRef<[u8]>) -> Result<()> {
+    use std::io::Write;
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)
+        .with_context(|| format!("could not create a temporary file in {}", dir.display()))?;
+    tmp.write_all(contents.as_ref())
+        .and_then(|()| tmp.as_file().sync_data())
+        .with_context(|| format!("could not write {}", tmp.path().display()))?;
+    tmp.persist(path)
+        .map(drop)
+        .with_context(|| format!("could not write {}", path.display()))
+}

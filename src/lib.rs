@@ -19,6 +19,7 @@ pub mod esbuild;
 pub mod exports;
 pub mod fs;
 pub mod imports;
+pub mod interrupt;
 pub mod locate;
 pub mod minify;
 pub mod model;

@@ -12,6 +12,7 @@ fn main() -> ExitCode {
     if let Some(code) = cargo_worker_build::cache::relay_if_asked() {
         return ExitCode::from(code as u8);
     }
+    cargo_worker_build::interrupt::install();
     let cli = Cli::from_env();
     let build = &cli.build;
     let verbosity = match (build.quiet, build.verbose) {

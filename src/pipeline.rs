@@ -93,6 +93,9 @@ pub fn execute(
     if let Some(err) = plan.tools.fatal() {
         return Err(err);
     }
+    // An output the swap would refuse is refused before minutes of compiling (and checked
+    // again when the bundle is swapped in).
+    bundle::check_out_dir(&plan.out_dir)?;
     if dry_run {
         return Ok(dry_run_summary(plan));
     }
@@ -121,8 +124,9 @@ pub fn execute(
         Some(session) => session.wrap(plan.cargo.clone()),
         None => plan.cargo.clone(),
     };
-    let artifact = cargo::build(&cargo_cmd, &plan.package.name, &plan.package.manifest_path)?;
-    let wasm_bytes = crate::fs::read(&artifact.wasm)?;
+    crate::interrupt::pause_for_tests("cargo");
+    let (artifact, wasm_bytes) =
+        cargo::build_own(&cargo_cmd, &plan.package.name, &plan.package.manifest_path)?;
     drop(target_lock);
     durations.cargo = step.elapsed().as_millis();
     let cache_report = match cache {
@@ -220,6 +224,7 @@ fn write_bundle(
     // wasm-bindgen reads the module as it was when cargo finished, from the staging directory.
     let input = staging.dir.join(".cargo-output.wasm");
     crate::fs::write(&input, wasm)?;
+    crate::interrupt::pause_for_tests("wasm-bindgen");
     bindgen::run(
         &bindgen.program,
         &plan.bindgen_args,
@@ -275,6 +280,7 @@ fn write_bundle(
             }
         ),
     );
+    crate::interrupt::pause_for_tests("esbuild");
     let assembled = bundle::assemble(&staging.dir, plan, &esbuild, &renames)?;
     // A bundle that went without a step it was meant to have (no wasm-opt here) is
     // never taken as up to date: the next build tries again.
@@ -329,6 +335,7 @@ fn optimise(
         return Ok(false);
     };
     let wasm_opt = ready.into_wasm_opt();
+    crate::interrupt::pause_for_tests("wasm-opt");
     let _spinner = shell.spinner(
         "Optimizing",
         format!(

@@ -29,3 +29,4 @@ mod scaffold;
 mod scaffold_cli;
 mod scaffold_e2e;
 mod symbols;
+mod trust;

@@ -230,7 +230,8 @@ fn generated_projects_are_configured_for_unwind_builds() {
         assert_eq!(list("targets"), ["wasm32-unknown-unknown"]);
 
         let gitignore = fs::read_to_string(dir.join(".gitignore")).unwrap();
-        for entry in ["target", "build", "node_modules"] {
+        // `.build.*`: the output's lock, and what a killed build leaves until the next one.
+        for entry in ["target", "build", "node_modules", ".build.*"] {
             assert!(
                 gitignore.lines().any(|l| l == entry),
                 "{template}: .gitignore {entry}"
@@ -540,7 +541,7 @@ fn init_merges_into_an_existing_crate_keeping_its_bytes() {
     let gitignore = fs::read_to_string(dir.join(".gitignore")).unwrap();
     assert_eq!(
         gitignore,
-        "/target\n*.swp\nbuild\nnode_modules\n.wrangler\n"
+        "/target\n*.swp\nbuild\nnode_modules\n.wrangler\n.build.*\n"
     );
     // The rest of the template is there, named after the crate.
     let wrangler = toml(&dir.join("wrangler.toml"));
