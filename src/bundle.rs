@@ -654,30 +654,9 @@ pub fn render_entry_logging(
 
 /// Files under `dir`, relative, sorted, with `/` separators.
 pub fn list_files(dir: &Path) -> Result<Vec<String>> {
-    fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) -> Result<()> {
-        for entry in std::fs::read_dir(dir)
-            .with_context(|| format!("could not read directory {}", dir.display()))?
-        {
-            let entry = entry?;
-            let path = entry.path();
-            if entry.file_type()?.is_dir() {
-                walk(base, &path, out)?;
-            } else {
-                let rel = path.strip_prefix(base).expect("under base");
-                out.push(
-                    rel.components()
-                        .map(|c| c.as_os_str().to_string_lossy())
-                        .collect::<Vec<_>>()
-                        .join("/"),
-                );
-            }
-        }
-        Ok(())
-    }
-    let mut out = Vec::new();
-    walk(dir, dir, &mut out)?;
-    out.sort();
-    Ok(out)
+    let mut entries = list_entries(dir)?;
+    entries.retain(|e| !e.ends_with('/'));
+    Ok(entries)
 }
 
 /// Raw and gzip sizes of the module and of the whole bundle (JavaScript and Wasm).
