@@ -4,7 +4,6 @@
 //! is; a frame the map cannot place stays as it is, marked.
 
 use std::io::Read;
-use std::path::PathBuf;
 
 use anyhow::Result;
 
@@ -65,13 +64,13 @@ pub fn run(args: &SymbolizeArgs) -> Result<i32> {
 /// The bundle's sidecar, checked against the module next to it.
 pub fn load_for(dir: &std::path::Path) -> Result<Sidecar> {
     let wasm_path = dir.join(crate::bundle::WASM);
-    let sidecar_path: PathBuf = dir.join(crate::symbols::SIDECAR);
-    let Some(map) = crate::symbols::load(dir) else {
-        return Err(problem(
+    let map = match crate::symbols::read_sidecar(dir) {
+        Ok(map) => map,
+        Err(why) => return Err(problem(
             Code::NoSymbols,
-            format!("{} has no readable symbol map ({})", dir.display(), sidecar_path.display()),
+            format!("{} has no readable symbol map ({why})", dir.display()),
             "rebuild with `cargo worker-build` (every build writes it), or pass --out-dir with the bundle the log came from",
-        ));
+        )),
     };
     let wasm = std::fs::read(&wasm_path).unwrap_or_default();
     let shipped = crate::symbols::build_id(&wasm);
