@@ -45,10 +45,11 @@ pub fn run(args: &SymbolizeArgs) -> Result<i32> {
         }
         let text = String::from_utf8_lossy(&line);
         let refusal = refusal(&text, &map, &mut ours, &dir);
-        let mut ready = rewriter.line(&text);
-        if refusal.is_some() {
-            ready = rewriter.finish();
-        }
+        // A refused line is not printed; the record held before it is.
+        let ready = match refusal {
+            Some(_) => rewriter.finish(),
+            None => rewriter.line(&text),
+        };
         // `wrangler tail | symbolize`: each line is out as soon as it is read, and the output
         // is flushed whenever no more input is waiting (not after every line of a file).
         let written = stdout.write_all(ready.as_bytes()).and_then(|()| {

@@ -780,3 +780,28 @@ fn symbolize_prints_each_line_as_it_is_read() {
     let status = child.wait().unwrap();
     assert!(status.success());
 }
+
+/// Streaming, a log of another build is refused at the first line that shows it: what came
+/// before is printed (a held record included), the refused line is not.
+#[test]
+fn symbolize_refuses_another_build_at_its_first_line() {
+    let bundle = crafted_bundle(40_000);
+    let ours = cargo_worker_build::symbols::build_id(
+        &std::fs::read(bundle.path().join("index_bg.wasm")).unwrap(),
+    );
+    let log = format!(
+        "before\ncargo-worker-build: fetch failed (x) [unreachable, build {ours}]\ncargo-worker-build: fetch failed (y) [panic, build 00000000000000ff]\nafter\n"
+    );
+    let out = symbolize(bundle.path(), &log);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("error[symbols-other-build]") && err.contains("00000000000000ff"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("before\ncargo-worker-build: fetch failed (x) [unreachable, build {ours}]\n")
+    );
+}
