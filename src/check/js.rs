@@ -28,7 +28,8 @@ pub const MAX_NESTING: usize = 2000;
 /// `l: l: ...`), over all bracket levels: the parser recurses on each, as on a bracket. Counted
 /// by [`operators_exceeded`], which over-counts a little. The costliest (arrow functions, about
 /// 13-25 KiB of stack a level in a debug build, measured) at this depth take a fifth of
-/// [`PARSER_STACK`]; real code stays far below.
+/// [`PARSER_STACK`]. Real code stays far below: the 32 files over 300 KB in this repository's
+/// `node_modules` (wrangler, TypeScript, miniflare, vite; up to 20 MB) count less than 400.
 pub const MAX_OPERATORS: usize = 2000;
 
 /// Stack of the parsing thread: four times what [`MAX_NESTING`] levels of parentheses take in a
