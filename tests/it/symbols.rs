@@ -805,3 +805,32 @@ fn symbolize_refuses_another_build_at_its_first_line() {
         format!("before\ncargo-worker-build: fetch failed (x) [unreachable, build {ours}]\n")
     );
 }
+
+/// Issue 22: a crafted map whose nodes point to themselves (8,000 of them expanded to 64 M
+/// frames) is refused at once, with one line saying what is damaged.
+#[test]
+fn symbolize_refuses_a_damaged_map_with_one_line() {
+    let bundle = crafted_bundle(40_000);
+    let path = bundle.path().join("index_bg.symbols.json");
+    let mut map: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let n = 8000;
+    map["chains"] = serde_json::json!({
+        "frames": [{"function": "f", "file": "src/lib.rs", "line": 1, "column": 1}],
+        "nodes": (0..n).map(|i| serde_json::json!([0, i])).collect::<Vec<_>>(),
+        "heads": (0..n).collect::<Vec<_>>(),
+    });
+    std::fs::write(&path, map.to_string()).unwrap();
+    let started = std::time::Instant::now();
+    let out = symbolize(bundle.path(), "    at wasm-function[87]:0x57f7\n");
+    assert!(started.elapsed() < Duration::from_secs(20));
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("error[no-symbols]")
+            && err
+                .contains("damaged symbol map: node 0 has parent 0, which is not an earlier node"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+}
