@@ -3,10 +3,9 @@
 //! functions the bundle's symbol sidecar names. Text that is not a frame passes through as it
 //! is; a frame the map cannot place stays as it is, marked.
 
-use std::io::Read;
-use std::path::PathBuf;
+use std::io::{BufRead, BufReader, Read, Write};
 
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 
 use crate::cli::SymbolizeArgs;
 use crate::errors::{problem, Code};
@@ -25,19 +24,77 @@ pub fn run(args: &SymbolizeArgs) -> Result<i32> {
         }
     };
     let map = load_for(&dir)?;
-    let mut log = Vec::new();
-    match &args.file {
-        Some(file) => log = crate::fs::read(file)?,
-        None => {
-            std::io::stdin().read_to_end(&mut log)?;
+    let source: Box<dyn Read> = match &args.file {
+        Some(file) => Box::new(
+            std::fs::File::open(file)
+                .with_context(|| format!("could not read {}", file.display()))?,
+        ),
+        None => Box::new(std::io::stdin()),
+    };
+    let mut input = BufReader::with_capacity(1 << 16, source);
+    let mut stdout = std::io::stdout().lock();
+    let mut rewriter = Rewriter::new(&map);
+    // Whether the log has shown a frame of this build: until then, each line with frames is
+    // checked against the map.
+    let mut ours = false;
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        if input.read_until(b'\n', &mut line)? == 0 {
+            break;
+        }
+        let text = String::from_utf8_lossy(&line);
+        let refusal = refusal(&text, &map, &mut ours, &dir);
+        // A refused line is not printed; the record held before it is.
+        let ready = match refusal {
+            Some(_) => rewriter.finish(),
+            None => rewriter.line(&text),
+        };
+        // `wrangler tail | symbolize`: each line is out as soon as it is read, and the output
+        // is flushed whenever no more input is waiting (not after every line of a file).
+        let written = stdout.write_all(ready.as_bytes()).and_then(|()| {
+            if input.buffer().is_empty() {
+                stdout.flush()
+            } else {
+                Ok(())
+            }
+        });
+        if let Some(refusal) = refusal {
+            let _ = stdout.flush();
+            return Err(refusal);
+        }
+        match written {
+            Ok(()) => {}
+            // The reader went away (`| head`): nothing more to do.
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(0),
+            Err(e) => return Err(e).context("cannot write to standard output"),
         }
     }
-    let log = String::from_utf8_lossy(&log);
-    if let Some(theirs) = record_builds(&log)
+    match stdout
+        .write_all(rewriter.finish().as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(e).context("cannot write to standard output")
+        }
+        _ => Ok(0),
+    }
+}
+
+/// Why `line` shows that the log cannot be from the bundle in `dir`: a runtime record of
+/// another build, or (up to the first line with frames of this build) frames that this build
+/// cannot have printed.
+fn refusal(
+    line: &str,
+    map: &Sidecar,
+    ours: &mut bool,
+    dir: &std::path::Path,
+) -> Option<anyhow::Error> {
+    if let Some(theirs) = record_builds(line)
         .into_iter()
         .find(|id| *id != map.build_id)
     {
-        return Err(problem(
+        return Some(problem(
             Code::SymbolsOtherBuild,
             format!(
                 "the log is from build {theirs}, but the bundle in {} is build {}",
@@ -47,8 +104,11 @@ pub fn run(args: &SymbolizeArgs) -> Result<i32> {
             "pass --out-dir with the bundle that produced the log, or rebuild the deployed commit and symbolize again",
         ));
     }
-    if let Some(theirs) = other_build(&log, &map) {
-        return Err(problem(
+    if *ours || !line.contains(FUNCTION) {
+        return None;
+    }
+    match other_build(line, map) {
+        Some(theirs) => Some(problem(
             Code::SymbolsOtherBuild,
             format!(
                 "the log is from another build: it shows {theirs}, but the bundle in {} is build {}",
@@ -56,22 +116,24 @@ pub fn run(args: &SymbolizeArgs) -> Result<i32> {
                 map.build_id
             ),
             "pass --out-dir with the bundle that produced the log, or rebuild the deployed commit and symbolize again",
-        ));
+        )),
+        None => {
+            *ours = !frames(line).is_empty();
+            None
+        }
     }
-    crate::term::out(&rewrite(&log, &map));
-    Ok(0)
 }
 
 /// The bundle's sidecar, checked against the module next to it.
 pub fn load_for(dir: &std::path::Path) -> Result<Sidecar> {
     let wasm_path = dir.join(crate::bundle::WASM);
-    let sidecar_path: PathBuf = dir.join(crate::symbols::SIDECAR);
-    let Some(map) = crate::symbols::load(dir) else {
-        return Err(problem(
+    let map = match crate::symbols::read_sidecar(dir) {
+        Ok(map) => map,
+        Err(why) => return Err(problem(
             Code::NoSymbols,
-            format!("{} has no readable symbol map ({})", dir.display(), sidecar_path.display()),
+            format!("{} has no readable symbol map ({why})", dir.display()),
             "rebuild with `cargo worker-build` (every build writes it), or pass --out-dir with the bundle the log came from",
-        ));
+        )),
     };
     let wasm = std::fs::read(&wasm_path).unwrap_or_default();
     let shipped = crate::symbols::build_id(&wasm);
@@ -130,18 +192,24 @@ fn frames(text: &str) -> Vec<Frame<'_>> {
             continue;
         };
         let end = from + digits + "]:0x".len() + hex;
-        // `wasm://wasm/<script>:` right before, when it is there.
+        // `wasm://wasm/<script>:` right before, when it is there. Only the script's own
+        // characters are looked at (never back to the start of the text: that was quadratic
+        // in a log of frames without the prefix); they end at the `[` of any frame before.
         let (start, script) = match text[..at].strip_suffix(':') {
-            Some(head) => match head.rfind(SCRIPT) {
-                Some(s)
-                    if head[s + SCRIPT.len()..].bytes().all(|b| {
+            Some(head) => {
+                let name = head
+                    .bytes()
+                    .rev()
+                    .take_while(|&b| {
                         b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.'
-                    }) =>
-                {
-                    (s, Some(&head[s + SCRIPT.len()..]))
+                    })
+                    .count();
+                let name_at = head.len() - name;
+                match head[..name_at].strip_suffix(SCRIPT) {
+                    Some(before) => (before.len(), Some(&head[name_at..])),
+                    None => (at, None),
                 }
-                _ => (at, None),
-            },
+            }
             None => (at, None),
         };
         out.push(Frame {
@@ -159,11 +227,12 @@ fn frames(text: &str) -> Vec<Frame<'_>> {
 /// The V8 script ids the log's frames name (module name prefixes dropped), in order, distinct.
 pub fn scripts_in(log: &str) -> Vec<String> {
     let mut seen: Vec<String> = Vec::new();
+    let mut known = std::collections::HashSet::new();
     for frame in frames(log) {
         if let Some(script) = frame.script {
-            let id = script.rsplit('-').next().unwrap_or(script).to_string();
-            if !seen.contains(&id) {
-                seen.push(id);
+            let id = script.rsplit('-').next().unwrap_or(script);
+            if known.insert(id) {
+                seen.push(id.to_string());
             }
         }
     }
@@ -227,7 +296,13 @@ fn rewrite_text(text: &str, map: &Sidecar) -> String {
     }
     let mut out = String::with_capacity(text.len() + 64 * found.len());
     let mut last = 0;
+    // The start of the line the frame is on, found from the last frame on (not from the start
+    // of the text, which is quadratic in a long text of frames).
+    let mut line_start = 0;
     for frame in found {
+        if let Some(nl) = text[last..frame.start].rfind('\n') {
+            line_start = last + nl + 1;
+        }
         out.push_str(&text[last..frame.start]);
         let raw = &text[frame.start..frame.end];
         let ours = frame
@@ -240,7 +315,6 @@ fn rewrite_text(text: &str, map: &Sidecar) -> String {
             .filter(|c| !c.is_empty());
         match (function, chain) {
             (Some(_), Some(chain)) => {
-                let line_start = text[..frame.start].rfind('\n').map_or(0, |i| i + 1);
                 let indent: String = text[line_start..frame.start]
                     .chars()
                     .take_while(|c| c.is_whitespace())
@@ -398,46 +472,66 @@ fn rewrite_json(value: &mut serde_json::Value, map: &Sidecar) {
     }
 }
 
-/// Rewrite a whole log. A line that is a JSON value (`wrangler tail --format json`) has the
-/// strings inside it rewritten and stays one line of JSON; any other line is rewritten as text.
+/// Rewrite a whole log (see [`Rewriter`]).
 pub fn rewrite(log: &str, map: &Sidecar) -> String {
+    let mut rewriter = Rewriter::new(map);
     let mut out = String::with_capacity(log.len());
-    // Where the location of the text record just read goes, when it has none: the runtime
-    // cannot symbolize, so a trap's record gets its top frame's location here.
-    let mut record_without_location: Option<usize> = None;
     for line in log.split_inclusive('\n') {
+        out.push_str(&rewriter.line(line));
+    }
+    out.push_str(&rewriter.finish());
+    out
+}
+
+/// Rewrites a log line by line, in time linear in its length. A line that is a JSON value
+/// (`wrangler tail --format json`) has the strings inside it rewritten and stays one line of
+/// JSON; any other line is rewritten as text. Only a text record of the runtime that has no
+/// location waits, for the line after it: its top frame gives the location (the runtime
+/// cannot symbolize).
+pub struct Rewriter<'m> {
+    map: &'m Sidecar,
+    /// A record waiting for its frames, and where in it the location goes.
+    held: Option<(String, usize)>,
+}
+
+impl<'m> Rewriter<'m> {
+    pub fn new(map: &'m Sidecar) -> Self {
+        Self { map, held: None }
+    }
+
+    /// `line` (with its newline, if it has one) rewritten, after the record held before it, if
+    /// any; empty when `line` itself is held.
+    pub fn line(&mut self, line: &str) -> String {
+        let map = self.map;
         let (body, newline) = match line.strip_suffix('\n') {
             Some(b) => (b, "\n"),
             None => (line, ""),
         };
-        let insert_at = record_without_location.take();
-        if body.starts_with(RECORD_PREFIX) && body.ends_with(']') {
-            let bracket = body.rfind(" [").unwrap_or(0);
-            if let Some(build) = body.rfind(", build ").filter(|&b| b > bracket) {
-                // A panic's frames are where wasm-bindgen caught it, not where it happened.
-                let kind = &body[bracket + 2..build];
-                if !kind.contains(" at ") && kind != "panic" {
-                    record_without_location = Some(out.len() + build);
+        let mut out = String::new();
+        if let Some((mut record, at)) = self.held.take() {
+            if body.contains(FUNCTION) {
+                let first = frames(body).into_iter().next();
+                if let Some(location) = first.as_ref().and_then(|f| location_of(f, map)) {
+                    record.insert_str(at, &format!(" at {location}"));
+                }
+                // `[unreachable` becomes `[out of memory` or `[abort` when the frame says so.
+                let kind_at = record[..at].rfind(" [").map(|b| b + 2);
+                if let (Some(k), Some(kind)) =
+                    (kind_at, first.as_ref().and_then(|f| trap_kind(f, map)))
+                {
+                    if record[k..at].starts_with("unreachable") {
+                        record.replace_range(k..k + "unreachable".len(), kind);
+                    }
                 }
             }
+            out.push_str(&record);
         }
         if !body.contains(FUNCTION) {
-            out.push_str(line);
-            continue;
-        }
-        if let Some(at) = insert_at {
-            let first = frames(body).into_iter().next();
-            if let Some(location) = first.as_ref().and_then(|f| location_of(f, map)) {
-                out.insert_str(at, &format!(" at {location}"));
+            match record_location_at(body) {
+                Some(at) => self.held = Some((line.to_string(), at)),
+                None => out.push_str(line),
             }
-            // `[unreachable` becomes `[out of memory` or `[abort` when the frame says so.
-            let kind_at = out[..at].rfind(" [").map(|b| b + 2);
-            if let (Some(k), Some(kind)) = (kind_at, first.as_ref().and_then(|f| trap_kind(f, map)))
-            {
-                if out[k..at].starts_with("unreachable") {
-                    out.replace_range(k..k + "unreachable".len(), kind);
-                }
-            }
+            return out;
         }
         let trimmed = body.trim_start();
         let json = (trimmed.starts_with('{') || trimmed.starts_with('['))
@@ -451,8 +545,29 @@ pub fn rewrite(log: &str, map: &Sidecar) -> String {
             None => out.push_str(&rewrite_text(body, map)),
         }
         out.push_str(newline);
+        out
     }
-    out
+
+    /// The record still held, if any.
+    pub fn finish(&mut self) -> String {
+        self.held
+            .take()
+            .map(|(record, _)| record)
+            .unwrap_or_default()
+    }
+}
+
+/// Where the location goes in a text record of the runtime that has none (a trap's), if `body`
+/// is one.
+fn record_location_at(body: &str) -> Option<usize> {
+    if !(body.starts_with(RECORD_PREFIX) && body.ends_with(']')) {
+        return None;
+    }
+    let bracket = body.rfind(" [").unwrap_or(0);
+    let build = body.rfind(", build ").filter(|&b| b > bracket)?;
+    // A panic's frames are where wasm-bindgen caught it, not where it happened.
+    let kind = &body[bracket + 2..build];
+    (!kind.contains(" at ") && kind != "panic").then_some(build)
 }
 
 #[cfg(test)]

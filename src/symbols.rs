@@ -21,6 +21,13 @@ pub const SIDECAR: &str = "index_bg.symbols.json";
 /// Bump when the sidecar's shape changes.
 pub const FORMAT: u32 = 5;
 
+/// Most frames one code offset may name: real inline chains are a few dozen deep.
+pub const MAX_CHAIN: usize = 1024;
+
+/// Most bytes the chains may take once expanded (each chain holds its own copy of its frames),
+/// so that a small crafted map cannot take gigabytes.
+pub const MAX_EXPANDED: usize = 256 << 20;
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Sidecar {
     pub format: u32,
@@ -395,7 +402,7 @@ mod compact {
 
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-    use super::SourceFrame;
+    use super::{SourceFrame, MAX_CHAIN, MAX_EXPANDED};
 
     #[derive(Serialize, Deserialize, Default)]
     struct Tree {
@@ -427,22 +434,56 @@ mod compact {
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Vec<SourceFrame>>, D::Error> {
+        use serde::de::Error;
         let tree = Tree::deserialize(d)?;
-        let mut chains = Vec::with_capacity(tree.heads.len());
+        // The writer numbers a node after its parent, so each parent comes first: that rules
+        // out cycles and self-references, and bounds every walk by the node's own index.
+        for (i, &(frame, parent)) in tree.nodes.iter().enumerate() {
+            if frame as usize >= tree.frames.len() {
+                return Err(D::Error::custom(format!(
+                    "damaged symbol map: node {i} names frame {frame}, but there are {} frames",
+                    tree.frames.len()
+                )));
+            }
+            if parent != -1 && !(0..i as i64).contains(&parent) {
+                return Err(D::Error::custom(format!(
+                    "damaged symbol map: node {i} has parent {parent}, which is not an earlier node"
+                )));
+            }
+        }
+        let size = |f: &SourceFrame| {
+            std::mem::size_of::<SourceFrame>()
+                + f.function.as_ref().map_or(0, String::len)
+                + f.file.as_ref().map_or(0, String::len)
+        };
+        let mut expanded = 0usize;
+        let mut chains = Vec::with_capacity(tree.heads.len().min(MAX_EXPANDED / 64));
         for head in tree.heads {
             let mut chain = Vec::new();
-            let mut node = i64::from(head);
-            // Bounded: a damaged map cannot loop.
-            while let Some(&(frame, parent)) =
-                usize::try_from(node).ok().and_then(|n| tree.nodes.get(n))
-            {
-                if chain.len() > tree.nodes.len() {
-                    break;
-                }
-                if let Some(f) = tree.frames.get(frame as usize) {
+            // u32::MAX: a chain without frames.
+            if head != u32::MAX {
+                let Some(&(mut frame, mut parent)) = tree.nodes.get(head as usize) else {
+                    return Err(D::Error::custom(format!(
+                        "damaged symbol map: a chain starts at node {head}, but there are {} nodes",
+                        tree.nodes.len()
+                    )));
+                };
+                loop {
+                    let f = &tree.frames[frame as usize];
+                    expanded += size(f);
+                    if chain.len() == MAX_CHAIN || expanded > MAX_EXPANDED {
+                        return Err(D::Error::custom(format!(
+                            "symbol map too large: its chains name more than {MAX_CHAIN} frames at \
+                             one offset or take more than {} MiB",
+                            MAX_EXPANDED >> 20
+                        )));
+                    }
                     chain.push(f.clone());
+                    let Ok(up) = usize::try_from(parent) else {
+                        break;
+                    };
+                    (frame, parent) = tree.nodes[up];
                 }
-                node = parent;
             }
             chains.push(chain);
         }
@@ -450,9 +491,17 @@ mod compact {
     }
 }
 
+/// The sidecar in a bundle directory, or why there is no usable one (missing, not JSON, or
+/// damaged: one line).
+pub fn read_sidecar(dir: &Path) -> std::result::Result<Sidecar, String> {
+    let path = dir.join(SIDECAR);
+    let bytes = std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", path.display()))
+}
+
 /// The sidecar in a bundle directory, if there is a readable one.
 pub fn load(dir: &Path) -> Option<Sidecar> {
-    serde_json::from_slice(&std::fs::read(dir.join(SIDECAR)).ok()?).ok()
+    read_sidecar(dir).ok()
 }
 
 #[cfg(test)]
@@ -526,6 +575,75 @@ mod tests {
         let back: Sidecar = serde_json::from_str(&json).unwrap();
         assert_eq!(back.chains, s.chains);
         assert_eq!(json.matches("\"main\"").count(), 1, "{json}");
+    }
+
+    /// A map from `nodes` and `heads` over two frames, as the sidecar's JSON has them.
+    fn crafted(nodes: &str, heads: &str) -> Result<Sidecar, serde_json::Error> {
+        serde_json::from_str(&format!(
+            r#"{{"format":{FORMAT},"build_id":"0123456789abcdef","module_size":1,
+            "v8_script_id":"","functions":[],"locations":[[0,0]],"chains":{{"frames":[
+            {{"function":"a","file":"src/lib.rs","line":1,"column":null}},
+            {{"function":"b","file":null,"line":null,"column":null}}],
+            "nodes":{nodes},"heads":{heads}}}}}"#
+        ))
+    }
+
+    #[test]
+    fn damaged_or_crafted_chains_are_refused_quickly() {
+        let ok = crafted("[[1,-1],[0,0]]", "[1,0,4294967295]").unwrap();
+        assert_eq!(ok.chains.len(), 3);
+        assert_eq!(ok.chains[0].len(), 2);
+        assert!(ok.chains[2].is_empty());
+
+        // Issue 22: nodes that point to themselves made 8,000 nodes expand to 64 M frames.
+        let started = std::time::Instant::now();
+        let n = 8000;
+        let selfish: Vec<String> = (0..n).map(|i| format!("[0,{i}]")).collect();
+        let heads: Vec<String> = (0..n).map(|i| i.to_string()).collect();
+        let (nodes, heads) = (
+            format!("[{}]", selfish.join(",")),
+            format!("[{}]", heads.join(",")),
+        );
+        let e = crafted(&nodes, &heads).unwrap_err().to_string();
+        assert!(
+            e.contains("node 0 has parent 0, which is not an earlier node"),
+            "{e}"
+        );
+        for (nodes, heads, says) in [
+            ("[[0,1],[0,0]]", "[0]", "node 0 has parent 1"),
+            ("[[0,-1],[0,-2]]", "[1]", "node 1 has parent -2"),
+            (
+                "[[2,-1]]",
+                "[0]",
+                "node 0 names frame 2, but there are 2 frames",
+            ),
+            (
+                "[[0,-1]]",
+                "[1]",
+                "a chain starts at node 1, but there are 1 nodes",
+            ),
+        ] {
+            let e = crafted(nodes, heads).unwrap_err().to_string();
+            assert!(e.contains(says), "{nodes} {heads}: {e}");
+        }
+
+        // A well-formed path as deep as it has nodes, each node a head: quadratically many
+        // frames, capped per offset.
+        let path: Vec<String> = (0..n).map(|i| format!("[0,{}]", i as i64 - 1)).collect();
+        let e = crafted(&format!("[{}]", path.join(",")), &heads)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(&format!("more than {MAX_CHAIN} frames")), "{e}");
+        // The deepest chain allowed still reads.
+        let path: Vec<String> = (0..MAX_CHAIN)
+            .map(|i| format!("[0,{}]", i as i64 - 1))
+            .collect();
+        let deep = crafted(
+            &format!("[{}]", path.join(",")),
+            &format!("[{}]", MAX_CHAIN - 1),
+        );
+        assert_eq!(deep.unwrap().chains[0].len(), MAX_CHAIN);
+        assert!(started.elapsed() < std::time::Duration::from_secs(10));
     }
 
     #[test]

@@ -23,6 +23,15 @@ use swc_ecma_parser::{EsSyntax, Parser, StringInput, Syntax};
 /// bundles stay far below it (the deepest of 76 large npm bundles measured: 250).
 pub const MAX_NESTING: usize = 2000;
 
+/// Most operators and statements the parser may be inside at once without a bracket between
+/// them (`!!!!x`, `a = a = ...`, `a ? b : a ? ...`, `a => a => ...`, `if (a) if (a) ...`,
+/// `l: l: ...`), over all bracket levels: the parser recurses on each, as on a bracket. Counted
+/// by [`operators_exceeded`], which over-counts a little. The costliest (arrow functions, about
+/// 13-25 KiB of stack a level in a debug build, measured) at this depth take a fifth of
+/// [`PARSER_STACK`]. Real code stays far below: the 32 files over 300 KB in this repository's
+/// `node_modules` (wrangler, TypeScript, miniflare, vite; up to 20 MB) count less than 400.
+pub const MAX_OPERATORS: usize = 2000;
+
 /// Stack of the parsing thread: four times what [`MAX_NESTING`] levels of parentheses take in a
 /// debug build (16-32 KiB a level, measured), so chains that recurse without brackets
 /// (`a => b => ...`) have room too. Only the pages used are allocated.
@@ -79,6 +88,15 @@ impl ModuleSyntax {
                 source,
                 offset,
                 format!("brackets nest more than {MAX_NESTING} deep"),
+            ));
+        }
+        if let Some(offset) = operators_exceeded(source.as_bytes()) {
+            return Err(SyntaxError::at(
+                source,
+                offset,
+                format!(
+                    "operators and statements nest more than {MAX_OPERATORS} deep without brackets"
+                ),
             ));
         }
         // The tree is built, read and dropped (its drop recurses too) on the parser's thread.
@@ -151,6 +169,317 @@ fn nesting_exceeded(bytes: &[u8]) -> Option<usize> {
         }
     }
     None
+}
+
+/// What the token before says about the next one.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Prev {
+    /// The end of an operand (a name, a literal, a closing bracket): a `/` divides, a `+` adds,
+    /// and a name after it starts a new statement.
+    Operand,
+    /// An operator, a keyword or the start: a `/` starts a regular expression.
+    Other,
+}
+
+/// One bracket level of [`operators_exceeded`]: how many operators are open in it, what closes
+/// it (a backtick: the template literal a `${` is in), and whether it is the `(...)` of an `if`,
+/// `while`, `for`, `with`, `switch` or `catch` (a statement that goes on after it).
+struct Level {
+    open: usize,
+    closer: u8,
+    header: bool,
+}
+
+impl Level {
+    fn new(closer: u8) -> Level {
+        Level {
+            open: 0,
+            closer,
+            header: false,
+        }
+    }
+
+    fn template() -> Level {
+        Level::new(b'`')
+    }
+}
+
+/// The offset at which more than [`MAX_OPERATORS`] operators and statements the parser recurses
+/// on are open at once. A light tokenizer (comments, strings, template literals and regular
+/// expressions skipped) counts them for each bracket level; a level's count restarts where
+/// what was open in it has ended for sure: at `;` and `,`, and where a name follows an operand
+/// (a new statement), except before `else`, `while`, `catch` and `finally`, which continue one.
+fn operators_exceeded(bytes: &[u8]) -> Option<usize> {
+    const CONTINUING: &[&[u8]] = &[
+        b"else",
+        b"while",
+        b"catch",
+        b"finally",
+        b"in",
+        b"instanceof",
+        b"of",
+    ];
+    const OPENING: &[&[u8]] = &[
+        b"typeof", b"void", b"delete", b"await", b"new", b"yield", b"if", b"while", b"for",
+        b"with", b"do", b"else", b"return", b"throw", b"case",
+    ];
+    // Words an operand follows in the same statement (`async x => y`, `a in b`).
+    const BEFORE_OPERAND: &[&[u8]] = &[
+        b"async",
+        b"extends",
+        b"let",
+        b"const",
+        b"var",
+        b"export",
+        b"default",
+        b"import",
+        b"function",
+        b"class",
+        b"static",
+        b"get",
+        b"set",
+        b"from",
+        b"as",
+    ];
+    const HEADERS: &[&[u8]] = &[b"if", b"while", b"for", b"with", b"switch", b"catch"];
+    let is_name = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b == b'$' || b >= 0x80;
+    let mut levels: Vec<Level> = vec![Level::new(0)];
+    let mut total = 0usize;
+    let mut prev = Prev::Other;
+    let mut last_word: &[u8] = b"";
+    // After `.` or `?.`, a keyword is a property name (`promise.catch`, `map.delete`).
+    let mut property = false;
+    // A `;` or `,` was read: the count restarts unless the next word continues the statement.
+    let mut ended = false;
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        let start = i;
+        if b.is_ascii_whitespace() {
+            i += 1;
+            continue;
+        }
+        if b == b'/' && bytes.get(i + 1) == Some(&b'/') {
+            i = memchr_or_end(bytes, i, b'\n');
+            continue;
+        }
+        if b == b'/' && bytes.get(i + 1) == Some(&b'*') {
+            i = bytes[i + 2..]
+                .windows(2)
+                .position(|w| w == b"*/")
+                .map_or(bytes.len(), |p| i + 2 + p + 2);
+            continue;
+        }
+        let word: &[u8] = if is_name(b) {
+            while i < bytes.len() && is_name(bytes[i]) {
+                i += 1;
+            }
+            &bytes[start..i]
+        } else {
+            b""
+        };
+        let level = levels.last_mut().expect("the top level is never closed");
+        let continues = CONTINUING.contains(&word);
+        if ended && !continues {
+            total -= level.open;
+            level.open = 0;
+        }
+        ended = false;
+        if !word.is_empty() {
+            if b.is_ascii_digit() {
+                prev = Prev::Operand;
+                property = false;
+                last_word = b"";
+                continue;
+            }
+            // A name after an operand: the statement before ended (or the text is no module).
+            if prev == Prev::Operand && !continues {
+                total -= level.open;
+                level.open = 0;
+            }
+            let is_property = std::mem::take(&mut property);
+            if OPENING.contains(&word) && !is_property {
+                level.open += 1;
+                total += 1;
+                prev = Prev::Other;
+            } else if (continues || BEFORE_OPERAND.contains(&word)) && !is_property {
+                prev = Prev::Other;
+            } else {
+                prev = Prev::Operand;
+            }
+            last_word = word;
+            if total > MAX_OPERATORS {
+                return Some(start);
+            }
+            continue;
+        }
+        let word_before = std::mem::take(&mut last_word);
+        if !matches!(b, b'.' | b'?') {
+            property = false;
+        }
+        i += 1;
+        match b {
+            b'"' | b'\'' => {
+                i = string_end(bytes, i, b);
+                prev = Prev::Operand;
+            }
+            b'`' => {
+                i = template_end(bytes, i, &mut levels);
+                prev = Prev::Operand;
+            }
+            b'/' if prev == Prev::Other => {
+                i = regex_end(bytes, i);
+                prev = Prev::Operand;
+            }
+            b'(' | b'[' | b'{' => {
+                levels.push(Level {
+                    open: 0,
+                    closer: match b {
+                        b'(' => b')',
+                        b'[' => b']',
+                        _ => b'}',
+                    },
+                    header: b == b'(' && HEADERS.contains(&word_before),
+                });
+                prev = Prev::Other;
+            }
+            b')' | b']' | b'}' => {
+                if levels.len() > 1 && levels.last().is_some_and(|l| l.closer == b) {
+                    let closed = levels.pop().expect("more than one level");
+                    total -= closed.open;
+                    // `if (a)` goes on with its statement: not an operand.
+                    prev = if closed.header {
+                        Prev::Other
+                    } else {
+                        Prev::Operand
+                    };
+                    // The rest of a template literal after `${...}`.
+                    if closed.closer == b'}' && levels.last().is_some_and(|l| l.closer == b'`') {
+                        levels.pop();
+                        i = template_end(bytes, i, &mut levels);
+                        prev = Prev::Operand;
+                    }
+                } else {
+                    prev = Prev::Operand;
+                }
+            }
+            b';' | b',' => {
+                ended = true;
+                prev = Prev::Other;
+            }
+            _ => {
+                // The longest punctuator here (`=>`, `**=`, `>>>=`, `?.`, `...`).
+                let rest = &bytes[start..];
+                let len = PUNCTUATORS
+                    .iter()
+                    .find(|p| {
+                        rest.starts_with(p)
+                            // `a?.5:b` is a conditional.
+                            && !(**p == b"?." && rest.get(2).is_some_and(u8::is_ascii_digit))
+                    })
+                    .map_or(1, |p| p.len());
+                let end = start + len;
+                let op = &bytes[start..end];
+                i = end;
+                property = op == b"." || op == b"?.";
+                let opens = match op {
+                    b"!" | b"~" | b"?" | b":" | b"=>" | b"**" | b"..." => true,
+                    b"+" | b"-" | b"++" | b"--" => prev == Prev::Other,
+                    b"==" | b"===" | b"!=" | b"!==" | b"<=" | b">=" => false,
+                    _ => op.ends_with(b"="),
+                };
+                if opens {
+                    let level = levels.last_mut().expect("the top level is never closed");
+                    level.open += 1;
+                    total += 1;
+                    if total > MAX_OPERATORS {
+                        return Some(start);
+                    }
+                }
+                // `x++ / 2`: a postfix operator ends an operand.
+                prev = if (op == b"++" || op == b"--") && prev == Prev::Operand {
+                    Prev::Operand
+                } else {
+                    Prev::Other
+                };
+            }
+        }
+    }
+    None
+}
+
+/// JavaScript's punctuators of more than one character, longest first.
+const PUNCTUATORS: &[&[u8]] = &[
+    b">>>=", b"...", b"===", b"!==", b"**=", b"<<=", b">>=", b">>>", b"&&=", b"||=", b"??=", b"=>",
+    b"==", b"!=", b"<=", b">=", b"&&", b"||", b"??", b"?.", b"++", b"--", b"+=", b"-=", b"*=",
+    b"/=", b"%=", b"&=", b"|=", b"^=", b"**", b"<<", b">>",
+];
+
+fn memchr_or_end(bytes: &[u8], from: usize, byte: u8) -> usize {
+    bytes[from..]
+        .iter()
+        .position(|&b| b == byte)
+        .map_or(bytes.len(), |p| from + p)
+}
+
+/// After the closing quote (or at the end of the line: an unterminated string).
+fn string_end(bytes: &[u8], mut i: usize, quote: u8) -> usize {
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\\' => i += 2,
+            b'\n' => return i,
+            b if b == quote => return i + 1,
+            _ => i += 1,
+        }
+    }
+    bytes.len()
+}
+
+/// After a template literal's closing backtick, or after a `${` (a level is pushed whose `}`
+/// returns to the literal).
+fn template_end(bytes: &[u8], mut i: usize, levels: &mut Vec<Level>) -> usize {
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\\' => i += 2,
+            b'`' => return i + 1,
+            b'$' if bytes.get(i + 1) == Some(&b'{') => {
+                levels.push(Level::template());
+                levels.push(Level::new(b'}'));
+                return i + 2;
+            }
+            _ => i += 1,
+        }
+    }
+    bytes.len()
+}
+
+/// After a regular expression literal (`[...]` classes may hold a `/`), or at the end of the
+/// line.
+fn regex_end(bytes: &[u8], mut i: usize) -> usize {
+    let mut class = false;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\\' => i += 2,
+            b'\n' => return i,
+            b'[' => {
+                class = true;
+                i += 1;
+            }
+            b']' => {
+                class = false;
+                i += 1;
+            }
+            b'/' if !class => {
+                i += 1;
+                while i < bytes.len() && bytes[i].is_ascii_alphanumeric() {
+                    i += 1;
+                }
+                return i;
+            }
+            _ => i += 1,
+        }
+    }
+    bytes.len()
 }
 
 /// The span offsets start here: swc reserves position 0 for "no position".
@@ -488,7 +817,7 @@ export { a as "string name" };
         }
         let src = format!(
             "if (a) {{}}{} export {{ a }};",
-            " else if (a) {}".repeat(10_000)
+            " else if (a) {}".repeat(MAX_OPERATORS / 2 - 10)
         );
         assert_eq!(ModuleSyntax::parse(&src).unwrap().exports, ["a"]);
         // A hang guard, not a benchmark: linear takes milliseconds, quadratic takes minutes.
@@ -497,6 +826,112 @@ export { a as "string name" };
             "{:?}",
             started.elapsed()
         );
+    }
+
+    /// Issue 22: the bracket guard let through nesting without brackets, which overflowed the
+    /// parser's stack (aborting the process) at 20,000 arrow functions or 50,000 `if`s, and
+    /// took minutes on nested labels. Each is refused up front, quickly, saying where.
+    #[test]
+    fn nesting_without_brackets_is_refused_before_parsing() {
+        let started = std::time::Instant::now();
+        let expressions = [
+            "!",
+            "~",
+            "- ",
+            "+ ",
+            "++",
+            "typeof ",
+            "void ",
+            "delete ",
+            "await ",
+            "new ",
+            "a = ",
+            "a += ",
+            "a ??= ",
+            "a ? b : ",
+            "a => ",
+            "async a => ",
+            "2 ** ",
+            "...",
+            "x.y = ",
+            "`${a}` + !",
+            "a = b in ",
+            "a instanceof ! ",
+        ];
+        for unit in expressions {
+            for n in [MAX_OPERATORS + 1, 1_000_000] {
+                let src = format!("export const x = {}1;", unit.repeat(n));
+                let e = ModuleSyntax::parse(&src).map(|_| ()).expect_err(unit);
+                assert!(
+                    e.message.contains("without brackets"),
+                    "{unit:?} x {n}: {e}"
+                );
+                assert_eq!(e.line, 1, "{unit:?}: {e}");
+            }
+        }
+        let statements = [
+            "if (a) ",
+            "while (a) ",
+            "for (;;) ",
+            "for (x of y) ",
+            "do ",
+            "l: ",
+            "if (a) x; else ",
+            "if (a) {} else ",
+            "\nif (a)\n",
+            "label: for (;;) ",
+        ];
+        for unit in statements {
+            let src = format!("{}x;", unit.repeat(MAX_OPERATORS + 1));
+            let e = ModuleSyntax::parse(&src).map(|_| ()).expect_err(unit);
+            assert!(e.message.contains("without brackets"), "{unit:?}: {e}");
+        }
+        // The limit counts across brackets too.
+        let src = format!(
+            "export const x = {}1{};",
+            "!(".repeat(MAX_OPERATORS),
+            ")".repeat(MAX_OPERATORS)
+        );
+        assert!(ModuleSyntax::parse(&src).is_err());
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+
+    /// What the guard must not refuse: code that is long but not deep, at any length (a
+    /// statement, a comma or a new line ends what was open), and the deepest it allows.
+    #[test]
+    fn long_real_code_and_the_deepest_allowed_still_parse() {
+        let n = 20_000;
+        let mut src = String::from("export const x = 1;\n");
+        src.push_str(&"a = b ? c : d;\nif (a) b = !c; else d = -e;\n".repeat(n));
+        src.push_str(&"a = 1\nb = c => d\nif (x) y\nwhile (z) w()\n".repeat(n));
+        src.push_str(&format!("f({});\n", "a = !b, ".repeat(n)));
+        src.push_str(&format!("o = {{ {} }};\n", "k: v ? 1 : 2, ".repeat(n)));
+        src.push_str(&format!("s = \"\" {};\n", "+ x + \"!\"".repeat(n)));
+        src.push_str(&format!("c = {}z;\n", "a.b().c?.d[e].".repeat(n)));
+        src.push_str(&format!(
+            "t = `{}`;\n",
+            "${a ? b : !c} = ${x => y} ! ? : = ".repeat(n)
+        ));
+        src.push_str(&"r = /[!?:=]+/g.test(s) ? x / 2 : y++ / 3;\n".repeat(n));
+        src.push_str(&"m.delete(k); p.catch(e => f(e)).finally(g); q.new = !1;\n".repeat(n));
+        src.push_str(&"// ! ? : = => if else\n/* !!!!!!!! ? : */ '!!!!'; \"? ?\";\n".repeat(n));
+        src.push_str(&"switch (a) { case 1: b = c; break; default: d = !e }\n".repeat(100));
+        assert_eq!(ModuleSyntax::parse(&src).unwrap().exports, ["x"]);
+
+        // The deepest allowed, in the costliest form, inside the deepest brackets allowed: the
+        // parser's stack still suffices (in a debug build, where frames are largest).
+        let k = MAX_NESTING - 10;
+        let src = format!(
+            "export const x = {}{}1{};",
+            "(".repeat(k),
+            "a => ".repeat(MAX_OPERATORS - 10),
+            ")".repeat(k)
+        );
+        assert_eq!(ModuleSyntax::parse(&src).unwrap().exports, ["x"]);
     }
 
     #[test]

@@ -533,13 +533,16 @@ fn symbols_check(bundle: &BundleInfo) -> Option<Check> {
     let shipped = std::fs::read(bundle.dir.join(wasm))
         .ok()
         .map(|b| crate::symbols::build_id(&b));
-    let Some(map) = crate::symbols::load(&bundle.dir) else {
-        return Some(warn(
-            CheckId::Symbols,
-            format!("no readable {}", record.file),
-            "`cargo worker-build symbolize` cannot name this module's frames".into(),
-            rebuild,
-        ));
+    let map = match crate::symbols::read_sidecar(&bundle.dir) {
+        Ok(map) => map,
+        Err(why) => {
+            return Some(warn(
+                CheckId::Symbols,
+                format!("no readable {} ({why})", record.file),
+                "`cargo worker-build symbolize` cannot name this module's frames".into(),
+                rebuild,
+            ))
+        }
     };
     if shipped.as_deref() != Some(map.build_id.as_str()) {
         return Some(warn(

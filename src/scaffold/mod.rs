@@ -11,6 +11,8 @@ pub mod placeholders;
 pub mod templates;
 mod write;
 
+pub use write::write_plan;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -169,6 +171,7 @@ pub fn plan_init(args: &InitArgs, cwd: &Path) -> Result<Plan> {
     let mut warnings = Vec::new();
     let mut would_overwrite = Vec::new();
     for (path, contents) in render(template, &Placeholders::for_package(&name))? {
+        refuse_links(&root, &path, shown_root)?;
         let target = root.join(&path);
         let existing = if path == Path::new(CARGO_TOML) {
             existing_manifest.clone()
@@ -331,6 +334,28 @@ fn merge_gitignore(existing: &str, template: &str) -> String {
         out.push('\n');
     }
     out
+}
+
+/// Refuses a symbolic link at `path` or at a directory on the way to it under `root`: a merge
+/// or a replacement would write through it, to a file outside the project.
+fn refuse_links(root: &Path, path: &Path, shown_root: &Path) -> Result<()> {
+    let mut at = PathBuf::new();
+    for part in path.components() {
+        at.push(part);
+        let Ok(meta) = fs::symlink_metadata(root.join(&at)) else {
+            return Ok(());
+        };
+        if meta.file_type().is_symlink() {
+            let target = fs::read_link(root.join(&at)).unwrap_or_default();
+            bail!(
+                "`{}` in `{}` is a symbolic link to `{}`, and init writes only inside the project: replace the link with a copy of its file (or remove it) and run init again",
+                at.display(),
+                shown_root.display(),
+                target.display()
+            );
+        }
+    }
+    Ok(())
 }
 
 fn read_if_exists(path: &Path) -> Result<Option<String>> {

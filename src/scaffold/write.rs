@@ -87,17 +87,61 @@ fn write_all(plan: &Plan, journal: &mut Journal) -> Result<()> {
             create_dirs(dir, journal)?;
         }
         match file.action {
-            Action::Create => journal.created_files.push(path.clone()),
+            Action::Create => {
+                // Create-new: a file (or a link) that appeared since the plan is not replaced,
+                // and a link is never followed.
+                let created = fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .open(&path)
+                    .map_err(|err| match err.kind() {
+                        io::ErrorKind::AlreadyExists => anyhow::anyhow!(
+                            "`{}` appeared while init ran: run init again",
+                            path.display()
+                        ),
+                        _ => write_error(&path, err),
+                    })?;
+                journal.created_files.push(path.clone());
+                write_contents(created, &path, &file.contents)?;
+            }
             Action::Overwrite | Action::Merge => {
                 let old =
                     fs::read(&path).with_context(|| format!("cannot read `{}`", path.display()))?;
                 journal.replaced_files.push((path.clone(), old));
+                replace(&path, &file.contents)?;
             }
         }
-        if let Err(err) = fs::write(&path, &file.contents) {
-            return Err(write_error(&path, err));
-        }
     }
+    Ok(())
+}
+
+fn write_contents(mut file: fs::File, path: &Path, contents: &str) -> Result<()> {
+    use std::io::Write;
+    file.write_all(contents.as_bytes())
+        .and_then(|()| file.flush())
+        .map_err(|err| write_error(path, err))
+}
+
+/// Replaces the file at `path` by renaming a new file over it, with its permissions: a link put
+/// there since the plan is replaced itself, never written through.
+fn replace(path: &Path, contents: &str) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let new = tempfile::Builder::new()
+        .prefix(".cargo-worker-build-")
+        .tempfile_in(dir)
+        .map_err(|err| write_error(dir, err))?;
+    write_contents(
+        new.as_file()
+            .try_clone()
+            .map_err(|err| write_error(path, err))?,
+        path,
+        contents,
+    )?;
+    if let Ok(meta) = fs::symlink_metadata(path) {
+        let _ = fs::set_permissions(new.path(), meta.permissions());
+    }
+    new.persist(path)
+        .map_err(|err| write_error(path, err.error))?;
     Ok(())
 }
 

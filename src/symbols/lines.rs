@@ -414,10 +414,15 @@ pub fn read_source_map(text: &str, chains: usize) -> Result<Vec<(u64, Option<u32
     let mut out = Vec::new();
     let (mut col, mut src) = (0i64, 0i64);
     for segment in mappings.split([',', ';']).filter(|s| !s.is_empty()) {
-        let fields = decode_vlq(segment).context("wasm-opt's source map has a bad segment")?;
-        col += fields[0];
+        let bad = "wasm-opt's source map has a bad segment";
+        let fields = decode_vlq(segment).context(bad)?;
+        // Offsets are module positions: past 64 bits or below zero, the map is damaged.
+        col = col
+            .checked_add(fields[0])
+            .filter(|c| *c >= 0)
+            .context(bad)?;
         if fields.len() >= 4 {
-            src += fields[1];
+            src = src.checked_add(fields[1]).context(bad)?;
             out.push((
                 col as u64,
                 usize::try_from(src)
@@ -466,6 +471,26 @@ mod tests {
                 .map(|&(o, c)| (o, Some(c)))
                 .collect::<Vec<_>>()
         );
+    }
+
+    /// Issue 22 (parser fuzzing): offsets that add up past 64 bits, or below zero, are a
+    /// damaged map, not a panic or a wrapped-around offset.
+    #[test]
+    fn out_of_range_offsets_are_an_error() {
+        for mappings in [
+            "////////////D,".repeat(10),
+            "////////////B,".repeat(10),
+            "D,".to_string(),
+            "AAAA,AD//////////////D".to_string(),
+        ] {
+            let map = serde_json::json!({"version": 3, "sources": ["0"], "mappings": mappings})
+                .to_string();
+            let e = read_source_map(&map, 1).unwrap_err();
+            assert!(
+                format!("{e:#}").contains("bad segment"),
+                "{mappings}: {e:#}"
+            );
+        }
     }
 
     #[test]

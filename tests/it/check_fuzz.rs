@@ -428,3 +428,562 @@ fn analyser_survives_mutated_modules_and_scripts() {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// The tool's other parsers (issue 22): the symbol map, the bundle manifest and esbuild's
+// metafile (read by `check`), wasm-opt's source map, `symbolize` on logs of 10 MB and more, and
+// the Cargo.toml merge of `init`. Each must not panic or hang, and must give a clear error or a
+// correct result. `PARSER_FUZZ_SECS` sets the duration (default 10 s), `CHECK_FUZZ_SEED` the
+// seed; a failing input is written to `target/parser-fuzz-failure.<kind>`.
+
+use cargo_worker_build::symbols::{self, Sidecar, SourceFrame};
+
+/// A symbol map with names, lines and shared inline chains, as JSON.
+fn seed_symbol_map() -> String {
+    let frame = |f: &str, line| SourceFrame {
+        function: Some(f.into()),
+        file: Some("src/lib.rs".into()),
+        line: Some(line),
+        column: Some(5),
+    };
+    let map = Sidecar {
+        format: symbols::FORMAT,
+        build_id: "0123456789abcdef".into(),
+        module_size: 40000,
+        v8_script_id: "00027102".into(),
+        functions: vec![
+            symbols::Function {
+                index: 3,
+                start: 0x100,
+                end: 0x200,
+                name: Some("fixture::trap_here".into()),
+            },
+            symbols::Function {
+                index: 4,
+                start: 0x200,
+                end: 0x300,
+                name: None,
+            },
+        ],
+        locations: vec![(0x100, 0), (0x140, 1), (0x180, u32::MAX), (0x210, 2)],
+        chains: vec![
+            vec![frame("inner", 1), frame("main", 9)],
+            vec![frame("other", 2), frame("inner", 1), frame("main", 9)],
+            vec![frame("main", 9)],
+        ],
+    };
+    serde_json::to_string(&map).unwrap()
+}
+
+/// Mutations that keep JSON's shape often: numbers swapped for interesting ones (negative, huge,
+/// self-references), plus the byte mutations of [`mutate`].
+fn mutate_json(rng: &mut Rng, text: &mut Vec<u8>, donors: &[Vec<u8>]) {
+    const NUMBERS: &[&str] = &[
+        "-1",
+        "0",
+        "1",
+        "2",
+        "3",
+        "4294967295",
+        "4294967296",
+        "-9223372036854775808",
+        "18446744073709551616",
+        "1e309",
+        "0.5",
+        "null",
+        "[]",
+        "{}",
+        "\"x\"",
+    ];
+    for _ in 0..1 + rng.below(3) {
+        let digits: Vec<usize> = (0..text.len())
+            .filter(|&i| text[i].is_ascii_digit() && (i == 0 || !text[i - 1].is_ascii_digit()))
+            .collect();
+        if digits.is_empty() || rng.chance(3) {
+            mutate(rng, text, donors);
+            continue;
+        }
+        let at = digits[rng.below(digits.len())];
+        let end = at + text[at..].iter().take_while(|b| b.is_ascii_digit()).count();
+        let with = NUMBERS[rng.below(NUMBERS.len())].as_bytes().to_vec();
+        text.splice(at..end, with);
+    }
+}
+
+/// A small bundle for `check`: the module, an entry, a manifest, esbuild's metafile and a
+/// symbol map, each replaceable.
+const FUZZ_ENTRY: &str =
+    "import { createWorker } from \"./runtime.js\";\nexport default createWorker({});\n";
+
+fn seed_manifest(wasm: &[u8]) -> String {
+    serde_json::json!({
+        "tool": "cargo-worker-build", "tool_version": "0.1.0", "mode": "unwind",
+        "eh": "exnref", "wasm_bindgen": "0.2.130", "library": false,
+        "entry": "index.js", "wasm": "index_bg.wasm",
+        "files": ["index.js", "index.meta.json", "index_bg.wasm", "index_bg.symbols.json"],
+        "bundled": {
+            "metafile": "index.meta.json", "entry_source": ".bundle-src/index.js",
+            "runtime_source": ".bundle-src/runtime.js", "glue_source": ".bundle-src/glue.js",
+        },
+        "symbols": {"file": "index_bg.symbols.json", "build_id": symbols::build_id(wasm)},
+    })
+    .to_string()
+}
+
+fn seed_metafile() -> String {
+    serde_json::json!({
+        "inputs": {
+            ".bundle-src/glue.js": {"bytes": 300, "imports": [
+                {"path": "./index_bg.wasm", "kind": "import-statement", "external": true,
+                 "original": "./index_bg.wasm"}]},
+            ".bundle-src/runtime.js": {"bytes": 200, "imports": []},
+            ".bundle-src/index.js": {"bytes": 100, "imports": [
+                {"path": ".bundle-src/runtime.js", "kind": "import-statement"},
+                {"path": ".bundle-src/glue.js", "kind": "import-statement"},
+                {"path": "./index_bg.wasm", "kind": "import-statement", "external": true}]},
+        },
+        "outputs": {
+            "index.js": {
+                "imports": [{"path": "./index_bg.wasm", "kind": "import-statement", "external": true}],
+                "exports": ["default"], "entryPoint": ".bundle-src/index.js",
+                "inputs": {".bundle-src/runtime.js": {"bytesInOutput": 150},
+                           ".bundle-src/glue.js": {"bytesInOutput": 250},
+                           ".bundle-src/index.js": {"bytesInOutput": 80}},
+                "bytes": 480,
+            },
+            "glue.js": {"exports": ["__wbg_reset_state", "fetch"], "entryPoint": ".bundle-src/glue.js",
+                        "inputs": {}, "bytes": 250},
+        },
+    })
+    .to_string()
+}
+
+/// A crate's Cargo.toml as users write them, for the merge of `init`.
+const SEED_MANIFESTS: &[&str] = &[
+    "[package]\nname = \"my-crate\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n# keep\n[lib]\ncrate-type = [\"rlib\"]\npath = \"src/lib.rs\"\n\n[dependencies]\nwasm-bindgen = \"0.2.130\"\nserde = { version = \"1\", features = [\"derive\"] }\n\n[profile.release]\nopt-level = \"s\"\npanic = \"abort\"\n",
+    "[package]\nname = \"x\"\nversion = \"0.1.0\"\n",
+    "package.name = \"dotted\"\npackage.version = \"1.0.0\"\nlib.crate-type = [\"cdylib\", \"rlib\"]\ndependencies.worker = { version = \"0.8\" }\nprofile.release.lto = true\n",
+    "[package]\nname = \"t\"\n[workspace]\nmembers = [\"a\"]\n[target.'cfg(unix)'.dependencies]\nlibc = \"0.2\"\n[dev-dependencies]\nwasm-bindgen = \"1\"\n",
+];
+
+/// wasm-opt's source map as Binaryen writes it: sources are chain indices.
+const SEED_SOURCE_MAP: &str = r#"{"version":3,"sources":["0","1","2"],"names":[],"mappings":"wBAAA,EAAC,GAAA,CAAC;KACE,MAAA,cAAE,GAAG,2BAA2B"}"#;
+
+/// A log of ten megabytes or more in the shapes `symbolize` reads (frames with and without the
+/// `wasm://wasm/` prefix, records, `wrangler tail --format json` lines), mutated line by line.
+fn large_log(rng: &mut Rng, bytes: usize) -> Vec<u8> {
+    const LINES: &[&str] = &[
+        "Error: unreachable",
+        "    at wasm://wasm/00027102:wasm-function[3]:0x150",
+        "    at wasm-function[3]:0x190",
+        "    at fixture (wasm://wasm/name-00027102:wasm-function[3]:0x1a0)",
+        "cargo-worker-build: fetch failed (x) [unreachable, build 0123456789abcdef]",
+        r#"{"logs":[{"message":["at wasm://wasm/00027102:wasm-function[3]:0x1ff"]}],"n":1}"#,
+        r#"{"level":"error","kind":"unreachable","message":"unreachable","location":null,"frames":["wasm://wasm/00027102:wasm-function[3]:0x150"],"call":"fetch","build":"0123456789abcdef"}"#,
+        "a plain line of text without any frame in it",
+        "wasm-function[3]:0x150 wasm-function[4]:0x250 wasm-function[3]:0x999 wasm-function[",
+    ];
+    let donors: Vec<Vec<u8>> = LINES.iter().map(|l| l.as_bytes().to_vec()).collect();
+    let mut log = Vec::with_capacity(bytes + 4096);
+    while log.len() < bytes {
+        let mut line = donors[rng.below(donors.len())].clone();
+        if rng.chance(4) {
+            mutate(rng, &mut line, &donors);
+        }
+        // Now and then a very long line: many frames with no prefix, as in the issue.
+        if rng.chance(2000) {
+            for _ in 0..20_000 {
+                line.extend_from_slice(b" wasm-function[3]:0x150");
+            }
+        }
+        line.retain(|&b| b != b'\n');
+        log.extend_from_slice(&line);
+        log.push(b'\n');
+    }
+    log
+}
+
+/// `Err` says which property failed.
+fn symbol_map_properties(json: &[u8]) -> Result<(), String> {
+    match serde_json::from_slice::<Sidecar>(json) {
+        Ok(map) => {
+            if let Some(c) = map.chains.iter().find(|c| c.len() > symbols::MAX_CHAIN) {
+                return Err(format!("a chain of {} frames was let through", c.len()));
+            }
+            // A map that loads writes back to the same map.
+            let again: Sidecar = serde_json::from_str(&serde_json::to_string(&map).unwrap())
+                .map_err(|e| format!("a map that loaded does not load again: {e}"))?;
+            if again != map {
+                return Err("a map changed through writing and reading".into());
+            }
+            // And any frame of a log is rewritten against it without panicking.
+            let log = "at wasm://wasm/00027102:wasm-function[3]:0x150\n at wasm-function[4]:0x250\ncargo-worker-build: x [unreachable, build 0123456789abcdef]\n    at wasm-function[3]:0x1a0\n";
+            let _ = cargo_worker_build::symbolize::rewrite(log, &map);
+            Ok(())
+        }
+        Err(e) if e.to_string().is_empty() || e.to_string().contains('\n') => {
+            Err(format!("an error that is not one line: {e:?}"))
+        }
+        Err(_) => Ok(()),
+    }
+}
+
+fn source_map_properties(text: &str) -> Result<(), String> {
+    match cargo_worker_build::symbols::lines::read_source_map(text, 3) {
+        Ok(points) => {
+            if points.windows(2).any(|w| w[0].0 > w[1].0) {
+                return Err("offsets out of order".into());
+            }
+            if points.iter().any(|(_, c)| c.is_some_and(|c| c >= 3)) {
+                return Err("a chain index out of range".into());
+            }
+            Ok(())
+        }
+        Err(e) if format!("{e:#}").is_empty() => Err("an empty error".into()),
+        Err(_) => Ok(()),
+    }
+}
+
+fn cargo_merge_properties(existing: &str, template: &str) -> Result<(), String> {
+    use cargo_worker_build::scaffold::manifest::merge;
+    match merge(existing, template) {
+        Ok(merged) => {
+            let doc: toml_edit::DocumentMut = merged
+                .text
+                .parse()
+                .map_err(|e| format!("the merge wrote invalid TOML: {e}"))?;
+            let cdylib = doc
+                .get("lib")
+                .and_then(|l| l.get("crate-type"))
+                .and_then(|t| t.as_array())
+                .is_some_and(|a| a.iter().any(|v| v.as_str() == Some("cdylib")));
+            if !cdylib {
+                return Err("the merge did not make a cdylib".into());
+            }
+            // Nothing is lost: every key the crate had is still there with its value.
+            let before: toml_edit::DocumentMut = existing.parse().unwrap();
+            if let Some(name) = before.get("package").and_then(|p| p.get("name")) {
+                if doc["package"].get("name").map(|n| n.to_string()) != Some(name.to_string()) {
+                    return Err("the package name changed".into());
+                }
+            }
+            // Merging again finds nothing to add.
+            let again = merge(&merged.text, template)
+                .map_err(|e| format!("a merged Cargo.toml does not merge again: {e:#}"))?;
+            if !again.added.is_empty() || again.text != merged.text {
+                return Err(format!("a second merge added {:?}", again.added));
+            }
+            Ok(())
+        }
+        Err(e) => {
+            let msg = format!("{e:#}");
+            if msg.is_empty() || msg.contains('\n') {
+                Err(format!("an error that is not one line: {msg:?}"))
+            } else {
+                Ok(())
+            }
+        }
+    }
+}
+
+/// `check` on a bundle directory: a report (rendered without failing) or one error line.
+fn bundle_properties(dir: &std::path::Path) -> Result<(), String> {
+    let opts = CheckOptions {
+        expect: None,
+        eh: None,
+        runtime: TargetRuntime::Workerd,
+    };
+    match check::check_path(dir, &opts) {
+        Ok(report) => {
+            if report.modules.iter().any(|m| {
+                m.error
+                    .as_ref()
+                    .is_some_and(|e| e.message.contains("analyser failed"))
+            }) {
+                return Err("the check panicked".into());
+            }
+            report
+                .render_human(&mut Vec::new(), false)
+                .map_err(|e| e.to_string())?;
+            serde_json::to_string(&report.to_json()).map_err(|e| e.to_string())?;
+            Ok(())
+        }
+        Err(e) if e.to_string().is_empty() => Err("an empty error".into()),
+        Err(_) => Ok(()),
+    }
+}
+
+#[test]
+fn parsers_survive_mutated_and_large_inputs() {
+    const KINDS: [&str; 6] = [
+        "symbol map",
+        "manifest",
+        "metafile",
+        "source map",
+        "Cargo.toml merge",
+        "symbolize 10 MB log",
+    ];
+    let secs: u64 = std::env::var("PARSER_FUZZ_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10);
+    let seed: u64 = std::env::var("CHECK_FUZZ_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(1, |d| d.as_nanos() as u64)
+                | 1
+        });
+    println!("parser fuzz: {secs} s, CHECK_FUZZ_SEED={seed}");
+
+    let map_seed = seed_symbol_map().into_bytes();
+    symbol_map_properties(&map_seed).unwrap();
+    let wasm = wat::parse_str(SEEDS_WAT[0]).unwrap();
+    let manifest_seed = seed_manifest(&wasm).into_bytes();
+    let metafile_seed = seed_metafile().into_bytes();
+    let bundle = tempfile::tempdir().unwrap();
+    let bundle_dir = bundle.path().to_path_buf();
+    let write_bundle = {
+        let d = bundle_dir.clone();
+        move |manifest: &[u8], metafile: &[u8], map: &[u8]| {
+            std::fs::write(d.join("index_bg.wasm"), &wasm).unwrap();
+            std::fs::write(d.join("index.js"), FUZZ_ENTRY).unwrap();
+            std::fs::write(d.join(".worker-build.json"), manifest).unwrap();
+            std::fs::write(d.join("index.meta.json"), metafile).unwrap();
+            std::fs::write(d.join("index_bg.symbols.json"), map).unwrap();
+        }
+    };
+    write_bundle(&manifest_seed, &metafile_seed, &map_seed);
+    bundle_properties(&bundle_dir).unwrap();
+    source_map_properties(SEED_SOURCE_MAP).unwrap();
+    let template = cargo_worker_build::scaffold::render(
+        cargo_worker_build::scaffold::templates::find("hello").unwrap(),
+        &cargo_worker_build::scaffold::placeholders::Placeholders::for_package("my-crate"),
+    )
+    .unwrap()
+    .into_iter()
+    .find(|(path, _)| path == std::path::Path::new("Cargo.toml"))
+    .unwrap()
+    .1;
+    for m in SEED_MANIFESTS {
+        cargo_merge_properties(m, &template).unwrap();
+    }
+    let toml_donors: Vec<Vec<u8>> = SEED_MANIFESTS
+        .iter()
+        .map(|s| s.as_bytes().to_vec())
+        .chain(
+            [
+                "[lib]\n",
+                "crate-type = 1\n",
+                "[profile.release]\npanic = \"abort\"\n",
+                "lib = 3\n",
+                "[[lib]]\n",
+                "dependencies = \"x\"\n",
+                "{ a = ",
+                "'''\n",
+            ]
+            .iter()
+            .map(|s| s.as_bytes().to_vec()),
+        )
+        .collect();
+    let map_sidecar = Sidecar {
+        format: symbols::FORMAT,
+        build_id: "0123456789abcdef".into(),
+        module_size: 40000,
+        v8_script_id: "00027102".into(),
+        functions: vec![symbols::Function {
+            index: 3,
+            start: 0x100,
+            end: 0x200,
+            name: Some("fixture::trap_here".into()),
+        }],
+        locations: vec![(0x100, 0), (0x180, u32::MAX)],
+        chains: vec![vec![SourceFrame {
+            function: Some("fixture::trap_here".into()),
+            file: Some("src/lib.rs".into()),
+            line: Some(31),
+            column: Some(9),
+        }]],
+    };
+
+    let progress = Arc::new(Progress {
+        done: AtomicU64::new(0),
+        current: Mutex::new((Vec::new(), "none")),
+    });
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let worker = {
+        let progress = Arc::clone(&progress);
+        std::thread::spawn(
+            move || -> Result<[u64; 6], (Vec<u8>, &'static str, String)> {
+                let mut rng = Rng(seed ^ 0x5eed);
+                let mut runs = [0u64; 6];
+                // At least one 10 MB log per run, first.
+                while runs[5] == 0 || Instant::now() < deadline {
+                    let kind = if runs[5] == 0 || rng.chance(400) {
+                        5
+                    } else {
+                        rng.below(5)
+                    };
+                    let name = KINDS[kind];
+                    let set = |input: &[u8]| {
+                        *progress.current.lock().unwrap() = (input.to_vec(), name);
+                    };
+                    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(
+                        || -> Result<Vec<u8>, (Vec<u8>, String)> {
+                            match kind {
+                                0 => {
+                                    let mut json = map_seed.clone();
+                                    mutate_json(
+                                        &mut rng,
+                                        &mut json,
+                                        std::slice::from_ref(&map_seed),
+                                    );
+                                    set(&json);
+                                    symbol_map_properties(&json).map_err(|e| (json.clone(), e))?;
+                                    Ok(json)
+                                }
+                                1 | 2 => {
+                                    let (mut manifest, mut metafile) =
+                                        (manifest_seed.clone(), metafile_seed.clone());
+                                    let input = if kind == 1 {
+                                        &mut manifest
+                                    } else {
+                                        &mut metafile
+                                    };
+                                    mutate_json(&mut rng, input, &[]);
+                                    let input = input.clone();
+                                    set(&input);
+                                    write_bundle(&manifest, &metafile, &map_seed);
+                                    bundle_properties(&bundle_dir)
+                                        .map_err(|e| (input.clone(), e))?;
+                                    Ok(input)
+                                }
+                                3 => {
+                                    let mut text = SEED_SOURCE_MAP.as_bytes().to_vec();
+                                    if rng.chance(2) {
+                                        // Inside the mappings: VLQ digits and separators.
+                                        let at = text.len() - 3 - rng.below(40);
+                                        let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/,;!";
+                                        for _ in 0..1 + rng.below(8) {
+                                            // Now and then a value of 64 bits or more.
+                                            if rng.chance(6) {
+                                                let big: &[u8] = [
+                                                    &b"////////////D,"[..],
+                                                    b"////////////B,",
+                                                    b"/////////////////D,",
+                                                ][rng.below(3)];
+                                                text.splice(at..at, big.iter().copied());
+                                                continue;
+                                            }
+                                            let c = if rng.chance(3) {
+                                                b'/'
+                                            } else {
+                                                alphabet[rng.below(alphabet.len())]
+                                            };
+                                            text.insert(at, c);
+                                        }
+                                    } else {
+                                        mutate_json(&mut rng, &mut text, &[]);
+                                    }
+                                    set(&text);
+                                    source_map_properties(&String::from_utf8_lossy(&text))
+                                        .map_err(|e| (text.clone(), e))?;
+                                    Ok(text)
+                                }
+                                4 => {
+                                    let mut text =
+                                        toml_donors[rng.below(SEED_MANIFESTS.len())].clone();
+                                    mutate(&mut rng, &mut text, &toml_donors);
+                                    set(&text);
+                                    cargo_merge_properties(
+                                        &String::from_utf8_lossy(&text),
+                                        &template,
+                                    )
+                                    .map_err(|e| (text.clone(), e))?;
+                                    Ok(text)
+                                }
+                                _ => {
+                                    let log = large_log(&mut rng, 10 << 20);
+                                    set(b"(a generated 10 MB log)");
+                                    let text = String::from_utf8_lossy(&log);
+                                    let started = Instant::now();
+                                    let mut rewriter =
+                                        cargo_worker_build::symbolize::Rewriter::new(&map_sidecar);
+                                    for line in text.split_inclusive('\n') {
+                                        let out = rewriter.line(line);
+                                        // Text without frames and outside records comes back as it was
+                                        // (after the record held before it, if any).
+                                        if !line.contains("wasm-function[")
+                                            && !line.starts_with("cargo-worker-build: ")
+                                            && !out.ends_with(line)
+                                        {
+                                            return Err((
+                                                line.as_bytes().to_vec(),
+                                                "a line without frames changed".into(),
+                                            ));
+                                        }
+                                    }
+                                    let _ = rewriter.finish();
+                                    let took = started.elapsed();
+                                    println!(
+                                        "parser fuzz: symbolize of {:.1} MB in {took:?}",
+                                        log.len() as f64 / (1 << 20) as f64
+                                    );
+                                    Ok(Vec::new())
+                                }
+                            }
+                        },
+                    ));
+                    match outcome {
+                        Ok(Ok(_)) => runs[kind] += 1,
+                        Ok(Err((input, why))) => return Err((input, name, why)),
+                        Err(_) => {
+                            let input = progress.current.lock().unwrap().0.clone();
+                            return Err((input, name, "panicked".into()));
+                        }
+                    }
+                    progress.done.fetch_add(1, Ordering::Relaxed);
+                }
+                Ok(runs)
+            },
+        )
+    };
+
+    let mut last = (0, Instant::now());
+    while !worker.is_finished() {
+        std::thread::sleep(Duration::from_millis(200));
+        let done = progress.done.load(Ordering::Relaxed);
+        if done != last.0 {
+            last = (done, Instant::now());
+        } else if last.1.elapsed() > HANG_LIMIT * 3 {
+            let (input, kind) = progress.current.lock().unwrap().clone();
+            let path = failure_path(&format!("parser-{}", kind.replace(' ', "-")));
+            let _ = std::fs::write(&path, &input);
+            panic!(
+                "one {kind} input took over {:?} (seed {seed}); saved to {}",
+                HANG_LIMIT * 3,
+                path.display()
+            );
+        }
+    }
+    let outcome = worker.join().expect("the fuzz loop itself does not panic");
+    drop(bundle);
+    match outcome {
+        Ok(runs) => {
+            for (kind, n) in KINDS.iter().zip(runs) {
+                println!("parser fuzz: {kind}: {n} runs without a failure");
+                assert!(n > 0, "no {kind} input was tried");
+            }
+        }
+        Err((input, kind, why)) => {
+            let path = failure_path(&format!("parser-{}", kind.replace(' ', "-")));
+            let _ = std::fs::write(&path, &input);
+            panic!(
+                "{kind}: {why} (seed {seed}); input saved to {}",
+                path.display()
+            );
+        }
+    }
+}

@@ -791,3 +791,39 @@ fn template_rust_sources_are_rustfmt_clean() {
         }
     }
 }
+
+/// Issue 22: a link that appears after the plan (a race) is replaced or refused, never written
+/// through: `init` renames its merge over the path, and creates files only when absent.
+#[cfg(unix)]
+#[test]
+fn writing_a_plan_never_follows_a_link_put_there_after_planning() {
+    use std::os::unix::fs::symlink;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("crate");
+    fs::create_dir(&dir).unwrap();
+    fs::write(dir.join("Cargo.toml"), USER_MANIFEST).unwrap();
+    fs::write(dir.join(".gitignore"), "/target\n").unwrap();
+    let outside = tmp.path().join("outside");
+    fs::write(&outside, "not the project's\n").unwrap();
+
+    let plan = scaffold::plan_init(&init_args(&dir, "hello", false), tmp.path()).unwrap();
+    fs::remove_file(dir.join(".gitignore")).unwrap();
+    symlink(&outside, dir.join(".gitignore")).unwrap();
+    scaffold::write_plan(&plan).unwrap();
+    assert_eq!(fs::read_to_string(&outside).unwrap(), "not the project's\n");
+    assert!(!fs::symlink_metadata(dir.join(".gitignore"))
+        .unwrap()
+        .is_symlink());
+
+    // A file to create that is a link by then: refused, and the link's target is not created.
+    let fresh = tmp.path().join("fresh");
+    fs::create_dir(&fresh).unwrap();
+    let plan = scaffold::plan_init(&init_args(&fresh, "hello", false), tmp.path()).unwrap();
+    let absent = tmp.path().join("absent");
+    symlink(&absent, fresh.join("wrangler.toml")).unwrap();
+    let err = scaffold::write_plan(&plan).unwrap_err().to_string();
+    assert!(err.contains("appeared while init ran"), "{err}");
+    assert!(!absent.exists());
+    // Undone: only the link the test made is left.
+    assert_eq!(file_list(&fresh), ["wrangler.toml"]);
+}

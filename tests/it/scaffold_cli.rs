@@ -20,7 +20,11 @@ fn tree(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     fn walk(dir: &Path, out: &mut Vec<(PathBuf, Vec<u8>)>) {
         for entry in fs::read_dir(dir).unwrap() {
             let path = entry.unwrap().path();
-            if path.is_dir() {
+            // A link is its target's name: never followed (it may point outside, or nowhere).
+            if path.is_symlink() {
+                let target = fs::read_link(&path).unwrap();
+                out.push((path, target.to_string_lossy().as_bytes().to_vec()));
+            } else if path.is_dir() {
                 out.push((path.clone(), Vec::new()));
                 walk(&path, out);
             } else {
@@ -301,4 +305,49 @@ fn no_write_permission_is_one_line_and_writes_nothing() {
         &dir,
         &before,
     );
+}
+
+/// Issue 22: `init` merged into, and created, files through symbolic links pointing outside
+/// the project. Each link is refused with one line, and nothing anywhere changes.
+#[cfg(unix)]
+#[test]
+fn init_refuses_symbolic_links_and_leaves_their_targets_alone() {
+    use std::os::unix::fs::symlink;
+    let cases: &[(&str, bool)] = &[
+        // (the linked path, whether its target exists)
+        (".gitignore", true),
+        ("Cargo.toml", true),
+        ("wrangler.toml", false),
+        ("src", true),
+    ];
+    for &(linked, exists) in cases {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        let outside = root.join("outside");
+        fs::create_dir_all(outside.join("src")).unwrap();
+        fs::write(outside.join(".gitignore"), "/secrets\n").unwrap();
+        fs::write(outside.join("Cargo.toml"), "[package]\nname = \"other\"\n").unwrap();
+        fs::write(outside.join("src/lib.rs"), "// someone else's\n").unwrap();
+        let project = root.join("proj");
+        fs::create_dir(&project).unwrap();
+        let target = outside.join(if exists { linked } else { "absent" });
+        symlink(&target, project.join(linked)).unwrap();
+        let before = tree(root);
+        let output = run(tool()
+            .args(["init", "proj", "--name", "proj"])
+            .current_dir(root));
+        assert_refused(
+            &output,
+            &[
+                &format!("`{linked}` in `proj` is a symbolic link"),
+                "run init again",
+            ],
+            root,
+            &before,
+        );
+        assert!(
+            !outside.join("absent").exists(),
+            "{linked}: created through the link"
+        );
+    }
 }

@@ -648,3 +648,189 @@ fn an_inlined_abort_is_named_after_symbolize() {
         "{text}"
     );
 }
+
+/// A bundle directory with a module of `size` bytes and a symbol map for it that names function
+/// 87 (`0x5000..0x6000`) `fixture::handler`: enough for `symbolize`, with no build.
+pub(crate) fn crafted_bundle(size: usize) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let wasm: Vec<u8> = (0..size).map(|i| (i * 7 % 251) as u8).collect();
+    std::fs::write(dir.path().join("index_bg.wasm"), &wasm).unwrap();
+    let map = serde_json::json!({
+        "format": cargo_worker_build::symbols::FORMAT,
+        "build_id": cargo_worker_build::symbols::build_id(&wasm),
+        "module_size": size,
+        "v8_script_id": "",
+        "functions": [
+            {"index": 87, "start": 0x5000, "end": 0x6000, "name": "fixture::handler"},
+        ],
+    });
+    std::fs::write(
+        dir.path().join("index_bg.symbols.json"),
+        serde_json::to_vec(&map).unwrap(),
+    )
+    .unwrap();
+    dir
+}
+
+/// About `bytes` of log in the shape that was quadratic (issue 22, finding 16): frames without
+/// the `wasm://wasm/` prefix, on lines of their own and many on one long line.
+fn frames_log(bytes: usize) -> String {
+    let mut log = String::with_capacity(bytes + 4096);
+    let mut n = 0u64;
+    while log.len() < bytes {
+        n += 1;
+        if n.is_multiple_of(50) {
+            for _ in 0..400 {
+                log.push_str("wasm-function[87]:0x57f7 ");
+            }
+            log.push('\n');
+        } else {
+            log.push_str(&format!(
+                "Error: request {n} failed\n    at wasm-function[87]:0x57f7\n"
+            ));
+        }
+    }
+    log
+}
+
+#[test]
+fn symbolize_of_a_large_log_takes_linear_time() {
+    let bundle = crafted_bundle(40_000);
+    let dir = tempfile::tempdir().unwrap();
+    let mut times = Vec::new();
+    for mb in [2.5f64, 5.0, 10.0] {
+        let log = frames_log((mb * 1024.0 * 1024.0) as usize);
+        let file = dir.path().join(format!("{mb}.log"));
+        std::fs::write(&file, &log).unwrap();
+        // The fastest of three runs: the machine is shared, and noise only adds time.
+        let mut took = Duration::MAX;
+        for _ in 0..3 {
+            let started = std::time::Instant::now();
+            let out = run_ok(
+                tool()
+                    .arg("symbolize")
+                    .arg(&file)
+                    .arg("--out-dir")
+                    .arg(bundle.path()),
+            );
+            took = took.min(started.elapsed());
+            let text = String::from_utf8(out.stdout).unwrap();
+            // Every frame is named, none is lost.
+            assert_eq!(
+                text.matches("fixture::handler (wasm-function[87]:0x57f7)")
+                    .count(),
+                log.matches("wasm-function[87]").count()
+            );
+        }
+        println!("symbolize: {mb} MB in {took:?}");
+        times.push(took.as_secs_f64());
+    }
+    // Linear: four times the log, at most eight times the time (quadratic would be sixteen;
+    // before issue 22 the 10 MB log took minutes), and well within a minute for 10 MB even in a
+    // debug build on a busy machine.
+    assert!(
+        times[2] < 8.0 * times[0].max(0.05),
+        "2.5 MB in {:.2} s but 10 MB in {:.2} s: not linear",
+        times[0],
+        times[2]
+    );
+    assert!(times[2] < 60.0, "10 MB took {:.1} s", times[2]);
+}
+
+#[test]
+fn symbolize_prints_each_line_as_it_is_read() {
+    use std::io::BufRead;
+    let bundle = crafted_bundle(40_000);
+    let mut child = tool()
+        .args(["symbolize", "--out-dir"])
+        .arg(bundle.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("cannot run the tool");
+    let mut stdin = child.stdin.take().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            if tx.send(line.unwrap_or_default()).is_err() {
+                break;
+            }
+        }
+    });
+    // The log stays open, as `wrangler tail` keeps it: each line must come out before it ends.
+    for n in 0..2 {
+        writeln!(stdin, "Error: request {n}").unwrap();
+        writeln!(stdin, "    at wasm-function[87]:0x57f7").unwrap();
+        stdin.flush().unwrap();
+        let wait = Duration::from_secs(20);
+        assert_eq!(
+            rx.recv_timeout(wait)
+                .expect("no output while the log is open"),
+            format!("Error: request {n}")
+        );
+        assert_eq!(
+            rx.recv_timeout(wait)
+                .expect("no output while the log is open"),
+            "    at fixture::handler (wasm-function[87]:0x57f7)"
+        );
+    }
+    drop(stdin);
+    let status = child.wait().unwrap();
+    assert!(status.success());
+}
+
+/// Streaming, a log of another build is refused at the first line that shows it: what came
+/// before is printed (a held record included), the refused line is not.
+#[test]
+fn symbolize_refuses_another_build_at_its_first_line() {
+    let bundle = crafted_bundle(40_000);
+    let ours = cargo_worker_build::symbols::build_id(
+        &std::fs::read(bundle.path().join("index_bg.wasm")).unwrap(),
+    );
+    let log = format!(
+        "before\ncargo-worker-build: fetch failed (x) [unreachable, build {ours}]\ncargo-worker-build: fetch failed (y) [panic, build 00000000000000ff]\nafter\n"
+    );
+    let out = symbolize(bundle.path(), &log);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("error[symbols-other-build]") && err.contains("00000000000000ff"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("before\ncargo-worker-build: fetch failed (x) [unreachable, build {ours}]\n")
+    );
+}
+
+/// Issue 22: a crafted map whose nodes point to themselves (8,000 of them expanded to 64 M
+/// frames) is refused at once, with one line saying what is damaged.
+#[test]
+fn symbolize_refuses_a_damaged_map_with_one_line() {
+    let bundle = crafted_bundle(40_000);
+    let path = bundle.path().join("index_bg.symbols.json");
+    let mut map: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let n = 8000;
+    map["chains"] = serde_json::json!({
+        "frames": [{"function": "f", "file": "src/lib.rs", "line": 1, "column": 1}],
+        "nodes": (0..n).map(|i| serde_json::json!([0, i])).collect::<Vec<_>>(),
+        "heads": (0..n).collect::<Vec<_>>(),
+    });
+    std::fs::write(&path, map.to_string()).unwrap();
+    let started = std::time::Instant::now();
+    let out = symbolize(bundle.path(), "    at wasm-function[87]:0x57f7\n");
+    assert!(started.elapsed() < Duration::from_secs(20));
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("error[no-symbols]")
+            && err
+                .contains("damaged symbol map: node 0 has parent 0, which is not an earlier node"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+}
