@@ -260,6 +260,7 @@ function later(callback) {
  * @property {((reason: unknown) => void) | null} reject_$ what Rust holds instead of `reject`
  * @property {((reason: unknown) => void) | null} fail_$ the promise's own `reject`, for the runtime
  * @property {boolean} called_$ whether Rust settled the promise
+ * @property {boolean} adopting_$ whether it was resolved with a thenable that has not settled yet
  * @property {Pending | null} entry_$ the call this promise belongs to, once it is followed
  * @property {Recovery | null} owner_$ the runtime following it
  */
@@ -288,34 +289,53 @@ function CapturingPromise(executor) {
     reject_$: null,
     fail_$: null,
     called_$: false,
+    adopting_$: false,
     entry_$: null,
     owner_$: null,
   };
   // Settling is followed here, where Rust settles the promise, rather than by a reaction on
-  // it: no promise and no microtask of our own per call.
+  // it: no promise and no microtask of our own per call. A thenable is followed by hand, not
+  // handed to `resolve` (which would lock the promise in to it): the call stays in flight until
+  // the thenable settles, and the runtime can still reject it if its instance dies meanwhile.
   const promise = new NativePromise((resolve, reject) => {
     handles_$.fail_$ = reject;
-    handles_$.resolve_$ = (value) => {
-      handles_$.called_$ = true;
+    const fulfil = (/** @type {unknown} */ value) => {
+      handles_$.adopting_$ = false;
       const entry = handles_$.entry_$;
-      // A thenable still has to settle: the call stays in flight until it does.
-      if (entry !== null && !entry.settled_$ && !isThenable(value)) {
+      if (entry !== null && !entry.settled_$) {
         entry.settled_$ = true;
         handles_$.owner_$?.pending_$.delete_$(entry);
       }
       resolve(value);
     };
-    handles_$.reject_$ = (reason) => {
-      handles_$.called_$ = true;
+    const fail = (/** @type {unknown} */ reason) => {
+      handles_$.adopting_$ = false;
       const entry = handles_$.entry_$;
       const owner = handles_$.owner_$;
-      if (entry !== null && owner !== null && !entry.settled_$) {
+      if (entry !== null && owner !== null) {
+        if (entry.settled_$) return; // rejected by the runtime already
         entry.settled_$ = true;
         owner.pending_$.delete_$(entry);
         reject(owner.failed_$(reason, entry.label_$, entry.generation_$));
         return;
       }
       reject(reason);
+    };
+    handles_$.resolve_$ = (value) => {
+      // Only the first call counts, as for `resolve` itself.
+      if (handles_$.called_$) return;
+      handles_$.called_$ = true;
+      if (value === null || (typeof value !== "object" && typeof value !== "function")) {
+        fulfil(value);
+      } else {
+        handles_$.adopting_$ = true;
+        resolveThrough(value, fulfil, fail, true);
+      }
+    };
+    handles_$.reject_$ = (reason) => {
+      if (handles_$.called_$) return;
+      handles_$.called_$ = true;
+      fail(reason);
     };
     executor(handles_$.resolve_$, handles_$.reject_$);
   });
@@ -326,13 +346,54 @@ function CapturingPromise(executor) {
 CapturingPromise.prototype = NativePromise.prototype;
 Object.setPrototypeOf(CapturingPromise, NativePromise);
 
-/** @param {unknown} value */
-function isThenable(value) {
-  return (
-    value !== null &&
-    (typeof value === "object" || typeof value === "function") &&
-    typeof (/** @type {any} */ (value).then) === "function"
-  );
+/**
+ * Settles through `value` as a promise's `resolve` would: a thenable is followed (its `then`
+ * read once and called once, in a microtask when `deferred`, as the language does it; a throw
+ * from either is a rejection; only the first callback counts), anything else is `fulfil`led.
+ * @param {unknown} value
+ * @param {(value: unknown) => void} fulfil called with a value that is no thenable
+ * @param {(reason: unknown) => void} fail
+ * @param {boolean} deferred
+ */
+function resolveThrough(value, fulfil, fail, deferred) {
+  let then;
+  try {
+    then =
+      value !== null && (typeof value === "object" || typeof value === "function")
+        ? /** @type {any} */ (value).then
+        : undefined;
+  } catch (error) {
+    fail(error);
+    return;
+  }
+  if (typeof then !== "function") {
+    fulfil(value);
+    return;
+  }
+  let done = false;
+  const call = () => {
+    try {
+      then.call(
+        value,
+        (/** @type {unknown} */ next) => {
+          if (done) return;
+          done = true;
+          resolveThrough(next, fulfil, fail, true);
+        },
+        (/** @type {unknown} */ reason) => {
+          if (done) return;
+          done = true;
+          fail(reason);
+        },
+      );
+    } catch (error) {
+      if (done) return;
+      done = true;
+      fail(error);
+    }
+  };
+  if (deferred) later(call);
+  else call();
 }
 
 /** Whether `globalThis.Promise` can be swapped (a frozen global object cannot). */
@@ -480,6 +541,9 @@ class Recovery {
       observed: this.record_$ !== null, // whether the terminated flag is read (see the top)
       mode: this.mode, // "unwind" or "abort", as built
     };
+    const pending = this.pending_$;
+    // Async calls the runtime follows now: back to 0 whenever no call is in flight.
+    Object.defineProperty(this.stats_$, "inFlight", { enumerable: true, get: () => pending.size_$ });
     if (typeof glue.__wbg_reset_state !== "function") {
       console.error(
         `${LOG_PREFIX} the wasm-bindgen glue has no __wbg_reset_state(); aborts cannot be ` +
@@ -660,7 +724,8 @@ class Recovery {
       /** @type {Pending} */
       const entry = { reject_$: reject, label_$: label, generation_$, handles_$, settled_$: false, prev_$: null, next_$: null };
       this.pending_$.add_$(entry);
-      promise.then(
+      resolveThrough(
+        promise,
         (value) => {
           if (entry.settled_$) return;
           entry.settled_$ = true;
@@ -673,6 +738,7 @@ class Recovery {
           this.pending_$.delete_$(entry);
           reject(this.failed_$(error, label, generation_$));
         },
+        false,
       );
     });
   }
@@ -687,7 +753,8 @@ class Recovery {
    * @param {Handles} handles_$
    */
   follow_$(promise, label, generation_$, handles_$) {
-    if (handles_$.called_$) return promise; // Rust settled it during the call
+    // Rust settled it during the call (with a thenable, it still has to be followed).
+    if (handles_$.called_$ && !handles_$.adopting_$) return promise;
     /** @type {Pending} */
     const entry = {
       reject_$: /** @type {(reason: unknown) => void} */ (handles_$.fail_$),

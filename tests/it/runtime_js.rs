@@ -81,6 +81,7 @@ fn runtime_js_unit_tests_pass_in_workerd() {
         "fallbackWithoutObservation",
         "workerShapes",
         "everyHandlerTheToolListsIsServed",
+        "handlersResolvingWithThenablesSettle",
     ] {
         assert!(
             text.contains(&format!("[ PASS ] runtime-unit:{test}")),

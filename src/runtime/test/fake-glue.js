@@ -124,6 +124,20 @@ export function makeGlue(wasmModule, { hook }) {
     }
     throw new Error("externref table full");
   }
+  /**
+   * What Rust may resolve a call's promise with (a JsValue it got from JavaScript): a thenable
+   * that calls back with `value` at once ("thenable"), after a timer ("thenable-late"), never
+   * ("thenable-never"), or whose `then` throws ("thenable-throws").
+   */
+  function thenable(kind, value) {
+    return {
+      then(resolve) {
+        if (kind === "thenable") resolve(value);
+        else if (kind === "thenable-late") setTimeout(() => resolve(value), 1);
+        else if (kind === "thenable-throws") throw new TypeError("then threw");
+      },
+    };
+  }
   /** A closure from Rust: refuses to run on a later instance, like the glue's makeMutClosure. */
   function closure(body) {
     const instance = instanceId;
@@ -195,6 +209,7 @@ export function makeGlue(wasmModule, { hook }) {
                 }
                 release();
                 if (kind === "panic") reject(new PanicError("async boom"));
+                else if (kind.startsWith("thenable")) resolve(thenable(kind, wasm.bump()));
                 else resolve(wasm.bump());
               },
               drop: release,

@@ -57,6 +57,15 @@ async function rejects(promise, check, message) {
   throw new Error(`${message}: did not reject`);
 }
 const stats = (glue) => recoveryStats(glue);
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+/** `promise`, or a rejection saying it was still pending after `ms`. */
+function within(promise, ms, what) {
+  let timer;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: still pending after ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
 
 // The tests share one isolate and run in any order: each compares with the state it found and
 // leaves the instances alive.
@@ -333,5 +342,42 @@ export const aHookOfAnotherPanicIsNotTaken = {
       record?.startsWith("cargo-worker-build: panic failed: PanicError: boom (recovered; instance kept) [panic, build unknown]"),
       `no location from a hook that printed another message: ${record}`,
     );
+  },
+};
+
+export const handlersResolvingWithThenablesSettle = {
+  async test() {
+    for (const [fns, glue, EXPORTS] of [[h, hooked.glue, HOOKED], [p, plain.glue, PLAIN]]) {
+      // A handler (followed through its own promise) and a library function (tracked).
+      const worker = createWorker(glue, { ...EXPORTS, handlers: ["later"] });
+      const base = stats(glue).inFlight;
+      // 1000 calls, 20 at a time (each holds two slots of the fake's externref table).
+      for (let batch = 0; batch < 50; batch++) {
+        const values = await within(
+          Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 ? worker.later("thenable", 0) : fns.later("thenable", 0)))),
+          2000,
+          "calls resolved with thenables",
+        );
+        assert(values.every((v) => typeof v === "number"), "each call has its thenable's value");
+      }
+      assert(typeof (await within(worker.later("thenable-late", 0), 2000, "a late thenable")) === "number", "late value");
+      for (const call of [worker.later, fns.later]) {
+        await rejects(
+          within(call("thenable-throws", 0), 2000, "a thenable whose then throws"),
+          (e) => e instanceof TypeError && e.message === "then threw",
+          "a then that throws rejects the call",
+        );
+      }
+      equal(stats(glue).inFlight, base, "no call is left in flight");
+
+      const stuck = [worker.later("thenable-never", 0), fns.later("thenable-never", 0)];
+      await sleep(20);
+      equal(stats(glue).inFlight, base + 2, "the calls wait on their thenables");
+      throws(() => fns.trap(), (e) => e instanceof WebAssembly.RuntimeError, "an abort");
+      for (const call of stuck) {
+        await rejects(within(call, 1000, "a call waiting on a thenable at the abort"), (e) => e instanceof WasmAbortError, "rejected at the abort");
+      }
+      equal(stats(glue).inFlight, base, "and no longer followed");
+    }
   },
 };
