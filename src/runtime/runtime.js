@@ -99,6 +99,12 @@ class ModuleRecord {
  *   location of `panicked at FILE:LINE:COL:` and the text after it (message, hook's stack)
  */
 
+/** How a panic hook's text starts: `panicked at FILE:LINE:COL:` and a newline. */
+const HOOK_HEAD = "panicked at ";
+
+/** The longest `FILE:LINE:COL` looked for in a logged line. */
+const HOOK_LOCATION_MAX = 4096;
+
 /** @type {Observer} */
 const observer = /** @type {any} */ (globalThis)[OBSERVER_KEY] ?? installObserver();
 
@@ -110,13 +116,17 @@ function installObserver() {
 
   // A panic hook (workers-rs's, console_error_panic_hook) prints `panicked at FILE:LINE:COL:`
   // and a stack taken at the panic site; the PanicError that reaches us has neither. Its text
-  // is noted for the fault's record and passed on unchanged.
+  // is noted for the fault's record and passed on unchanged. Every line any code logs passes
+  // here, so only a string that starts as the hook's does is looked at, and only its first
+  // HOOK_LOCATION_MAX characters: the cost does not grow with the line.
   const print = console.error;
   console.error = function (...args) {
     for (const arg of args) {
-      const text = typeof arg === "string" ? arg : arg instanceof Error ? `${arg.stack}` : "";
-      const found = /panicked at (.+?:\d+:\d+):\n/.exec(text);
-      if (found) shared.panic = { at: found[1], text: text.slice(found.index + found[0].length) };
+      if (typeof arg !== "string" || !arg.startsWith(HOOK_HEAD)) continue;
+      const head = arg.slice(HOOK_HEAD.length, HOOK_HEAD.length + HOOK_LOCATION_MAX + 2);
+      const end = head.indexOf(":\n");
+      if (end < 0 || !/^[^\n]+:\d+:\d+$/.test(head.slice(0, end))) continue;
+      shared.panic = { at: head.slice(0, end), text: arg.slice(HOOK_HEAD.length + end + 2) };
     }
     return print.apply(this, args);
   };

@@ -9,7 +9,9 @@ use std::fmt::Write as _;
 use std::fs;
 use std::path::Path;
 use std::process::Command;
+use std::time::Duration;
 
+use crate::support::node::{node_command, run_in_group};
 use crate::support::{describe_output, repo_root, workerd_bin, COMPATIBILITY_DATE};
 
 #[test]
@@ -88,6 +90,56 @@ fn runtime_js_unit_tests_pass_in_workerd() {
             "{test} did not pass:\n{text}"
         );
     }
+}
+
+/// The runtime, the fake glue and the Node scripts of `src/runtime/test/` (`*.mjs`), with the
+/// fake module as `hooked.wasm` and `plain.wasm`, in a directory whose `.js` files Node loads
+/// as ES modules.
+fn node_fixture() -> tempfile::TempDir {
+    let src = repo_root().join("src/runtime");
+    let dir = tempfile::Builder::new()
+        .prefix("cwb-runtime-node-")
+        .tempdir()
+        .unwrap();
+    let wasm = wat::parse_file(src.join("test/fake.wat")).expect("fake.wat assembles");
+    for copy in ["hooked.wasm", "plain.wasm"] {
+        fs::write(dir.path().join(copy), &wasm).unwrap();
+    }
+    fs::copy(src.join("runtime.js"), dir.path().join("runtime.js")).unwrap();
+    for entry in fs::read_dir(src.join("test")).unwrap().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name == "fake-glue.js" || name.ends_with(".mjs") {
+            fs::copy(entry.path(), dir.path().join(&name)).unwrap();
+        }
+    }
+    fs::write(
+        dir.path().join("package.json"),
+        "{ \"type\": \"module\" }\n",
+    )
+    .unwrap();
+    dir
+}
+
+/// `node SCRIPT DIR ARGS` in the fixture `dir`: its output, or a failure with it.
+fn run_node_script(dir: &Path, script: &str, args: &[&str], timeout: Duration) -> String {
+    let mut cmd = node_command(dir);
+    cmd.arg(script).arg(dir).args(args);
+    let (status, output) = run_in_group(&mut cmd, &dir.join(format!("{script}.log")), timeout);
+    assert!(
+        status.success(),
+        "node {script} failed ({status}):\n{output}"
+    );
+    output
+}
+
+/// Issue 22, finding 12: the runtime reads every line logged with console.error for a panic
+/// hook's location. Lines of 0.25, 1 and 5 MB (the worst cases of the pattern search it used:
+/// 11 s for 0.25 MB) each take a bounded time, and the hook's location is still read.
+#[test]
+fn runtime_js_long_log_lines_cost_bounded_time() {
+    let dir = node_fixture();
+    let output = run_node_script(dir.path(), "long-lines.mjs", &[], Duration::from_secs(300));
+    assert!(output.contains("long lines: ok"), "{output}");
 }
 
 /// `tsc --checkJs` over the runtime (`src/runtime/tsconfig.json`, strict), with the typescript

@@ -138,6 +138,11 @@ export function makeGlue(wasmModule, { hook }) {
       },
     };
   }
+  function printHook(tag, message = tag) {
+    console.error(
+      `panicked at src/${tag}.rs:1:1:\n${message}\n\nStack:\n\nError\n    at ${tag} (wasm://wasm/0001:wasm-function[3]:0x10)`,
+    );
+  }
   /** A closure from Rust: refuses to run on a later instance, like the glue's makeMutClosure. */
   function closure(body) {
     const instance = instanceId;
@@ -185,8 +190,11 @@ export function makeGlue(wasmModule, { hook }) {
   return {
     bump: () => call(() => wasm.bump()),
     trap: () => call(() => wasm.trap()),
-    panic: () => call(() => {
-      throw new Recoverable(new PanicError("boom"));
+    // With a `tag`, a panic hook first prints where it happened (src/<tag>.rs) and the message
+    // (the tag, unless given), as console_error_panic_hook does.
+    panic: (tag, message = tag ?? "boom", hook = tag !== undefined) => call(() => {
+      if (hook) printHook(tag, message);
+      throw new Recoverable(new PanicError(message));
     }),
     jsRangeError: () => call(() => {
       throw new Recoverable(new RangeError("thrown by an imported JS function"));
