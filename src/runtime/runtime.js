@@ -536,6 +536,7 @@ class Recovery {
     /** @type {Function | null} */
     this.tickWrapper_$ = null;
     this.tickScheduled_$ = false; // whether the executor asked for a tick since the last began
+    this.tickGeneration_$ = -1; // the instance `tickWrapper` was made for
     /** @type {Int32Array | null} */
     this.flagView_$ = null;
     /** @type {ArrayBuffer | null} */
@@ -605,6 +606,9 @@ class Recovery {
     if (this.terminated_$()) {
       // The abort hook of a dying instance: recovered when the outermost frame has returned.
       this.dying_$ = true;
+      // Rust code the runtime did not call (a timer, an event) has no such frame: recover once
+      // its stack has unwound, so the calls in flight on it fail now, not at the next call.
+      if (this.depth_$ === 0) later(() => this.checkAfterUncaught(null, "Rust code run outside a call"));
     } else {
       // A live instance asked for a fresh start: do it before the next call, not mid-call.
       this.reinitWanted_$ = true;
@@ -826,7 +830,8 @@ class Recovery {
    */
   tickFor(callback) {
     this.tickScheduled_$ = true;
-    if (callback !== this.tickCallback_$) {
+    if (callback !== this.tickCallback_$ || this.tickGeneration_$ !== this.generation_$) {
+      this.tickGeneration_$ = this.generation_$;
       this.tickCallback_$ = callback;
       this.tickWrapper_$ = this.makeTick_$(callback, true);
     }
@@ -839,9 +844,17 @@ class Recovery {
    */
   makeTick_$(callback, mayRestart) {
     const recovery = this;
+    const made = recovery.generation_$; // the instance whose executor this is
     return function executorTick(/** @type {unknown} */ arg) {
       recovery.tickScheduled_$ = false;
-      const generation_$ = recovery.generation_$;
+      // Checked before entering, every time: a tick queued before its instance was replaced, or
+      // before it aborted outside any call, must not run Rust code on it.
+      if (made !== recovery.generation_$) return;
+      if (recovery.dying_$ || recovery.terminated_$()) {
+        if (recovery.depth_$ === 0) recovery.abortDetected_$(null, "Rust code run outside a call");
+        return;
+      }
+      const generation_$ = made;
       recovery.depth_$ += 1;
       let failed = false;
       let error;

@@ -84,6 +84,7 @@ fn runtime_js_unit_tests_pass_in_workerd() {
         "workerShapes",
         "everyHandlerTheToolListsIsServed",
         "handlersResolvingWithThenablesSettle",
+        "anAbortOutsideACallFailsCallsInFlightAtOnce",
     ] {
         assert!(
             text.contains(&format!("[ PASS ] runtime-unit:{test}")),

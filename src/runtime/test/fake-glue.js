@@ -25,6 +25,7 @@ export function makeGlue(wasmModule, { hook }) {
   let tasks = [];
   let scheduled = false;
   let tick = null;
+  let deadEntries = 0; // entries by the runtime into an instance whose terminated flag was set
 
   const imports = () => ({
     "./index_bg.js": {
@@ -44,8 +45,9 @@ export function makeGlue(wasmModule, { hook }) {
       if (hook) wasm.on_abort();
     } catch {}
   }
-  function guard() {
+  function guard(counted) {
     if (flag()) {
+      if (counted) deadEntries++;
       if (!calledAbort) abortHook();
       if (reinitScheduled) {
         reset();
@@ -62,8 +64,10 @@ export function makeGlue(wasmModule, { hook }) {
     abortHook();
     throw e;
   }
-  function call(body) {
-    guard();
+  // `counted`: an entry the runtime made (an export or an executor tick), not JavaScript
+  // running a closure it was handed.
+  function call(body, counted = true) {
+    guard(counted);
     try {
       return body();
     } catch (e) {
@@ -148,7 +152,7 @@ export function makeGlue(wasmModule, { hook }) {
     const instance = instanceId;
     return () => {
       if (instance !== instanceId) throw new Error("Cannot invoke closure from previous WASM instance");
-      return call(body);
+      return call(body, false);
     };
   }
 
@@ -228,6 +232,21 @@ export function makeGlue(wasmModule, { hook }) {
             }, ms);
           }),
       ),
+    // Rust code run by a timer (a closure, outside any call of the runtime) aborts; with `wake`,
+    // a future is woken just before, so an executor tick is queued behind the abort.
+    abortInTimer: (ms, wake) =>
+      call(() => {
+        const trap = closure(() => wasm.trap());
+        const poke = closure(() => schedule({ poll() {}, drop() {} }));
+        setTimeout(() => {
+          try {
+            if (wake) poke();
+            trap();
+          } catch {
+            // The JavaScript that ran the closure swallows its error: nobody else sees it.
+          }
+        }, ms);
+      }),
     // Calls `callback` (JavaScript, which may call back into Rust), then bumps.
     nested: (callback) =>
       call(() => {
@@ -244,5 +263,6 @@ export function makeGlue(wasmModule, { hook }) {
     fetch: (request, env, ctx) => call(() => new Response(`${request.url} ${env.NAME} ${typeof ctx}`)),
     Counter,
     __wbg_reset_state: reset,
+    __fakeDeadEntries: () => deadEntries,
   };
 }

@@ -20,7 +20,7 @@ const FALLBACK = { mode: "unwind", handlers: [], functions: [], classes: [] };
 
 function wrapAll(glue, EXPORTS) {
   const fns = {};
-  for (const name of ["bump", "trap", "panic", "jsRangeError", "scheduleReinit", "later", "nested", "total"]) {
+  for (const name of ["bump", "trap", "panic", "jsRangeError", "scheduleReinit", "later", "nested", "total", "abortInTimer"]) {
     fns[name] = wrapFunction(glue, name, EXPORTS);
   }
   return fns;
@@ -378,6 +378,26 @@ export const handlersResolvingWithThenablesSettle = {
         await rejects(within(call, 1000, "a call waiting on a thenable at the abort"), (e) => e instanceof WasmAbortError, "rejected at the abort");
       }
       equal(stats(glue).inFlight, base, "and no longer followed");
+    }
+  },
+};
+
+export const anAbortOutsideACallFailsCallsInFlightAtOnce = {
+  async test() {
+    // Rust code run by a timer aborts. With the workers-rs-style hook the runtime hears of it
+    // at once; without, from the next executor tick, which must not enter the dead instance.
+    for (const [fns, glue, wake] of [[h, hooked.glue, false], [h, hooked.glue, true], [p, plain.glue, true]]) {
+      fns.bump();
+      const before = stats(glue).reinits;
+      const dead = glue.__fakeDeadEntries();
+      const started = Date.now();
+      const slow = fns.later("ok", 2000);
+      fns.abortInTimer(10, wake);
+      await rejects(within(slow, 1500, "the call in flight"), (e) => e instanceof WasmAbortError, "the call in flight fails");
+      assert(Date.now() - started < 600, "at the abort, not at the next call or when its own timer fires");
+      equal(glue.__fakeDeadEntries(), dead, "nothing entered the dead instance");
+      equal(stats(glue).reinits, before + 1, "re-initialised once");
+      equal(fns.bump(), 1, "the next call runs on a fresh instance");
     }
   },
 };
