@@ -95,8 +95,9 @@ class ModuleRecord {
  * @property {WeakMap<WebAssembly.Module, ModuleRecord | null>} records
  * @property {Set<Recovery>} runtimes every Recovery, told about errors that reached no caller
  * @property {boolean} observing whether instantiation is observed
- * @property {{ at: string, text: string } | null} panic what a panic hook printed last: the
- *   location of `panicked at FILE:LINE:COL:` and the text after it (message, hook's stack)
+ * @property {{ at: string, text: string } | null} panic what a panic hook printed last in the
+ *   current task: the location of `panicked at FILE:LINE:COL:` and the text after it (message,
+ *   hook's stack)
  */
 
 /** How a panic hook's text starts: `panicked at FILE:LINE:COL:` and a newline. */
@@ -126,7 +127,13 @@ function installObserver() {
       const head = arg.slice(HOOK_HEAD.length, HOOK_HEAD.length + HOOK_LOCATION_MAX + 2);
       const end = head.indexOf(":\n");
       if (end < 0 || !/^[^\n]+:\d+:\d+$/.test(head.slice(0, end))) continue;
-      shared.panic = { at: head.slice(0, end), text: arg.slice(HOOK_HEAD.length + end + 2) };
+      const hook = { at: head.slice(0, end), text: arg.slice(HOOK_HEAD.length + end + 2) };
+      shared.panic = hook;
+      // The panic this hook reported reaches the runtime before the current task ends, or
+      // never (Rust caught it): no later call may take it for its own.
+      later(() => {
+        if (shared.panic === hook) shared.panic = null;
+      });
     }
     return print.apply(this, args);
   };
@@ -345,6 +352,7 @@ function CapturingPromise(executor) {
     handles_$.reject_$ = (reason) => {
       if (handles_$.called_$) return;
       handles_$.called_$ = true;
+      claimHook(reason);
       fail(reason);
     };
     executor(handles_$.resolve_$, handles_$.reject_$);
@@ -639,12 +647,12 @@ class Recovery {
         this.reinitFailures_$ < MAX_REINIT_ATTEMPTS ||
         Date.now() - this.reinitFailedAt_$ >= REINIT_BACKOFF_MS
       ) {
-        this.replaceInstance_$("retrying the re-initialisation that failed", null);
+        this.replaceInstance_$("retrying the re-initialisation that failed");
       }
     } else if (this.dying_$ || this.terminated_$()) {
       this.abortDetected_$(null, `an earlier call (seen before ${label})`);
     } else if (this.reinitWanted_$) {
-      this.replaceInstance_$("schedule_reinit() was called", null);
+      this.replaceInstance_$("schedule_reinit() was called");
     }
     if (this.reinitFailures_$ > 0) {
       const backoff = this.reinitFailures_$ >= MAX_REINIT_ATTEMPTS;
@@ -669,6 +677,8 @@ class Recovery {
    */
   invoke_$(fn, thisArg, args, label, objects = false) {
     this.ensureLive_$(label);
+    // What a panic hook printed before this call began is another call's.
+    observer.panic = null;
     const generation_$ = this.generation_$;
     const outer = captured;
     /** @type {Handles[]} */
@@ -685,6 +695,7 @@ class Recovery {
       result = fn.apply(thisArg, args);
     } catch (error) {
       this.leave_$(outer, swap ? previous : null);
+      claimHook(error);
       throw this.failed_$(error, label, generation_$);
     }
     this.leave_$(outer, swap ? previous : null);
@@ -855,6 +866,7 @@ class Recovery {
         return;
       }
       const generation_$ = made;
+      observer.panic = null;
       recovery.depth_$ += 1;
       let failed = false;
       let error;
@@ -863,6 +875,7 @@ class Recovery {
       } catch (e) {
         failed = true;
         error = e;
+        claimHook(e);
       }
       recovery.depth_$ -= 1;
       if (generation_$ !== recovery.generation_$) return; // a tick of a replaced instance
@@ -966,7 +979,7 @@ class Recovery {
     }
     this.dying_$ = false;
     this.stats_$.aborts += 1;
-    const { outcome, inFlight } = this.replaceInstance_$(null, error);
+    const { outcome, inFlight } = this.replaceInstance_$(null);
     this.unreported_$ = { outcome, inFlight };
     if (error !== null && error !== undefined) {
       this.reportAbort_$(error, where ?? "an unknown call");
@@ -978,25 +991,26 @@ class Recovery {
   /**
    * Builds a fresh instance and fails every call in flight on the old one.
    * @param {string | null} reason logged when not null (a requested reinit, a retry)
-   * @param {unknown} error the abort, as the cause of the calls' errors
    */
-  replaceInstance_$(reason, error) {
+  replaceInstance_$(reason) {
     const inFlight = this.pending_$.take_$();
     const outcome = this.reinitialise_$(reason);
     if (inFlight.length > 0) {
-      const failure = new WasmAbortError(
-        reason === null
-          ? "the Wasm instance aborted while this call was in flight; it was re-initialised"
-          : `the Wasm instance was re-initialised (${reason}) while this call was in flight`,
-        { cause: error ?? undefined },
-      );
+      // Each call its own error, with no cause: the abort is another call's (its record is
+      // logged once), and a shared object would carry data from one request to the others.
+      const failure = () =>
+        new WasmAbortError(
+          reason === null
+            ? "the Wasm instance aborted while this call was in flight; it was re-initialised"
+            : `the Wasm instance was re-initialised (${reason}) while this call was in flight`,
+        );
       // A call whose promise Rust settled just before (its reaction is queued) keeps its
       // result: the others can never settle now, and fail a few microtasks later.
       const reject = (/** @type {Pending} */ entry) => {
         if (entry.settled_$) return;
         entry.settled_$ = true;
         this.stats_$.abortedInFlight += 1;
-        entry.reject_$(failure);
+        entry.reject_$(failure());
       };
       later(() => {
         for (const entry of inFlight) {
@@ -1099,6 +1113,30 @@ function abortKind(error) {
   return null;
 }
 
+/** @type {WeakMap<object, { at: string, text: string }>} the hook's text of each PanicError */
+const hookOf = new WeakMap();
+
+/**
+ * Ties what the panic hook printed to `error` when it reports this panic: called where a
+ * PanicError first reaches the runtime, in the task in which the hook printed it, since its
+ * record may be written later (after the reactions of a failing executor tick).
+ * @param {unknown} error
+ */
+function claimHook(error) {
+  const hook = observer.panic;
+  if (hook === null || error === null || typeof error !== "object") return;
+  try {
+    const { name, message } = /** @type {any} */ (error);
+    if (name !== "PanicError" || typeof message !== "string") return;
+    // The hook's text is the message, then (console_error_panic_hook) a blank line and a stack.
+    if (hook.text !== message && !hook.text.startsWith(`${message}\n`)) return;
+  } catch {
+    return;
+  }
+  observer.panic = null;
+  hookOf.set(error, hook);
+}
+
 /**
  * What a fault's record says about `error` (null: an abort whose error was not seen): its kind
  * (panic, the trap or the abort it is, stack overflow, error), message, Rust location when a panic hook
@@ -1121,12 +1159,11 @@ function faultOf(error, traps) {
   const message = e == null ? kind : (e.message ?? describe(e));
   /** @type {string | null} */
   let location = null;
-  const hook = observer.panic;
-  // The hook's text is this panic's when its message is (it printed it just before).
-  if (kind === "panic" && hook?.text.startsWith(message)) {
+  claimHook(e);
+  const hook = e !== null && typeof e === "object" ? hookOf.get(e) : undefined;
+  if (kind === "panic" && hook !== undefined) {
     location = hook.at;
     stack = hook.text;
-    observer.panic = null;
   }
   const frames = stack
     .split("\n")

@@ -85,6 +85,10 @@ fn runtime_js_unit_tests_pass_in_workerd() {
         "everyHandlerTheToolListsIsServed",
         "handlersResolvingWithThenablesSettle",
         "anAbortOutsideACallFailsCallsInFlightAtOnce",
+        "aPanicRecordTakesTheLocationOfItsHook",
+        "aHookOfAnotherPanicIsNotTaken",
+        "aHookPrintedForAnotherCallIsNotTaken",
+        "callsInFlightDoNotGetAnotherCallsAbort",
     ] {
         assert!(
             text.contains(&format!("[ PASS ] runtime-unit:{test}")),

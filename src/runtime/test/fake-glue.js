@@ -200,6 +200,11 @@ export function makeGlue(wasmModule, { hook }) {
       if (hook) printHook(tag, message);
       throw new Recoverable(new PanicError(message));
     }),
+    // A panic that Rust catches (catch_unwind): its hook prints, no PanicError leaves Rust.
+    caughtPanic: (tag, message = tag) => call(() => {
+      printHook(tag, message);
+      return wasm.bump();
+    }),
     jsRangeError: () => call(() => {
       throw new Recoverable(new RangeError("thrown by an imported JS function"));
     }),

@@ -20,7 +20,7 @@ const FALLBACK = { mode: "unwind", handlers: [], functions: [], classes: [] };
 
 function wrapAll(glue, EXPORTS) {
   const fns = {};
-  for (const name of ["bump", "trap", "panic", "jsRangeError", "scheduleReinit", "later", "nested", "total", "abortInTimer"]) {
+  for (const name of ["bump", "trap", "panic", "jsRangeError", "scheduleReinit", "later", "nested", "total", "abortInTimer", "caughtPanic"]) {
     fns[name] = wrapFunction(glue, name, EXPORTS);
   }
   return fns;
@@ -316,16 +316,15 @@ function logged(call) {
 
 export const aPanicRecordTakesTheLocationOfItsHook = {
   test() {
-    const hook = "panicked at src/lib.rs:8:9:\nboom\n\nStack:\n\nError\n    at wasm://wasm/0001d9b2:wasm-function[3]:0x10";
+    // The fake's hook prints `panicked at src/lib.rs:1:1:\nboom\n\nStack:...` during the call.
     const lines = logged(() => {
-      console.error(hook);
-      throws(() => h.panic(), (e) => e.name === "PanicError", "the panic reaches the caller");
+      throws(() => h.panic("lib", "boom"), (e) => e.name === "PanicError", "the panic reaches the caller");
     });
     const record = lines.find((l) => l.startsWith("cargo-worker-build: panic failed"));
     equal(
       record,
-      "cargo-worker-build: panic failed: PanicError: boom (recovered; instance kept) [panic at src/lib.rs:8:9, build unknown]\n" +
-        "    at wasm://wasm/0001d9b2:wasm-function[3]:0x10",
+      "cargo-worker-build: panic failed: PanicError: boom (recovered; instance kept) [panic at src/lib.rs:1:1, build unknown]\n" +
+        "    at lib (wasm://wasm/0001:wasm-function[3]:0x10)",
       "the record has the hook's location and the panic site's frames",
     );
   },
@@ -398,6 +397,39 @@ export const anAbortOutsideACallFailsCallsInFlightAtOnce = {
       equal(glue.__fakeDeadEntries(), dead, "nothing entered the dead instance");
       equal(stats(glue).reinits, before + 1, "re-initialised once");
       equal(fns.bump(), 1, "the next call runs on a fresh instance");
+    }
+  },
+};
+
+export const aHookPrintedForAnotherCallIsNotTaken = {
+  async test() {
+    // One call's panic is caught in Rust (its hook printed); a later call panics with the same
+    // message where no hook prints (a library without one). Same task, then a later one.
+    for (const wait of [false, true]) {
+      const lines = [];
+      lines.push(...logged(() => h.caughtPanic("first", "boom")));
+      if (wait) await sleep(1);
+      lines.push(...logged(() => throws(() => h.panic("second", "boom", false), (e) => e.name === "PanicError", "the panic")));
+      const record = lines.find((l) => l.startsWith("cargo-worker-build: panic failed"));
+      assert(record !== undefined && !record.includes("first"), `the record has no location of another call: ${record}`);
+    }
+  },
+};
+
+export const callsInFlightDoNotGetAnotherCallsAbort = {
+  async test() {
+    for (const fns of [h, p]) {
+      const inFlight = [fns.later("ok", 1000), fns.later("ok", 1000)];
+      const own = throws(() => fns.trap(), (e) => e instanceof WebAssembly.RuntimeError, "the aborting call gets its trap");
+      const errors = [];
+      for (const call of inFlight) {
+        errors.push(await rejects(within(call, 600, "a call in flight"), (e) => e instanceof WasmAbortError, "each call in flight fails"));
+      }
+      for (const error of errors) {
+        equal(error.cause, undefined, "no cause: the abort was another call's");
+        assert(error !== own, "not the aborting call's error");
+      }
+      assert(errors[0] !== errors[1], "each call its own error object");
     }
   },
 };
