@@ -275,6 +275,7 @@ function later(callback) {
  * @property {Promise<unknown> | null} promise_$
  * @property {((value: unknown) => void) | null} resolve_$ what Rust holds instead of `resolve`
  * @property {((reason: unknown) => void) | null} reject_$ what Rust holds instead of `reject`
+ * @property {((value: unknown) => void) | null} done_$ the promise's own `resolve`
  * @property {((reason: unknown) => void) | null} fail_$ the promise's own `reject`, for the runtime
  * @property {boolean} called_$ whether Rust settled the promise
  * @property {boolean} adopting_$ whether it was resolved with a thenable that has not settled yet
@@ -304,6 +305,7 @@ function CapturingPromise(executor) {
     promise_$: null,
     resolve_$: null,
     reject_$: null,
+    done_$: null,
     fail_$: null,
     called_$: false,
     adopting_$: false,
@@ -315,45 +317,37 @@ function CapturingPromise(executor) {
   // handed to `resolve` (which would lock the promise in to it): the call stays in flight until
   // the thenable settles, and the runtime can still reject it if its instance dies meanwhile.
   const promise = new NativePromise((resolve, reject) => {
+    handles_$.done_$ = resolve;
     handles_$.fail_$ = reject;
-    const fulfil = (/** @type {unknown} */ value) => {
-      handles_$.adopting_$ = false;
-      const entry = handles_$.entry_$;
-      if (entry !== null && !entry.settled_$) {
-        entry.settled_$ = true;
-        handles_$.owner_$?.pending_$.delete_$(entry);
-      }
-      resolve(value);
-    };
-    const fail = (/** @type {unknown} */ reason) => {
-      handles_$.adopting_$ = false;
-      const entry = handles_$.entry_$;
-      const owner = handles_$.owner_$;
-      if (entry !== null && owner !== null) {
-        if (entry.settled_$) return; // rejected by the runtime already
-        entry.settled_$ = true;
-        owner.pending_$.delete_$(entry);
-        reject(owner.failed_$(reason, entry.label_$, entry.generation_$));
-        return;
-      }
-      reject(reason);
-    };
     handles_$.resolve_$ = (value) => {
       // Only the first call counts, as for `resolve` itself.
       if (handles_$.called_$) return;
       handles_$.called_$ = true;
-      if (value === null || (typeof value !== "object" && typeof value !== "function")) {
-        fulfil(value);
+      let then;
+      try {
+        then = thenOf(value);
+      } catch (error) {
+        rejected(handles_$, error);
+        return;
+      }
+      if (then === undefined) {
+        fulfilled(handles_$, value);
       } else {
         handles_$.adopting_$ = true;
-        resolveThrough(value, fulfil, fail, true);
+        follow(
+          value,
+          then,
+          (next) => fulfilled(handles_$, next),
+          (reason) => rejected(handles_$, reason),
+          true,
+        );
       }
     };
     handles_$.reject_$ = (reason) => {
       if (handles_$.called_$) return;
       handles_$.called_$ = true;
       claimHook(reason);
-      fail(reason);
+      rejected(handles_$, reason);
     };
     executor(handles_$.resolve_$, handles_$.reject_$);
   });
@@ -365,9 +359,54 @@ CapturingPromise.prototype = NativePromise.prototype;
 Object.setPrototypeOf(CapturingPromise, NativePromise);
 
 /**
- * Settles through `value` as a promise's `resolve` would: a thenable is followed (its `then`
- * read once and called once, in a microtask when `deferred`, as the language does it; a throw
- * from either is a rejection; only the first callback counts), anything else is `fulfil`led.
+ * Fulfils a captured promise with `value` (no thenable); the call it belongs to is done.
+ * @param {Handles} handles_$
+ * @param {unknown} value
+ */
+function fulfilled(handles_$, value) {
+  handles_$.adopting_$ = false;
+  const entry = handles_$.entry_$;
+  if (entry !== null && !entry.settled_$) {
+    entry.settled_$ = true;
+    handles_$.owner_$?.pending_$.delete_$(entry);
+  }
+  /** @type {(value: unknown) => void} */ (handles_$.done_$)(value);
+}
+
+/**
+ * Rejects a captured promise; when it is a followed call's, its failure is classified.
+ * @param {Handles} handles_$
+ * @param {unknown} reason
+ */
+function rejected(handles_$, reason) {
+  handles_$.adopting_$ = false;
+  const reject = /** @type {(reason: unknown) => void} */ (handles_$.fail_$);
+  const entry = handles_$.entry_$;
+  const owner = handles_$.owner_$;
+  if (entry !== null && owner !== null) {
+    if (entry.settled_$) return; // rejected by the runtime already
+    entry.settled_$ = true;
+    owner.pending_$.delete_$(entry);
+    reject(owner.failed_$(reason, entry.label_$, entry.generation_$));
+    return;
+  }
+  reject(reason);
+}
+
+/**
+ * The `then` method of `value` if it is a thenable, else undefined (reading it may throw).
+ * @param {unknown} value
+ * @returns {Function | undefined}
+ */
+function thenOf(value) {
+  if (value === null || (typeof value !== "object" && typeof value !== "function")) return undefined;
+  const then = /** @type {any} */ (value).then;
+  return typeof then === "function" ? then : undefined;
+}
+
+/**
+ * Settles through `value` as a promise's `resolve` would: a thenable is followed, anything
+ * else is `fulfil`led; a `then` that cannot be read is a rejection.
  * @param {unknown} value
  * @param {(value: unknown) => void} fulfil called with a value that is no thenable
  * @param {(reason: unknown) => void} fail
@@ -376,18 +415,25 @@ Object.setPrototypeOf(CapturingPromise, NativePromise);
 function resolveThrough(value, fulfil, fail, deferred) {
   let then;
   try {
-    then =
-      value !== null && (typeof value === "object" || typeof value === "function")
-        ? /** @type {any} */ (value).then
-        : undefined;
+    then = thenOf(value);
   } catch (error) {
     fail(error);
     return;
   }
-  if (typeof then !== "function") {
-    fulfil(value);
-    return;
-  }
+  if (then === undefined) fulfil(value);
+  else follow(value, then, fulfil, fail, deferred);
+}
+
+/**
+ * Follows a thenable as the language does: `then` (read once, by the caller) called once, in a
+ * microtask when `deferred`; a throw from it is a rejection; only the first callback counts.
+ * @param {unknown} value
+ * @param {Function} then
+ * @param {(value: unknown) => void} fulfil
+ * @param {(reason: unknown) => void} fail
+ * @param {boolean} deferred
+ */
+function follow(value, then, fulfil, fail, deferred) {
   let done = false;
   const call = () => {
     try {
