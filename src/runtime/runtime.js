@@ -577,6 +577,7 @@ class Recovery {
     /** @type {{ error: unknown, where: string | null } | null} that abort, as first seen */
     this.dyingCause_$ = null;
     this.reinitWanted_$ = false; // `schedule_reinit()` called while the instance was alive
+    this.reinitialising_$ = false; // `__wbg_reset_state()` is running
     /** @type {{ outcome: string, inFlight: number } | null} an abort whose error is not seen yet */
     this.unreported_$ = null;
     this.reinitFailures_$ = 0; // consecutive failed re-initialisations
@@ -662,7 +663,9 @@ class Recovery {
       this.dying_$ = true;
       // Rust code the runtime did not call (a timer, an event) has no such frame: recover once
       // its stack has unwound, so the calls in flight on it fail now, not at the next call.
-      if (this.depth_$ === 0) later(() => this.checkAfterUncaught(null, "Rust code run outside a call"));
+      // Not for a start function that aborts while we re-initialise: the next call retries
+      // that, a bounded number of times (see ensureLive).
+      if (this.depth_$ === 0 && !this.reinitialising_$) later(() => this.abortOutsideCalls_$());
     } else {
       // A live instance asked for a fresh start: do it before the next call, not mid-call.
       this.reinitWanted_$ = true;
@@ -908,7 +911,7 @@ class Recovery {
       // before it aborted outside any call, must not run Rust code on it.
       if (made !== recovery.generation_$) return;
       if (recovery.dying_$ || recovery.terminated_$()) {
-        if (recovery.depth_$ === 0) recovery.abortDetected_$(null, "Rust code run outside a call");
+        recovery.abortOutsideCalls_$();
         return;
       }
       const generation_$ = made;
@@ -995,6 +998,14 @@ class Recovery {
   externrefTable_$() {
     const table = this.record_$?.exports?.__wbindgen_externrefs;
     return table instanceof WebAssembly.Table ? table : null;
+  }
+
+  /**
+   * The instance died in Rust code that no call of ours ran: recover now, unless the last
+   * re-initialisation failed (the next call retries it, a bounded number of times).
+   */
+  abortOutsideCalls_$() {
+    if (this.reinitFailures_$ === 0) this.checkAfterUncaught(null, "Rust code run outside a call");
   }
 
   /**
@@ -1121,6 +1132,7 @@ class Recovery {
     if (typeof this.glue_$.__wbg_reset_state !== "function") return "cannot re-initialise";
     this.dying_$ = false;
     this.reinitWanted_$ = false;
+    this.reinitialising_$ = true;
     try {
       this.glue_$.__wbg_reset_state();
       this.reinitFailures_$ = 0;
@@ -1137,6 +1149,7 @@ class Recovery {
       return text;
     } finally {
       this.ownGeneration_$ += 1;
+      this.reinitialising_$ = false;
     }
     this.stats_$.reinits += 1;
     const text = `re-initialised (re-initialisation #${this.stats_$.reinits})`;

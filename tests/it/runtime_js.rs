@@ -89,6 +89,7 @@ fn runtime_js_unit_tests_pass_in_workerd() {
         "aHookOfAnotherPanicIsNotTaken",
         "aHookPrintedForAnotherCallIsNotTaken",
         "callsInFlightDoNotGetAnotherCallsAbort",
+        "startAbortRetriesAreBoundedWithAnAbortHook",
     ] {
         assert!(
             text.contains(&format!("[ PASS ] runtime-unit:{test}")),

@@ -84,9 +84,14 @@ export function makeGlue(wasmModule, { hook }) {
     tick = makeTick();
     const aborts = globalThis.__fake_start_aborts ?? 0;
     if (aborts > 0) {
-      // The start function aborts (see startAbortRetriesAreBounded).
+      // The start function aborts (see startAbortRetriesAreBounded), through the abort
+      // machinery: the flag is set and the abort hook runs.
       globalThis.__fake_start_aborts = aborts - 1;
-      wasm.trap();
+      try {
+        wasm.trap();
+      } catch (e) {
+        handleCatch(e);
+      }
     }
     wasm.__wbindgen_start();
   }

@@ -433,3 +433,23 @@ export const callsInFlightDoNotGetAnotherCallsAbort = {
     }
   },
 };
+
+export const startAbortRetriesAreBoundedWithAnAbortHook = {
+  async test() {
+    // The start function aborts and the abort hook asks for a reinit each time: the runtime
+    // still tries once per call, three times in a row, not again and again on its own.
+    const before = stats(hooked.glue);
+    globalThis.__fake_start_aborts = 100;
+    throws(() => h.trap(), (e) => e instanceof WebAssembly.RuntimeError, "the abort");
+    await sleep(20);
+    equal(stats(hooked.glue).reinitFailures - before.reinitFailures, 1, "one attempt until the next call");
+    for (let i = 0; i < 5; i++) {
+      throws(() => h.bump(), (e) => e instanceof WasmAbortError && /could not be re-initialised/.test(e.message), `call ${i} fails clearly`);
+    }
+    await sleep(20);
+    equal(stats(hooked.glue).reinitFailures - before.reinitFailures, 3, "bounded attempts");
+    globalThis.__fake_start_aborts = 0;
+    await sleep(1100);
+    equal(h.bump(), 1, "retried after the backoff, and live again");
+  },
+};
