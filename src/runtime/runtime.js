@@ -56,6 +56,12 @@ export const MAX_REINIT_ATTEMPTS = 3;
 /** After that, at most one more attempt per this many milliseconds. */
 export const REINIT_BACKOFF_MS = 1000;
 
+/**
+ * Extra executor ticks in a row after futures that threw: bounds the work if the executor
+ * itself kept throwing; a queue needs one per future that throws in it.
+ */
+const MAX_TICK_RESTARTS = 1000;
+
 /** Thrown to calls that were in flight on an instance that aborted or was replaced. */
 export class WasmAbortError extends Error {
   /**
@@ -893,16 +899,17 @@ class Recovery {
     if (callback !== this.tickCallback_$ || this.tickGeneration_$ !== this.generation_$) {
       this.tickGeneration_$ = this.generation_$;
       this.tickCallback_$ = callback;
-      this.tickWrapper_$ = this.makeTick_$(callback, true);
+      this.tickWrapper_$ = this.makeTick_$(callback, MAX_TICK_RESTARTS);
     }
     return this.tickWrapper_$;
   }
 
   /**
    * @param {Function} callback
-   * @param {boolean} mayRestart whether a failure may run the rest of the queue again
+   * @param {number} restarts how many more times in a row a failure may run the rest of the
+   *   queue again (each failing poll drops its future, so the queue shrinks every time)
    */
-  makeTick_$(callback, mayRestart) {
+  makeTick_$(callback, restarts) {
     const recovery = this;
     const made = recovery.generation_$; // the instance whose executor this is
     return function executorTick(/** @type {unknown} */ arg) {
@@ -932,7 +939,7 @@ class Recovery {
         if (recovery.depth_$ === 0) recovery.abortDetected_$(failed ? error : null, "a Rust future");
         return;
       }
-      if (failed) recovery.futureFailed_$(error, callback, mayRestart);
+      if (failed) recovery.futureFailed_$(error, callback, restarts);
     };
   }
 
@@ -941,10 +948,10 @@ class Recovery {
    * and the futures queued behind it in that tick were not polled.
    * @param {unknown} error
    * @param {Function} callback
-   * @param {boolean} mayRestart
+   * @param {number} restarts
    */
-  futureFailed_$(error, callback, mayRestart) {
-    const restart = mayRestart && !this.tickScheduled_$;
+  futureFailed_$(error, callback, restarts) {
+    const restart = restarts > 0 && !this.tickScheduled_$;
     // One microtask later: the reactions of promises Rust settled during the tick ran first.
     later(() => {
       const dropped = this.droppedCalls_$();
@@ -962,10 +969,11 @@ class Recovery {
         this.stats_$.droppedFutures += 1;
         entry.reject_$(error);
       }
-      // The executor polls the rest of its queue only once it is asked for a new tick.
+      // The executor polls the rest of its queue only once it is asked for a new tick; a future
+      // behind this one may throw too, so the extra tick may need one of its own.
       if (restart && !this.tickScheduled_$) {
         try {
-          this.makeTick_$(callback, false)(undefined);
+          this.makeTick_$(callback, restarts - 1)(undefined);
         } catch {
           // Our own extra tick: nothing to report.
         }

@@ -90,6 +90,7 @@ fn runtime_js_unit_tests_pass_in_workerd() {
         "aHookPrintedForAnotherCallIsNotTaken",
         "callsInFlightDoNotGetAnotherCallsAbort",
         "startAbortRetriesAreBoundedWithAnAbortHook",
+        "everyFutureThatThrowsInOneTickIsRejected",
     ] {
         assert!(
             text.contains(&format!("[ PASS ] runtime-unit:{test}")),
@@ -218,6 +219,39 @@ fn runtime_js_type_checks() {
 /// library mode, imported by `src/runtime/test-real/real-glue.test.js` under `workerd test`.
 #[test]
 fn runtime_js_unit_tests_pass_against_real_glue() {
+    let text = workerd_test_against_real_glue("real-glue.test.js");
+    assert!(
+        text.contains("[ PASS ] runtime-real:realGlue"),
+        "realGlue did not pass:\n{text}"
+    );
+}
+
+/// Issue 22's runtime fuzzing against the real glue (`src/runtime/test-real/real-fuzz.test.js`):
+/// random sequences of calls of the recovery-lib fixture, each checked for calls that never
+/// settle, another call's abort as an error's cause, and calls still followed afterwards.
+#[test]
+fn runtime_js_fuzz_against_real_glue() {
+    let text = workerd_test_against_real_glue("real-fuzz.test.js");
+    assert!(
+        text.contains("[ PASS ] runtime-real:realGlueFuzz"),
+        "realGlueFuzz did not pass:\n{text}"
+    );
+    let line = text
+        .lines()
+        .find_map(|line| line.split_once("real fuzz: ").map(|(_, rest)| rest))
+        .unwrap_or_else(|| panic!("no summary line:\n{text}"));
+    println!("real fuzz: {line}");
+    let sequences: u32 = line
+        .split_whitespace()
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no sequence count in {line:?}"));
+    assert!(sequences >= 100, "only {sequences} sequences ran:\n{text}");
+}
+
+/// `workerd test` of `src/runtime/test-real/<test>` (the main module) over the recovery-lib
+/// fixture's library bundle in `lib/`.
+fn workerd_test_against_real_glue(test: &str) -> String {
     let bundle =
         support::recovery::fixture_bundle("recovery-lib", support::recovery::Build::UnwindLibrary);
     let dir = tempfile::Builder::new()
@@ -226,13 +260,11 @@ fn runtime_js_unit_tests_pass_against_real_glue() {
         .unwrap();
     support::copy_tree(&bundle, &dir.path().join("lib"), &|_| false);
     fs::copy(
-        repo_root().join("src/runtime/test-real/real-glue.test.js"),
-        dir.path().join("real-glue.test.js"),
+        repo_root().join("src/runtime/test-real").join(test),
+        dir.path().join(test),
     )
     .unwrap();
-    let mut modules = String::from(
-        "    (name = \"real-glue.test.js\", esModule = embed \"real-glue.test.js\"),\n",
-    );
+    let mut modules = format!("    (name = {test:?}, esModule = embed {test:?}),\n");
     for name in support::bundle_modules(&dir.path().join("lib")) {
         let kind = if name.ends_with(".wasm") {
             "wasm"
@@ -245,11 +277,7 @@ fn runtime_js_unit_tests_pass_against_real_glue() {
         )
         .unwrap();
     }
-    let text = workerd_test(dir.path(), "runtime-real", &modules);
-    assert!(
-        text.contains("[ PASS ] runtime-real:realGlue"),
-        "realGlue did not pass:\n{text}"
-    );
+    workerd_test(dir.path(), "runtime-real", &modules)
 }
 
 /// `workerd test` of a one-service config in `dir` whose worker has `modules` (capnp lines, the

@@ -152,6 +152,41 @@ export function makeGlue(wasmModule, { hook }) {
       `panicked at src/${tag}.rs:1:1:\n${message}\n\nStack:\n\nError\n    at ${tag} (wasm://wasm/0001:wasm-function[3]:0x10)`,
     );
   }
+  /**
+   * The promise of an async export: a future that holds its resolve and reject in the externref
+   * table, queued for the executor when `waker` calls back, then finishing as `kind` says (with
+   * a `tag`, a panic's hook prints first, as in `panic`).
+   */
+  function future(kind, tag, waker) {
+    return new Promise((resolve, reject) => {
+      const slots = [hold(resolve), hold(reject)];
+      const release = () => {
+        for (const slot of slots) wasm.__wbindgen_externrefs.set(slot, null);
+      };
+      const task = {
+        poll() {
+          if (kind === "abort") wasm.trap();
+          if (kind === "js-throw") {
+            throw new Recoverable(new SyntaxError("thrown by an imported JS function"));
+          }
+          release();
+          if (kind === "panic") {
+            if (tag !== undefined) printHook(tag);
+            reject(new PanicError(tag ?? "async boom"));
+          } else if (kind.startsWith("thenable")) {
+            resolve(thenable(kind, wasm.bump()));
+          } else {
+            resolve(wasm.bump());
+          }
+        },
+        drop: release,
+      };
+      const instance = instanceId;
+      waker(() => {
+        if (instance === instanceId) schedule(task);
+      });
+    });
+  }
   /** A closure from Rust: refuses to run on a later instance, like the glue's makeMutClosure. */
   function closure(body) {
     const instance = instanceId;
@@ -215,33 +250,11 @@ export function makeGlue(wasmModule, { hook }) {
     }),
     scheduleReinit: () => call(() => wasm.request_reinit()),
     // An async export: a future polled by the executor after a timer of `ms`.
-    later: (kind, ms) =>
-      call(
-        () =>
-          new Promise((resolve, reject) => {
-            const slots = [hold(resolve), hold(reject)];
-            const release = () => {
-              for (const slot of slots) wasm.__wbindgen_externrefs.set(slot, null);
-            };
-            const task = {
-              poll() {
-                if (kind === "abort") wasm.trap();
-                if (kind === "js-throw") {
-                  throw new Recoverable(new SyntaxError("thrown by an imported JS function"));
-                }
-                release();
-                if (kind === "panic") reject(new PanicError("async boom"));
-                else if (kind.startsWith("thenable")) resolve(thenable(kind, wasm.bump()));
-                else resolve(wasm.bump());
-              },
-              drop: release,
-            };
-            const instance = instanceId;
-            setTimeout(() => {
-              if (instance === instanceId) schedule(task);
-            }, ms);
-          }),
-      ),
+    // An async export: a future polled by the executor after a timer of `ms`.
+    later: (kind, ms, tag) => call(() => future(kind, tag, (wake) => setTimeout(wake, ms))),
+    // The same, polled once the caller's `gate` settles: calls given one gate are polled in
+    // the same executor tick.
+    after: (gate, kind, tag) => call(() => future(kind, tag, (wake) => gate.then(wake))),
     // Rust code run by a timer (a closure, outside any call of the runtime) aborts; with `wake`,
     // a future is woken just before, so an executor tick is queued behind the abort.
     abortInTimer: (ms, wake) =>

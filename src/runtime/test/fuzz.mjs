@@ -1,6 +1,7 @@
 // Property test of runtime.js against the fake glue (fake-glue.js), run in Node by
 // tests/it/runtime_js.rs: random sequences of calls (values, promises, thenables; panics, JS
 // errors thrown at once or after an await, aborts at once, after an await or in a timer;
+// futures woken together, so several fail in one executor tick;
 // requested re-initialisations; nested and concurrent calls; through a Worker handler and
 // through a library function) on two instances (with and without a workers-rs-style abort
 // hook). After every sequence:
@@ -39,7 +40,7 @@ const glues = ["hooked", "plain"].map((name) => {
   const EXPORTS = { mode: "unwind", handlers: ["later"], functions: [], classes: [], wasmModule };
   /** @type {Record<string, Function>} */
   const fns = {};
-  for (const fn of ["bump", "trap", "panic", "caughtPanic", "jsRangeError", "scheduleReinit", "later", "nested", "abortInTimer"]) {
+  for (const fn of ["bump", "trap", "panic", "caughtPanic", "jsRangeError", "scheduleReinit", "later", "after", "nested", "abortInTimer"]) {
     fns[fn] = wrapFunction(glue, fn, EXPORTS);
   }
   const worker = /** @type {any} */ (createWorker(glue, EXPORTS));
@@ -104,11 +105,16 @@ async function sequence(seq, random) {
   const stuck = new Set();
   const dead = glues.map((g) => g.glue.__fakeDeadEntries());
   const seen = records.length;
+  // Calls waiting on this gate are polled in one executor tick when it opens.
+  /** @type {() => void} */
+  let open = () => {};
+  const gate = new NativePromise((resolve) => (open = resolve));
   const count = 1 + Math.floor(random() * 8);
   for (let i = 0; i < count; i++) {
     const g = pick(glues);
     const tag = `t${seq}x${i}z`;
-    const kind = random() < 0.4 ? pick(SYNC) : random() < 0.8 ? pick(ASYNC) : pick(OTHER);
+    const draw = random();
+    const kind = draw < 0.35 ? pick(SYNC) : draw < 0.65 ? pick(ASYNC) : draw < 0.8 ? pick(OTHER) : "gated";
     const op = `${g.name} ${kind}`;
     /** @type {() => unknown} */
     let run;
@@ -128,6 +134,9 @@ async function sequence(seq, random) {
       run = () => g.fns.abortInTimer(Math.floor(random() * 3), random() < 0.5);
     } else if (kind === "reinit") {
       run = () => g.fns.scheduleReinit();
+    } else if (kind === "gated") {
+      const inner = pick(["ok", "panic", "js-throw", "js-throw", "js-throw", "abort"]);
+      run = () => g.fns.after(gate, inner, tag);
     } else {
       if (kind === "thenable-never") stuck.add(g);
       const ms = Math.floor(random() * 2);
@@ -157,6 +166,7 @@ async function sequence(seq, random) {
     else if (wait < 0.5) await new NativePromise((resolve) => setImmediate(resolve));
     else if (wait < 0.6) await sleep(1);
   }
+  open();
   // A call waiting on a thenable that never calls back settles only when its instance dies.
   for (const g of stuck) {
     await sleep(1);

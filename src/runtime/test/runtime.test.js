@@ -20,7 +20,7 @@ const FALLBACK = { mode: "unwind", handlers: [], functions: [], classes: [] };
 
 function wrapAll(glue, EXPORTS) {
   const fns = {};
-  for (const name of ["bump", "trap", "panic", "jsRangeError", "scheduleReinit", "later", "nested", "total", "abortInTimer", "caughtPanic"]) {
+  for (const name of ["bump", "trap", "panic", "jsRangeError", "scheduleReinit", "later", "nested", "total", "abortInTimer", "caughtPanic", "after"]) {
     fns[name] = wrapFunction(glue, name, EXPORTS);
   }
   return fns;
@@ -451,5 +451,22 @@ export const startAbortRetriesAreBoundedWithAnAbortHook = {
     globalThis.__fake_start_aborts = 0;
     await sleep(1100);
     equal(h.bump(), 1, "retried after the backoff, and live again");
+  },
+};
+
+export const everyFutureThatThrowsInOneTickIsRejected = {
+  async test() {
+    // Three futures throw a JS exception in the same executor tick, one more is queued behind
+    // them: each thrower's call is rejected, and the last one still runs.
+    for (const fns of [h, p]) {
+      let open;
+      const gate = new Promise((resolve) => (open = resolve));
+      const calls = ["js-throw", "js-throw", "js-throw", "ok"].map((kind) => fns.after(gate, kind));
+      open();
+      for (const call of calls.slice(0, 3)) {
+        await rejects(within(call, 1000, "a call whose future threw"), (e) => e instanceof SyntaxError, "rejected with its exception");
+      }
+      equal(typeof (await within(calls[3], 1000, "the call queued behind them")), "number", "the last future runs");
+    }
   },
 };
