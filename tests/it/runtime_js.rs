@@ -2,6 +2,9 @@
 //! with `workerd test` against a fake wasm-bindgen glue (`src/runtime/test/`): paths the
 //! end-to-end tests cannot reach on demand (a recoverable RangeError, a reinit requested by a
 //! live instance, the fallback without observation, getters and static methods of classes).
+//! Node runs the scripts of `src/runtime/test/*.mjs` against the same fake glue (the property
+//! test and the long log lines), and workerd the tests of `src/runtime/test-real/` against the
+//! glue of a real build.
 
 use crate::support;
 

@@ -4,7 +4,8 @@
 // executor like wasm-bindgen-futures': one tick closure scheduled through the module's
 // `queueMicrotask` import, futures that hold their promise's resolve and reject in the
 // externref table and are dropped when a poll throws), over the tiny module in fake.wat. It
-// lets runtime.js be tested in workerd without a Rust build.
+// lets runtime.js be tested in workerd (runtime.test.js) and Node (fuzz.mjs, long-lines.mjs)
+// without a Rust build; it counts the entries the runtime makes into a terminated instance.
 
 class PanicError extends Error {}
 Object.defineProperty(PanicError.prototype, "name", { value: "PanicError" });
