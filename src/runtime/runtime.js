@@ -101,9 +101,10 @@ class ModuleRecord {
  * @property {WeakMap<WebAssembly.Module, ModuleRecord | null>} records
  * @property {Set<Recovery>} runtimes every Recovery, told about errors that reached no caller
  * @property {boolean} observing whether instantiation is observed
- * @property {{ at: string, text: string } | null} panic what a panic hook printed last in the
- *   current task: the location of `panicked at FILE:LINE:COL:` and the text after it (message,
- *   hook's stack)
+ * @property {{ at: string, text: string } | null} panic what a panic hook printed last since
+ *   the current call or executor tick began (each clears it: a hook printed before it is another
+ *   call's, one whose panic Rust caught, say): the location of `panicked at FILE:LINE:COL:` and
+ *   the text after it (message, hook's stack)
  */
 
 /** How a panic hook's text starts: `panicked at FILE:LINE:COL:` and a newline. */
@@ -111,6 +112,9 @@ const HOOK_HEAD = "panicked at ";
 
 /** The longest `FILE:LINE:COL` looked for in a logged line. */
 const HOOK_LOCATION_MAX = 4096;
+
+/** How far into a logged line `panicked at ` is looked for (`Error: Rust panic: ` is 19). */
+const HOOK_PREFIX_MAX = 64;
 
 /** @type {Observer} */
 const observer = /** @type {any} */ (globalThis)[OBSERVER_KEY] ?? installObserver();
@@ -121,25 +125,33 @@ function installObserver() {
   const shared = { records: new WeakMap(), runtimes: new Set(), observing: false, panic: null };
   Object.defineProperty(globalThis, OBSERVER_KEY, { value: shared });
 
-  // A panic hook (workers-rs's, console_error_panic_hook) prints `panicked at FILE:LINE:COL:`
-  // and a stack taken at the panic site; the PanicError that reaches us has neither. Its text
-  // is noted for the fault's record and passed on unchanged. Every line any code logs passes
-  // here, so only a string that starts as the hook's does is looked at, and only its first
-  // HOOK_LOCATION_MAX characters: the cost does not grow with the line.
+  // A panic hook prints `panicked at FILE:LINE:COL:` and a stack taken at the panic site:
+  // console_error_panic_hook as a string, workers-rs as an Error whose message starts with
+  // `Rust panic: ` (its stack is the site's). The PanicError that reaches us has neither. The
+  // text is noted for the fault's record and passed on unchanged. Every line any code logs
+  // passes here, so only the start of a string or of an Error's message is searched, and only
+  // HOOK_LOCATION_MAX characters after it: the cost does not grow with the line.
   const print = console.error;
   console.error = function (...args) {
     for (const arg of args) {
-      if (typeof arg !== "string" || !arg.startsWith(HOOK_HEAD)) continue;
-      const head = arg.slice(HOOK_HEAD.length, HOOK_HEAD.length + HOOK_LOCATION_MAX + 2);
+      let text = typeof arg === "string" ? arg : null;
+      if (arg instanceof Error) {
+        try {
+          if (`${arg.message}`.slice(0, HOOK_PREFIX_MAX + HOOK_HEAD.length).includes(HOOK_HEAD)) {
+            text = `${arg.stack}`;
+          }
+        } catch {
+          // An Error whose message or stack throws when read: not a hook's.
+        }
+      }
+      if (text === null) continue;
+      const at = text.slice(0, HOOK_PREFIX_MAX + HOOK_HEAD.length).indexOf(HOOK_HEAD);
+      if (at < 0) continue;
+      const from = at + HOOK_HEAD.length;
+      const head = text.slice(from, from + HOOK_LOCATION_MAX + 2);
       const end = head.indexOf(":\n");
       if (end < 0 || !/^[^\n]+:\d+:\d+$/.test(head.slice(0, end))) continue;
-      const hook = { at: head.slice(0, end), text: arg.slice(HOOK_HEAD.length + end + 2) };
-      shared.panic = hook;
-      // The panic this hook reported reaches the runtime before the current task ends, or
-      // never (Rust caught it): no later call may take it for its own.
-      later(() => {
-        if (shared.panic === hook) shared.panic = null;
-      });
+      shared.panic = { at: head.slice(0, end), text: text.slice(from + end + 2) };
     }
     return print.apply(this, args);
   };
@@ -1185,8 +1197,9 @@ const hookOf = new WeakMap();
 
 /**
  * Ties what the panic hook printed to `error` when it reports this panic: called where a
- * PanicError first reaches the runtime, in the task in which the hook printed it, since its
- * record may be written later (after the reactions of a failing executor tick).
+ * PanicError first reaches the runtime (a call's throw, Rust's reject, a failing executor
+ * tick), still in the call or tick whose Rust code printed it; its record may be written later
+ * (after the reactions of a failing tick), when another call's hook may have printed.
  * @param {unknown} error
  */
 function claimHook(error) {
@@ -1226,7 +1239,6 @@ function faultOf(error, traps) {
   const message = e == null ? kind : (e.message ?? describe(e));
   /** @type {string | null} */
   let location = null;
-  claimHook(e);
   const hook = e !== null && typeof e === "object" ? hookOf.get(e) : undefined;
   if (kind === "panic" && hook !== undefined) {
     location = hook.at;

@@ -94,6 +94,7 @@ fn runtime_js_unit_tests_pass_in_workerd() {
         "callsInFlightDoNotGetAnotherCallsAbort",
         "startAbortRetriesAreBoundedWithAnAbortHook",
         "everyFutureThatThrowsInOneTickIsRejected",
+        "aWorkersRsHookRecordTakesItsLocation",
     ] {
         assert!(
             text.contains(&format!("[ PASS ] runtime-unit:{test}")),

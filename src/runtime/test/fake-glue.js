@@ -148,7 +148,11 @@ export function makeGlue(wasmModule, { hook }) {
       },
     };
   }
-  function printHook(tag, message = tag) {
+  function printHook(tag, message = tag, style = "console_error_panic_hook") {
+    if (style === "workers-rs") {
+      console.error("Critical", new Error(`Rust panic: panicked at src/${tag}.rs:1:1:\n${message}`));
+      return;
+    }
     console.error(
       `panicked at src/${tag}.rs:1:1:\n${message}\n\nStack:\n\nError\n    at ${tag} (wasm://wasm/0001:wasm-function[3]:0x10)`,
     );
@@ -236,9 +240,10 @@ export function makeGlue(wasmModule, { hook }) {
     bump: () => call(() => wasm.bump()),
     trap: () => call(() => wasm.trap()),
     // With a `tag`, a panic hook first prints where it happened (src/<tag>.rs) and the message
-    // (the tag, unless given), as console_error_panic_hook does.
+    // (the tag, unless given), as console_error_panic_hook does, or workers-rs (hook
+    // "workers-rs").
     panic: (tag, message = tag ?? "boom", hook = tag !== undefined) => call(() => {
-      if (hook) printHook(tag, message);
+      if (hook) printHook(tag, message, hook === "workers-rs" ? hook : undefined);
       throw new Recoverable(new PanicError(message));
     }),
     // A panic that Rust catches (catch_unwind): its hook prints, no PanicError leaves Rust.

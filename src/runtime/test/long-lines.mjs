@@ -58,6 +58,9 @@ for (const size of [MB / 4, MB, 5 * MB]) {
   timed(`${label} line, then a hook's line as another argument`, () =>
     console.error("x".repeat(size), "panicked at src/two.rs:3:4:\nboom"),
   );
+  timed(`${label} Error message after "panicked at "`, () =>
+    console.error("Critical", new Error(`Rust panic: panicked at ${"a:1".repeat(size / 3)}`)),
+  );
   // A hook's line with a long message: its location is still read.
   const message = "m".repeat(size);
   timed(`${label} panic message through a hook`, () => {
@@ -71,6 +74,17 @@ for (const size of [MB / 4, MB, 5 * MB]) {
     process.stdout.write(`FAILED: the hook's location was not read for a ${label} message\n`);
     process.exit(1);
   }
+}
+
+// workers-rs's hook (an Error) with a long message: its location is still read.
+try {
+  panic("wr", "m".repeat(MB), "workers-rs");
+} catch {
+  // the PanicError
+}
+if (!record().includes("[panic at src/wr.rs:1:1, build unknown]")) {
+  process.stdout.write("FAILED: the location of workers-rs's hook was not read\n");
+  process.exit(1);
 }
 
 // And a plain hook line: its location and the panic site's frame reach the record.

@@ -470,3 +470,17 @@ export const everyFutureThatThrowsInOneTickIsRejected = {
     }
   },
 };
+
+export const aWorkersRsHookRecordTakesItsLocation = {
+  test() {
+    // workers-rs logs `console.error("Critical", new Error("Rust panic: panicked at ...:\n..."))`.
+    const lines = logged(() => {
+      throws(() => h.panic("wr", "boom", "workers-rs"), (e) => e.name === "PanicError", "the panic reaches the caller");
+    });
+    const record = lines.find((l) => l.startsWith("cargo-worker-build: panic failed"));
+    assert(
+      record?.startsWith("cargo-worker-build: panic failed: PanicError: boom (recovered; instance kept) [panic at src/wr.rs:1:1, build unknown]"),
+      `the record has the hook's location: ${record}`,
+    );
+  },
+};
