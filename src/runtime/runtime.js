@@ -56,6 +56,12 @@ export const MAX_REINIT_ATTEMPTS = 3;
 /** After that, at most one more attempt per this many milliseconds. */
 export const REINIT_BACKOFF_MS = 1000;
 
+/**
+ * Extra executor ticks in a row after futures that threw: bounds the work if the executor
+ * itself kept throwing; a queue needs one per future that throws in it.
+ */
+const MAX_TICK_RESTARTS = 1000;
+
 /** Thrown to calls that were in flight on an instance that aborted or was replaced. */
 export class WasmAbortError extends Error {
   /**
@@ -95,9 +101,20 @@ class ModuleRecord {
  * @property {WeakMap<WebAssembly.Module, ModuleRecord | null>} records
  * @property {Set<Recovery>} runtimes every Recovery, told about errors that reached no caller
  * @property {boolean} observing whether instantiation is observed
- * @property {{ at: string, text: string } | null} panic what a panic hook printed last: the
- *   location of `panicked at FILE:LINE:COL:` and the text after it (message, hook's stack)
+ * @property {{ at: string, text: string } | null} panic what a panic hook printed last since
+ *   the current call or executor tick began (each clears it: a hook printed before it is another
+ *   call's, one whose panic Rust caught, say): the location of `panicked at FILE:LINE:COL:` and
+ *   the text after it (message, hook's stack)
  */
+
+/** How a panic hook's text starts: `panicked at FILE:LINE:COL:` and a newline. */
+const HOOK_HEAD = "panicked at ";
+
+/** The longest `FILE:LINE:COL` looked for in a logged line. */
+const HOOK_LOCATION_MAX = 4096;
+
+/** How far into a logged line `panicked at ` is looked for (`Error: Rust panic: ` is 19). */
+const HOOK_PREFIX_MAX = 64;
 
 /** @type {Observer} */
 const observer = /** @type {any} */ (globalThis)[OBSERVER_KEY] ?? installObserver();
@@ -108,15 +125,33 @@ function installObserver() {
   const shared = { records: new WeakMap(), runtimes: new Set(), observing: false, panic: null };
   Object.defineProperty(globalThis, OBSERVER_KEY, { value: shared });
 
-  // A panic hook (workers-rs's, console_error_panic_hook) prints `panicked at FILE:LINE:COL:`
-  // and a stack taken at the panic site; the PanicError that reaches us has neither. Its text
-  // is noted for the fault's record and passed on unchanged.
+  // A panic hook prints `panicked at FILE:LINE:COL:` and a stack taken at the panic site:
+  // console_error_panic_hook as a string, workers-rs as an Error whose message starts with
+  // `Rust panic: ` (its stack is the site's). The PanicError that reaches us has neither. The
+  // text is noted for the fault's record and passed on unchanged. Every line any code logs
+  // passes here, so only the start of a string or of an Error's message is searched, and only
+  // HOOK_LOCATION_MAX characters after it: the cost does not grow with the line.
   const print = console.error;
   console.error = function (...args) {
     for (const arg of args) {
-      const text = typeof arg === "string" ? arg : arg instanceof Error ? `${arg.stack}` : "";
-      const found = /panicked at (.+?:\d+:\d+):\n/.exec(text);
-      if (found) shared.panic = { at: found[1], text: text.slice(found.index + found[0].length) };
+      let text = typeof arg === "string" ? arg : null;
+      if (arg instanceof Error) {
+        try {
+          if (`${arg.message}`.slice(0, HOOK_PREFIX_MAX + HOOK_HEAD.length).includes(HOOK_HEAD)) {
+            text = `${arg.stack}`;
+          }
+        } catch {
+          // An Error whose message or stack throws when read: not a hook's.
+        }
+      }
+      if (text === null) continue;
+      const at = text.slice(0, HOOK_PREFIX_MAX + HOOK_HEAD.length).indexOf(HOOK_HEAD);
+      if (at < 0) continue;
+      const from = at + HOOK_HEAD.length;
+      const head = text.slice(from, from + HOOK_LOCATION_MAX + 2);
+      const end = head.indexOf(":\n");
+      if (end < 0 || !/^[^\n]+:\d+:\d+$/.test(head.slice(0, end))) continue;
+      shared.panic = { at: head.slice(0, end), text: text.slice(from + end + 2) };
     }
     return print.apply(this, args);
   };
@@ -258,8 +293,10 @@ function later(callback) {
  * @property {Promise<unknown> | null} promise_$
  * @property {((value: unknown) => void) | null} resolve_$ what Rust holds instead of `resolve`
  * @property {((reason: unknown) => void) | null} reject_$ what Rust holds instead of `reject`
+ * @property {((value: unknown) => void) | null} done_$ the promise's own `resolve`
  * @property {((reason: unknown) => void) | null} fail_$ the promise's own `reject`, for the runtime
  * @property {boolean} called_$ whether Rust settled the promise
+ * @property {boolean} adopting_$ whether it was resolved with a thenable that has not settled yet
  * @property {Pending | null} entry_$ the call this promise belongs to, once it is followed
  * @property {Recovery | null} owner_$ the runtime following it
  */
@@ -286,36 +323,49 @@ function CapturingPromise(executor) {
     promise_$: null,
     resolve_$: null,
     reject_$: null,
+    done_$: null,
     fail_$: null,
     called_$: false,
+    adopting_$: false,
     entry_$: null,
     owner_$: null,
   };
   // Settling is followed here, where Rust settles the promise, rather than by a reaction on
-  // it: no promise and no microtask of our own per call.
+  // it: no promise and no microtask of our own per call. A thenable is followed by hand, not
+  // handed to `resolve` (which would lock the promise in to it): the call stays in flight until
+  // the thenable settles, and the runtime can still reject it if its instance dies meanwhile.
   const promise = new NativePromise((resolve, reject) => {
+    handles_$.done_$ = resolve;
     handles_$.fail_$ = reject;
     handles_$.resolve_$ = (value) => {
+      // Only the first call counts, as for `resolve` itself.
+      if (handles_$.called_$) return;
       handles_$.called_$ = true;
-      const entry = handles_$.entry_$;
-      // A thenable still has to settle: the call stays in flight until it does.
-      if (entry !== null && !entry.settled_$ && !isThenable(value)) {
-        entry.settled_$ = true;
-        handles_$.owner_$?.pending_$.delete_$(entry);
-      }
-      resolve(value);
-    };
-    handles_$.reject_$ = (reason) => {
-      handles_$.called_$ = true;
-      const entry = handles_$.entry_$;
-      const owner = handles_$.owner_$;
-      if (entry !== null && owner !== null && !entry.settled_$) {
-        entry.settled_$ = true;
-        owner.pending_$.delete_$(entry);
-        reject(owner.failed_$(reason, entry.label_$, entry.generation_$));
+      let then;
+      try {
+        then = thenOf(value);
+      } catch (error) {
+        rejected(handles_$, error);
         return;
       }
-      reject(reason);
+      if (then === undefined) {
+        fulfilled(handles_$, value);
+      } else {
+        handles_$.adopting_$ = true;
+        follow(
+          value,
+          then,
+          (next) => fulfilled(handles_$, next),
+          (reason) => rejected(handles_$, reason),
+          true,
+        );
+      }
+    };
+    handles_$.reject_$ = (reason) => {
+      if (handles_$.called_$) return;
+      handles_$.called_$ = true;
+      claimHook(reason);
+      rejected(handles_$, reason);
     };
     executor(handles_$.resolve_$, handles_$.reject_$);
   });
@@ -326,13 +376,106 @@ function CapturingPromise(executor) {
 CapturingPromise.prototype = NativePromise.prototype;
 Object.setPrototypeOf(CapturingPromise, NativePromise);
 
-/** @param {unknown} value */
-function isThenable(value) {
-  return (
-    value !== null &&
-    (typeof value === "object" || typeof value === "function") &&
-    typeof (/** @type {any} */ (value).then) === "function"
-  );
+/**
+ * Fulfils a captured promise with `value` (no thenable); the call it belongs to is done.
+ * @param {Handles} handles_$
+ * @param {unknown} value
+ */
+function fulfilled(handles_$, value) {
+  handles_$.adopting_$ = false;
+  const entry = handles_$.entry_$;
+  if (entry !== null && !entry.settled_$) {
+    entry.settled_$ = true;
+    handles_$.owner_$?.pending_$.delete_$(entry);
+  }
+  /** @type {(value: unknown) => void} */ (handles_$.done_$)(value);
+}
+
+/**
+ * Rejects a captured promise; when it is a followed call's, its failure is classified.
+ * @param {Handles} handles_$
+ * @param {unknown} reason
+ */
+function rejected(handles_$, reason) {
+  handles_$.adopting_$ = false;
+  const reject = /** @type {(reason: unknown) => void} */ (handles_$.fail_$);
+  const entry = handles_$.entry_$;
+  const owner = handles_$.owner_$;
+  if (entry !== null && owner !== null) {
+    if (entry.settled_$) return; // rejected by the runtime already
+    entry.settled_$ = true;
+    owner.pending_$.delete_$(entry);
+    reject(owner.failed_$(reason, entry.label_$, entry.generation_$));
+    return;
+  }
+  reject(reason);
+}
+
+/**
+ * The `then` method of `value` if it is a thenable, else undefined (reading it may throw).
+ * @param {unknown} value
+ * @returns {Function | undefined}
+ */
+function thenOf(value) {
+  if (value === null || (typeof value !== "object" && typeof value !== "function")) return undefined;
+  const then = /** @type {any} */ (value).then;
+  return typeof then === "function" ? then : undefined;
+}
+
+/**
+ * Settles through `value` as a promise's `resolve` would: a thenable is followed, anything
+ * else is `fulfil`led; a `then` that cannot be read is a rejection.
+ * @param {unknown} value
+ * @param {(value: unknown) => void} fulfil called with a value that is no thenable
+ * @param {(reason: unknown) => void} fail
+ * @param {boolean} deferred
+ */
+function resolveThrough(value, fulfil, fail, deferred) {
+  let then;
+  try {
+    then = thenOf(value);
+  } catch (error) {
+    fail(error);
+    return;
+  }
+  if (then === undefined) fulfil(value);
+  else follow(value, then, fulfil, fail, deferred);
+}
+
+/**
+ * Follows a thenable as the language does: `then` (read once, by the caller) called once, in a
+ * microtask when `deferred`; a throw from it is a rejection; only the first callback counts.
+ * @param {unknown} value
+ * @param {Function} then
+ * @param {(value: unknown) => void} fulfil
+ * @param {(reason: unknown) => void} fail
+ * @param {boolean} deferred
+ */
+function follow(value, then, fulfil, fail, deferred) {
+  let done = false;
+  const call = () => {
+    try {
+      then.call(
+        value,
+        (/** @type {unknown} */ next) => {
+          if (done) return;
+          done = true;
+          resolveThrough(next, fulfil, fail, true);
+        },
+        (/** @type {unknown} */ reason) => {
+          if (done) return;
+          done = true;
+          fail(reason);
+        },
+      );
+    } catch (error) {
+      if (done) return;
+      done = true;
+      fail(error);
+    }
+  };
+  if (deferred) later(call);
+  else call();
 }
 
 /** Whether `globalThis.Promise` can be swapped (a frozen global object cannot). */
@@ -452,6 +595,7 @@ class Recovery {
     /** @type {{ error: unknown, where: string | null } | null} that abort, as first seen */
     this.dyingCause_$ = null;
     this.reinitWanted_$ = false; // `schedule_reinit()` called while the instance was alive
+    this.reinitialising_$ = false; // `__wbg_reset_state()` is running
     /** @type {{ outcome: string, inFlight: number } | null} an abort whose error is not seen yet */
     this.unreported_$ = null;
     this.reinitFailures_$ = 0; // consecutive failed re-initialisations
@@ -465,6 +609,7 @@ class Recovery {
     /** @type {Function | null} */
     this.tickWrapper_$ = null;
     this.tickScheduled_$ = false; // whether the executor asked for a tick since the last began
+    this.tickGeneration_$ = -1; // the instance `tickWrapper` was made for
     /** @type {Int32Array | null} */
     this.flagView_$ = null;
     /** @type {ArrayBuffer | null} */
@@ -480,6 +625,9 @@ class Recovery {
       observed: this.record_$ !== null, // whether the terminated flag is read (see the top)
       mode: this.mode, // "unwind" or "abort", as built
     };
+    const pending = this.pending_$;
+    // Async calls the runtime follows now: back to 0 whenever no call is in flight.
+    Object.defineProperty(this.stats_$, "inFlight", { enumerable: true, get: () => pending.size_$ });
     if (typeof glue.__wbg_reset_state !== "function") {
       console.error(
         `${LOG_PREFIX} the wasm-bindgen glue has no __wbg_reset_state(); aborts cannot be ` +
@@ -531,6 +679,11 @@ class Recovery {
     if (this.terminated_$()) {
       // The abort hook of a dying instance: recovered when the outermost frame has returned.
       this.dying_$ = true;
+      // Rust code the runtime did not call (a timer, an event) has no such frame: recover once
+      // its stack has unwound, so the calls in flight on it fail now, not at the next call.
+      // Not for a start function that aborts while we re-initialise: the next call retries
+      // that, a bounded number of times (see ensureLive).
+      if (this.depth_$ === 0 && !this.reinitialising_$) later(() => this.abortOutsideCalls_$());
     } else {
       // A live instance asked for a fresh start: do it before the next call, not mid-call.
       this.reinitWanted_$ = true;
@@ -561,12 +714,12 @@ class Recovery {
         this.reinitFailures_$ < MAX_REINIT_ATTEMPTS ||
         Date.now() - this.reinitFailedAt_$ >= REINIT_BACKOFF_MS
       ) {
-        this.replaceInstance_$("retrying the re-initialisation that failed", null);
+        this.replaceInstance_$("retrying the re-initialisation that failed");
       }
     } else if (this.dying_$ || this.terminated_$()) {
       this.abortDetected_$(null, `an earlier call (seen before ${label})`);
     } else if (this.reinitWanted_$) {
-      this.replaceInstance_$("schedule_reinit() was called", null);
+      this.replaceInstance_$("schedule_reinit() was called");
     }
     if (this.reinitFailures_$ > 0) {
       const backoff = this.reinitFailures_$ >= MAX_REINIT_ATTEMPTS;
@@ -591,6 +744,8 @@ class Recovery {
    */
   invoke_$(fn, thisArg, args, label, objects = false) {
     this.ensureLive_$(label);
+    // What a panic hook printed before this call began is another call's.
+    observer.panic = null;
     const generation_$ = this.generation_$;
     const outer = captured;
     /** @type {Handles[]} */
@@ -607,6 +762,7 @@ class Recovery {
       result = fn.apply(thisArg, args);
     } catch (error) {
       this.leave_$(outer, swap ? previous : null);
+      claimHook(error);
       throw this.failed_$(error, label, generation_$);
     }
     this.leave_$(outer, swap ? previous : null);
@@ -660,7 +816,8 @@ class Recovery {
       /** @type {Pending} */
       const entry = { reject_$: reject, label_$: label, generation_$, handles_$, settled_$: false, prev_$: null, next_$: null };
       this.pending_$.add_$(entry);
-      promise.then(
+      resolveThrough(
+        promise,
         (value) => {
           if (entry.settled_$) return;
           entry.settled_$ = true;
@@ -673,6 +830,7 @@ class Recovery {
           this.pending_$.delete_$(entry);
           reject(this.failed_$(error, label, generation_$));
         },
+        false,
       );
     });
   }
@@ -687,7 +845,8 @@ class Recovery {
    * @param {Handles} handles_$
    */
   follow_$(promise, label, generation_$, handles_$) {
-    if (handles_$.called_$) return promise; // Rust settled it during the call
+    // Rust settled it during the call (with a thenable, it still has to be followed).
+    if (handles_$.called_$ && !handles_$.adopting_$) return promise;
     /** @type {Pending} */
     const entry = {
       reject_$: /** @type {(reason: unknown) => void} */ (handles_$.fail_$),
@@ -749,22 +908,33 @@ class Recovery {
    */
   tickFor(callback) {
     this.tickScheduled_$ = true;
-    if (callback !== this.tickCallback_$) {
+    if (callback !== this.tickCallback_$ || this.tickGeneration_$ !== this.generation_$) {
+      this.tickGeneration_$ = this.generation_$;
       this.tickCallback_$ = callback;
-      this.tickWrapper_$ = this.makeTick_$(callback, true);
+      this.tickWrapper_$ = this.makeTick_$(callback, MAX_TICK_RESTARTS);
     }
     return this.tickWrapper_$;
   }
 
   /**
    * @param {Function} callback
-   * @param {boolean} mayRestart whether a failure may run the rest of the queue again
+   * @param {number} restarts how many more times in a row a failure may run the rest of the
+   *   queue again (each failing poll drops its future, so the queue shrinks every time)
    */
-  makeTick_$(callback, mayRestart) {
+  makeTick_$(callback, restarts) {
     const recovery = this;
+    const made = recovery.generation_$; // the instance whose executor this is
     return function executorTick(/** @type {unknown} */ arg) {
       recovery.tickScheduled_$ = false;
-      const generation_$ = recovery.generation_$;
+      // Checked before entering, every time: a tick queued before its instance was replaced, or
+      // before it aborted outside any call, must not run Rust code on it.
+      if (made !== recovery.generation_$) return;
+      if (recovery.dying_$ || recovery.terminated_$()) {
+        recovery.abortOutsideCalls_$();
+        return;
+      }
+      const generation_$ = made;
+      observer.panic = null;
       recovery.depth_$ += 1;
       let failed = false;
       let error;
@@ -773,6 +943,7 @@ class Recovery {
       } catch (e) {
         failed = true;
         error = e;
+        claimHook(e);
       }
       recovery.depth_$ -= 1;
       if (generation_$ !== recovery.generation_$) return; // a tick of a replaced instance
@@ -780,7 +951,7 @@ class Recovery {
         if (recovery.depth_$ === 0) recovery.abortDetected_$(failed ? error : null, "a Rust future");
         return;
       }
-      if (failed) recovery.futureFailed_$(error, callback, mayRestart);
+      if (failed) recovery.futureFailed_$(error, callback, restarts);
     };
   }
 
@@ -789,10 +960,10 @@ class Recovery {
    * and the futures queued behind it in that tick were not polled.
    * @param {unknown} error
    * @param {Function} callback
-   * @param {boolean} mayRestart
+   * @param {number} restarts
    */
-  futureFailed_$(error, callback, mayRestart) {
-    const restart = mayRestart && !this.tickScheduled_$;
+  futureFailed_$(error, callback, restarts) {
+    const restart = restarts > 0 && !this.tickScheduled_$;
     // One microtask later: the reactions of promises Rust settled during the tick ran first.
     later(() => {
       const dropped = this.droppedCalls_$();
@@ -810,10 +981,11 @@ class Recovery {
         this.stats_$.droppedFutures += 1;
         entry.reject_$(error);
       }
-      // The executor polls the rest of its queue only once it is asked for a new tick.
+      // The executor polls the rest of its queue only once it is asked for a new tick; a future
+      // behind this one may throw too, so the extra tick may need one of its own.
       if (restart && !this.tickScheduled_$) {
         try {
-          this.makeTick_$(callback, false)(undefined);
+          this.makeTick_$(callback, restarts - 1)(undefined);
         } catch {
           // Our own extra tick: nothing to report.
         }
@@ -849,6 +1021,14 @@ class Recovery {
   }
 
   /**
+   * The instance died in Rust code that no call of ours ran: recover now, unless the last
+   * re-initialisation failed (the next call retries it, a bounded number of times).
+   */
+  abortOutsideCalls_$() {
+    if (this.reinitFailures_$ === 0) this.checkAfterUncaught(null, "Rust code run outside a call");
+  }
+
+  /**
    * An error nobody awaited (timer, event): only the terminated flag says it was an abort.
    * @param {unknown} error
    * @param {string} where
@@ -876,7 +1056,7 @@ class Recovery {
     }
     this.dying_$ = false;
     this.stats_$.aborts += 1;
-    const { outcome, inFlight } = this.replaceInstance_$(null, error);
+    const { outcome, inFlight } = this.replaceInstance_$(null);
     this.unreported_$ = { outcome, inFlight };
     if (error !== null && error !== undefined) {
       this.reportAbort_$(error, where ?? "an unknown call");
@@ -888,25 +1068,26 @@ class Recovery {
   /**
    * Builds a fresh instance and fails every call in flight on the old one.
    * @param {string | null} reason logged when not null (a requested reinit, a retry)
-   * @param {unknown} error the abort, as the cause of the calls' errors
    */
-  replaceInstance_$(reason, error) {
+  replaceInstance_$(reason) {
     const inFlight = this.pending_$.take_$();
     const outcome = this.reinitialise_$(reason);
     if (inFlight.length > 0) {
-      const failure = new WasmAbortError(
-        reason === null
-          ? "the Wasm instance aborted while this call was in flight; it was re-initialised"
-          : `the Wasm instance was re-initialised (${reason}) while this call was in flight`,
-        { cause: error ?? undefined },
-      );
+      // Each call its own error, with no cause: the abort is another call's (its record is
+      // logged once), and a shared object would carry data from one request to the others.
+      const failure = () =>
+        new WasmAbortError(
+          reason === null
+            ? "the Wasm instance aborted while this call was in flight; it was re-initialised"
+            : `the Wasm instance was re-initialised (${reason}) while this call was in flight`,
+        );
       // A call whose promise Rust settled just before (its reaction is queued) keeps its
       // result: the others can never settle now, and fail a few microtasks later.
       const reject = (/** @type {Pending} */ entry) => {
         if (entry.settled_$) return;
         entry.settled_$ = true;
         this.stats_$.abortedInFlight += 1;
-        entry.reject_$(failure);
+        entry.reject_$(failure());
       };
       later(() => {
         for (const entry of inFlight) {
@@ -971,6 +1152,7 @@ class Recovery {
     if (typeof this.glue_$.__wbg_reset_state !== "function") return "cannot re-initialise";
     this.dying_$ = false;
     this.reinitWanted_$ = false;
+    this.reinitialising_$ = true;
     try {
       this.glue_$.__wbg_reset_state();
       this.reinitFailures_$ = 0;
@@ -987,6 +1169,7 @@ class Recovery {
       return text;
     } finally {
       this.ownGeneration_$ += 1;
+      this.reinitialising_$ = false;
     }
     this.stats_$.reinits += 1;
     const text = `re-initialised (re-initialisation #${this.stats_$.reinits})`;
@@ -1007,6 +1190,31 @@ function abortKind(error) {
   if (error instanceof WebAssembly.Exception) return "uncaught Wasm exception";
   if (error instanceof Error && error.message === "Module terminated") return "terminated";
   return null;
+}
+
+/** @type {WeakMap<object, { at: string, text: string }>} the hook's text of each PanicError */
+const hookOf = new WeakMap();
+
+/**
+ * Ties what the panic hook printed to `error` when it reports this panic: called where a
+ * PanicError first reaches the runtime (a call's throw, Rust's reject, a failing executor
+ * tick), still in the call or tick whose Rust code printed it; its record may be written later
+ * (after the reactions of a failing tick), when another call's hook may have printed.
+ * @param {unknown} error
+ */
+function claimHook(error) {
+  const hook = observer.panic;
+  if (hook === null || error === null || typeof error !== "object") return;
+  try {
+    const { name, message } = /** @type {any} */ (error);
+    if (name !== "PanicError" || typeof message !== "string") return;
+    // The hook's text is the message, then (console_error_panic_hook) a blank line and a stack.
+    if (hook.text !== message && !hook.text.startsWith(`${message}\n`)) return;
+  } catch {
+    return;
+  }
+  observer.panic = null;
+  hookOf.set(error, hook);
 }
 
 /**
@@ -1031,12 +1239,10 @@ function faultOf(error, traps) {
   const message = e == null ? kind : (e.message ?? describe(e));
   /** @type {string | null} */
   let location = null;
-  const hook = observer.panic;
-  // The hook's text is this panic's when its message is (it printed it just before).
-  if (kind === "panic" && hook?.text.startsWith(message)) {
+  const hook = e !== null && typeof e === "object" ? hookOf.get(e) : undefined;
+  if (kind === "panic" && hook !== undefined) {
     location = hook.at;
     stack = hook.text;
-    observer.panic = null;
   }
   const frames = stack
     .split("\n")

@@ -20,7 +20,7 @@ const FALLBACK = { mode: "unwind", handlers: [], functions: [], classes: [] };
 
 function wrapAll(glue, EXPORTS) {
   const fns = {};
-  for (const name of ["bump", "trap", "panic", "jsRangeError", "scheduleReinit", "later", "nested", "total"]) {
+  for (const name of ["bump", "trap", "panic", "jsRangeError", "scheduleReinit", "later", "nested", "total", "abortInTimer", "caughtPanic", "after"]) {
     fns[name] = wrapFunction(glue, name, EXPORTS);
   }
   return fns;
@@ -57,6 +57,15 @@ async function rejects(promise, check, message) {
   throw new Error(`${message}: did not reject`);
 }
 const stats = (glue) => recoveryStats(glue);
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+/** `promise`, or a rejection saying it was still pending after `ms`. */
+function within(promise, ms, what) {
+  let timer;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: still pending after ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
 
 // The tests share one isolate and run in any order: each compares with the state it found and
 // leaves the instances alive.
@@ -307,16 +316,15 @@ function logged(call) {
 
 export const aPanicRecordTakesTheLocationOfItsHook = {
   test() {
-    const hook = "panicked at src/lib.rs:8:9:\nboom\n\nStack:\n\nError\n    at wasm://wasm/0001d9b2:wasm-function[3]:0x10";
+    // The fake's hook prints `panicked at src/lib.rs:1:1:\nboom\n\nStack:...` during the call.
     const lines = logged(() => {
-      console.error(hook);
-      throws(() => h.panic(), (e) => e.name === "PanicError", "the panic reaches the caller");
+      throws(() => h.panic("lib", "boom"), (e) => e.name === "PanicError", "the panic reaches the caller");
     });
     const record = lines.find((l) => l.startsWith("cargo-worker-build: panic failed"));
     equal(
       record,
-      "cargo-worker-build: panic failed: PanicError: boom (recovered; instance kept) [panic at src/lib.rs:8:9, build unknown]\n" +
-        "    at wasm://wasm/0001d9b2:wasm-function[3]:0x10",
+      "cargo-worker-build: panic failed: PanicError: boom (recovered; instance kept) [panic at src/lib.rs:1:1, build unknown]\n" +
+        "    at lib (wasm://wasm/0001:wasm-function[3]:0x10)",
       "the record has the hook's location and the panic site's frames",
     );
   },
@@ -332,6 +340,147 @@ export const aHookOfAnotherPanicIsNotTaken = {
     assert(
       record?.startsWith("cargo-worker-build: panic failed: PanicError: boom (recovered; instance kept) [panic, build unknown]"),
       `no location from a hook that printed another message: ${record}`,
+    );
+  },
+};
+
+export const handlersResolvingWithThenablesSettle = {
+  async test() {
+    for (const [fns, glue, EXPORTS] of [[h, hooked.glue, HOOKED], [p, plain.glue, PLAIN]]) {
+      // A handler (followed through its own promise) and a library function (tracked).
+      const worker = createWorker(glue, { ...EXPORTS, handlers: ["later"] });
+      const base = stats(glue).inFlight;
+      // 1000 calls, 20 at a time (each holds two slots of the fake's externref table).
+      for (let batch = 0; batch < 50; batch++) {
+        const values = await within(
+          Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 ? worker.later("thenable", 0) : fns.later("thenable", 0)))),
+          2000,
+          "calls resolved with thenables",
+        );
+        assert(values.every((v) => typeof v === "number"), "each call has its thenable's value");
+      }
+      assert(typeof (await within(worker.later("thenable-late", 0), 2000, "a late thenable")) === "number", "late value");
+      for (const call of [worker.later, fns.later]) {
+        await rejects(
+          within(call("thenable-throws", 0), 2000, "a thenable whose then throws"),
+          (e) => e instanceof TypeError && e.message === "then threw",
+          "a then that throws rejects the call",
+        );
+      }
+      equal(stats(glue).inFlight, base, "no call is left in flight");
+
+      const stuck = [worker.later("thenable-never", 0), fns.later("thenable-never", 0)];
+      await sleep(20);
+      equal(stats(glue).inFlight, base + 2, "the calls wait on their thenables");
+      throws(() => fns.trap(), (e) => e instanceof WebAssembly.RuntimeError, "an abort");
+      for (const call of stuck) {
+        await rejects(within(call, 1000, "a call waiting on a thenable at the abort"), (e) => e instanceof WasmAbortError, "rejected at the abort");
+      }
+      equal(stats(glue).inFlight, base, "and no longer followed");
+    }
+  },
+};
+
+export const anAbortOutsideACallFailsCallsInFlightAtOnce = {
+  async test() {
+    // Rust code run by a timer aborts. With the workers-rs-style hook the runtime hears of it
+    // at once; without, from the next executor tick, which must not enter the dead instance.
+    for (const [fns, glue, wake] of [[h, hooked.glue, false], [h, hooked.glue, true], [p, plain.glue, true]]) {
+      fns.bump();
+      const before = stats(glue).reinits;
+      const dead = glue.__fakeDeadEntries();
+      const started = Date.now();
+      const slow = fns.later("ok", 2000);
+      fns.abortInTimer(10, wake);
+      await rejects(within(slow, 1500, "the call in flight"), (e) => e instanceof WasmAbortError, "the call in flight fails");
+      assert(Date.now() - started < 600, "at the abort, not at the next call or when its own timer fires");
+      equal(glue.__fakeDeadEntries(), dead, "nothing entered the dead instance");
+      equal(stats(glue).reinits, before + 1, "re-initialised once");
+      equal(fns.bump(), 1, "the next call runs on a fresh instance");
+    }
+  },
+};
+
+export const aHookPrintedForAnotherCallIsNotTaken = {
+  async test() {
+    // One call's panic is caught in Rust (its hook printed); a later call panics with the same
+    // message where no hook prints (a library without one). Same task, then a later one.
+    for (const wait of [false, true]) {
+      const lines = [];
+      lines.push(...logged(() => h.caughtPanic("first", "boom")));
+      if (wait) await sleep(1);
+      lines.push(...logged(() => throws(() => h.panic("second", "boom", false), (e) => e.name === "PanicError", "the panic")));
+      const record = lines.find((l) => l.startsWith("cargo-worker-build: panic failed"));
+      assert(record !== undefined && !record.includes("first"), `the record has no location of another call: ${record}`);
+    }
+  },
+};
+
+export const callsInFlightDoNotGetAnotherCallsAbort = {
+  async test() {
+    for (const fns of [h, p]) {
+      const inFlight = [fns.later("ok", 1000), fns.later("ok", 1000)];
+      const own = throws(() => fns.trap(), (e) => e instanceof WebAssembly.RuntimeError, "the aborting call gets its trap");
+      const errors = [];
+      for (const call of inFlight) {
+        errors.push(await rejects(within(call, 600, "a call in flight"), (e) => e instanceof WasmAbortError, "each call in flight fails"));
+      }
+      for (const error of errors) {
+        equal(error.cause, undefined, "no cause: the abort was another call's");
+        assert(error !== own, "not the aborting call's error");
+      }
+      assert(errors[0] !== errors[1], "each call its own error object");
+    }
+  },
+};
+
+export const startAbortRetriesAreBoundedWithAnAbortHook = {
+  async test() {
+    // The start function aborts and the abort hook asks for a reinit each time: the runtime
+    // still tries once per call, three times in a row, not again and again on its own.
+    const before = stats(hooked.glue);
+    globalThis.__fake_start_aborts = 100;
+    throws(() => h.trap(), (e) => e instanceof WebAssembly.RuntimeError, "the abort");
+    await sleep(20);
+    equal(stats(hooked.glue).reinitFailures - before.reinitFailures, 1, "one attempt until the next call");
+    for (let i = 0; i < 5; i++) {
+      throws(() => h.bump(), (e) => e instanceof WasmAbortError && /could not be re-initialised/.test(e.message), `call ${i} fails clearly`);
+    }
+    await sleep(20);
+    equal(stats(hooked.glue).reinitFailures - before.reinitFailures, 3, "bounded attempts");
+    globalThis.__fake_start_aborts = 0;
+    await sleep(1100);
+    equal(h.bump(), 1, "retried after the backoff, and live again");
+  },
+};
+
+export const everyFutureThatThrowsInOneTickIsRejected = {
+  async test() {
+    // Three futures throw a JS exception in the same executor tick, one more is queued behind
+    // them: each thrower's call is rejected, and the last one still runs.
+    for (const fns of [h, p]) {
+      let open;
+      const gate = new Promise((resolve) => (open = resolve));
+      const calls = ["js-throw", "js-throw", "js-throw", "ok"].map((kind) => fns.after(gate, kind));
+      open();
+      for (const call of calls.slice(0, 3)) {
+        await rejects(within(call, 1000, "a call whose future threw"), (e) => e instanceof SyntaxError, "rejected with its exception");
+      }
+      equal(typeof (await within(calls[3], 1000, "the call queued behind them")), "number", "the last future runs");
+    }
+  },
+};
+
+export const aWorkersRsHookRecordTakesItsLocation = {
+  test() {
+    // workers-rs logs `console.error("Critical", new Error("Rust panic: panicked at ...:\n..."))`.
+    const lines = logged(() => {
+      throws(() => h.panic("wr", "boom", "workers-rs"), (e) => e.name === "PanicError", "the panic reaches the caller");
+    });
+    const record = lines.find((l) => l.startsWith("cargo-worker-build: panic failed"));
+    assert(
+      record?.startsWith("cargo-worker-build: panic failed: PanicError: boom (recovered; instance kept) [panic at src/wr.rs:1:1, build unknown]"),
+      `the record has the hook's location: ${record}`,
     );
   },
 };
