@@ -312,6 +312,37 @@ fn found(path: PathBuf, script: Option<PathBuf>, version: String, origin: &str) 
     }
 }
 
+/// What the tool cache holds in `dir`, whose `program` the build runs: used only as installed.
+fn in_cache(dir: &Path, program: &Path) -> toolcache::Cached {
+    match toolcache::check(dir) {
+        toolcache::Cached::Intact if !program.is_file() => toolcache::Cached::Changed(
+            program
+                .strip_prefix(dir)
+                .unwrap_or(program)
+                .display()
+                .to_string(),
+        ),
+        state => state,
+    }
+}
+
+fn changed(tool: &str, version: &str, dir: &Path, file: &str) -> String {
+    format!(
+        "{tool} {version} in the tool cache ({}) is not as it was installed ({file} differs from the SHA-256 recorded then), and --offline forbids installing it again",
+        dir.display()
+    )
+}
+
+/// Why a cached tool is installed again, for the plan's `from`.
+fn again(state: &toolcache::Cached) -> String {
+    match state {
+        toolcache::Cached::Changed(file) => {
+            format!(", again: the cached {file} is not as it was installed")
+        }
+        _ => String::new(),
+    }
+}
+
 fn wasm_bindgen(version: &Version, offline: bool, var: &dyn Fn(&str) -> Option<OsString>) -> Tool {
     let wanted = version.to_string();
     let mut messages = Vec::new();
@@ -353,27 +384,35 @@ fn wasm_bindgen(version: &Version, offline: bool, var: &dyn Fn(&str) -> Option<O
         }
     }
     let cached = bindgen::cached_binary(version);
-    let status = if cached.is_file() {
-        found(cached, None, wanted.clone(), "tool cache")
-    } else if offline {
-        Status::Unavailable {
+    let dir = toolcache::dir("wasm-bindgen", &wanted);
+    let install = bindgen::install_command(version, &dir);
+    let status = match in_cache(&dir, &cached) {
+        toolcache::Cached::Intact => found(cached, None, wanted.clone(), "tool cache"),
+        toolcache::Cached::Absent if offline => Status::Unavailable {
             code: Code::OfflineMissingTool,
             reason: format!(
                 "wasm-bindgen {wanted} is not installed, and --offline forbids installing it"
             ),
             fix: format!(
-                "run `{}` while online, or set WASM_BINDGEN to a wasm-bindgen {wanted} binary",
-                bindgen::install_command(version, &toolcache::dir("wasm-bindgen", &wanted))
+                "run `{install}` while online, or set WASM_BINDGEN to a wasm-bindgen {wanted} binary"
             ),
             fatal: true,
-        }
-    } else {
-        Status::Install {
+        },
+        toolcache::Cached::Changed(file) if offline => Status::Unavailable {
+            code: Code::OfflineMissingTool,
+            reason: changed("wasm-bindgen", &wanted, &dir, &file),
+            fix: format!("build once without --offline (the tool installs it again), or set WASM_BINDGEN to a wasm-bindgen {wanted} binary"),
+            fatal: true,
+        },
+        state => Status::Install {
             path: cached,
             script: None,
             version: wanted.clone(),
-            from: format!("cargo install wasm-bindgen-cli --version ={wanted}"),
-        }
+            from: format!(
+                "cargo install wasm-bindgen-cli --version ={wanted}{}",
+                again(&state)
+            ),
+        },
     };
     tool(status).with_messages(messages)
 }
@@ -436,18 +475,27 @@ fn wasm_opt(
         .to_string();
     let script = crate::opt::npm_script(&toolcache::dir("binaryen", BINARYEN_VERSION));
     let node = which(&exe("node"));
+    let dir = toolcache::dir("binaryen", BINARYEN_VERSION);
+    let state = in_cache(&dir, &script);
     let status = match node {
-        Some(node) if script.is_file() => {
+        Some(node) if state == toolcache::Cached::Intact => {
             found(node, Some(script), version, "tool cache (npm binaryen)")
         }
         Some(node) if !offline && which(&exe("npm")).is_some() => Status::Install {
             path: node,
             script: Some(script),
             version,
-            from: format!("npm binaryen@{BINARYEN_VERSION}"),
+            from: format!("npm binaryen@{BINARYEN_VERSION}{}", again(&state)),
         },
         node => {
-            let (reason, fix) = if node.is_some() && offline {
+            let (reason, fix) = if let (Some(_), true, toolcache::Cached::Changed(file)) =
+                (&node, offline, &state)
+            {
+                (
+                    changed("npm binaryen", BINARYEN_VERSION, &dir, file),
+                    "build once without --offline (the tool installs it again), set WASM_OPT, or pass --no-opt".to_string(),
+                )
+            } else if node.is_some() && offline {
                 (
                     format!("no wasm-opt {MIN_WASM_OPT}+ on PATH, and npm binaryen@{BINARYEN_VERSION} is not in the tool cache (--offline forbids installing it)"),
                     "build once online, set WASM_OPT, or pass --no-opt".to_string(),
@@ -526,13 +574,21 @@ fn esbuild(offline: bool, var: &dyn Fn(&str) -> Option<OsString>) -> Tool {
         "npm install --prefix {} esbuild@{ESBUILD_VERSION}",
         crate::process::shell_quote(&dir.display().to_string())
     );
-    let status = if program.is_file() {
+    let state = in_cache(&dir, &program);
+    let status = if state == toolcache::Cached::Intact {
         found(
             program,
             None,
             ESBUILD_VERSION.into(),
             "tool cache (npm esbuild)",
         )
+    } else if let (true, toolcache::Cached::Changed(file)) = (offline, &state) {
+        Status::Unavailable {
+            code: Code::OfflineMissingTool,
+            reason: changed("esbuild", ESBUILD_VERSION, &dir, file),
+            fix: "build once without --offline (the tool installs it again), or set ESBUILD to an esbuild binary".into(),
+            fatal: true,
+        }
     } else if offline {
         Status::Unavailable {
             code: Code::OfflineMissingTool,
@@ -552,7 +608,7 @@ fn esbuild(offline: bool, var: &dyn Fn(&str) -> Option<OsString>) -> Tool {
             path: program,
             script: None,
             version: ESBUILD_VERSION.into(),
-            from: format!("npm esbuild@{ESBUILD_VERSION}"),
+            from: format!("npm esbuild@{ESBUILD_VERSION}{}", again(&state)),
         }
     };
     tool(status).with_messages(messages)
@@ -580,6 +636,16 @@ fn sccache(cache: &crate::cache::CachePlan) -> Option<Tool> {
     ))
 }
 
+/// Keep the cached version of `kind` the build runs from being removed until it ends.
+fn hold(kind: Kind, version: &str) {
+    match kind {
+        Kind::WasmBindgen => toolcache::hold("wasm-bindgen", version),
+        Kind::WasmOpt => toolcache::hold("binaryen", crate::opt::BINARYEN_VERSION),
+        Kind::Esbuild => toolcache::hold("esbuild", crate::minify::ESBUILD_VERSION),
+        Kind::Sccache => {}
+    }
+}
+
 /// Make `tool` ready to run, installing it where the plan said. `Ok(None)`: unavailable and
 /// not fatal (the caller goes on without it).
 pub fn ensure(
@@ -593,11 +659,16 @@ pub fn ensure(
             script,
             version,
             origin,
-        } => Ok(Some(Ready {
-            program: path.clone(),
-            script: script.clone(),
-            version: version.clone(),
-            origin: origin.clone(),
+        } => Ok(Some({
+            if origin.starts_with("tool cache") {
+                hold(tool.name, version);
+            }
+            Ready {
+                program: path.clone(),
+                script: script.clone(),
+                version: version.clone(),
+                origin: origin.clone(),
+            }
         })),
         Status::Install {
             path,
@@ -634,6 +705,7 @@ pub fn ensure(
                 }
                 Kind::Sccache => anyhow::bail!("sccache is never installed by the tool"),
             }
+            hold(tool.name, version);
             Ok(Some(Ready {
                 program: path.clone(),
                 script: script.clone(),
