@@ -618,12 +618,18 @@ fn esbuild(offline: bool, var: &dyn Fn(&str) -> Option<OsString>) -> Tool {
 /// user's wrapper, then PATH), this adds its version.
 fn sccache(cache: &crate::cache::CachePlan) -> Option<Tool> {
     let path = cache.sccache.clone()?;
-    let version = Cmd::new(&path)
-        .arg("--version")
-        .read()
-        .ok()
-        .and_then(|v| v.split_whitespace().nth(1).map(str::to_string))
-        .unwrap_or_else(|| "unknown".into());
+    // A wrapper named in cargo's configuration may be the project's own program: only cargo
+    // runs it, when it compiles, so planning (and `--dry-run`, `tools`) never does.
+    let version = if cache.origin.as_deref() == Some(crate::cache::CONFIG_WRAPPER) {
+        crate::cache::NOT_RUN.to_string()
+    } else {
+        Cmd::new(&path)
+            .arg("--version")
+            .read()
+            .ok()
+            .and_then(|v| v.split_whitespace().nth(1).map(str::to_string))
+            .unwrap_or_else(|| "unknown".into())
+    };
     Some(Tool::new(
         Kind::Sccache,
         format!("{}+", crate::cache::SCCACHE_VERSION),

@@ -607,3 +607,53 @@ fn a_closed_stdout_ends_the_command_as_usual() {
         );
     }
 }
+
+/// `--dry-run` and `tools` only read: a rustc wrapper the project names in its cargo
+/// configuration is a program it ships, and neither may run it (cargo runs it when a build
+/// compiles). Both kinds: another wrapper, and one the tool takes for sccache by its name.
+#[test]
+fn dry_run_and_tools_run_no_rustc_wrapper_of_the_project() {
+    use std::os::unix::fs::PermissionsExt;
+    for name in ["wrap.sh", "sccache"] {
+        let dir = copy_fixture("plain");
+        let marker = dir.path().join("wrapper-ran");
+        let bin = dir.path().join("bin");
+        fs::create_dir_all(&bin).unwrap();
+        fs::create_dir_all(dir.path().join(".cargo")).unwrap();
+        let wrapper = bin.join(name);
+        fs::write(
+            &wrapper,
+            format!(
+                "#!/bin/sh\necho \"$*\" >> '{}'\nexec \"$@\"\n",
+                marker.display()
+            ),
+        )
+        .unwrap();
+        fs::set_permissions(&wrapper, fs::Permissions::from_mode(0o755)).unwrap();
+        fs::write(
+            dir.path().join(".cargo/config.toml"),
+            format!("[build]\nrustc-wrapper = \"bin/{name}\"\n"),
+        )
+        .unwrap();
+        for args in [
+            &["--dry-run"][..],
+            &["tools"],
+            &["tools", "--message-format", "json"],
+        ] {
+            let out = run(tool()
+                .current_dir(dir.path())
+                .env_remove("RUSTC_WRAPPER")
+                .args(args));
+            assert!(
+                out.status.success(),
+                "{name} {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert!(
+                !marker.exists(),
+                "{args:?} ran the project's {name}: {}",
+                fs::read_to_string(&marker).unwrap_or_default()
+            );
+        }
+    }
+}
