@@ -387,7 +387,14 @@ fn wasm_bindgen(version: &Version, offline: bool, var: &dyn Fn(&str) -> Option<O
     let dir = toolcache::dir("wasm-bindgen", &wanted);
     let install = bindgen::install_command(version, &dir);
     let status = match in_cache(&dir, &cached) {
-        toolcache::Cached::Intact => found(cached, None, wanted.clone(), "tool cache"),
+        toolcache::Cached::Intact => {
+            // Which Cargo.lock built it, as its install wrote down (none before the tool did).
+            let origin = match std::fs::read_to_string(dir.join(bindgen::LOCK_NOTE)) {
+                Ok(lock) => format!("tool cache, built with {}", lock.trim()),
+                Err(_) => "tool cache".to_string(),
+            };
+            found(cached, None, wanted.clone(), &origin)
+        }
         toolcache::Cached::Absent if offline => Status::Unavailable {
             code: Code::OfflineMissingTool,
             reason: format!(
@@ -409,7 +416,8 @@ fn wasm_bindgen(version: &Version, offline: bool, var: &dyn Fn(&str) -> Option<O
             script: None,
             version: wanted.clone(),
             from: format!(
-                "cargo install wasm-bindgen-cli --version ={wanted}{}",
+                "cargo install wasm-bindgen-cli --version ={wanted} --locked, with {}{}",
+                bindgen::lock_used(version),
                 again(&state)
             ),
         },

@@ -657,3 +657,88 @@ fn dry_run_and_tools_run_no_rustc_wrapper_of_the_project() {
         }
     }
 }
+
+/// The wasm-bindgen CLI is built only from a lock: the one the tool ships for this version,
+/// `--locked`, from the crate's source as the registry serves it. When that install fails the
+/// build fails, in one line naming the lock; it never resolves the dependencies afresh (the
+/// CLI rewrites every module, so every machine must build the same one).
+#[test]
+fn wasm_bindgen_is_installed_only_with_a_lock_and_never_retried_without_it() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = copy_fixture("plain");
+    let cache = tempfile::tempdir().unwrap();
+    let bin = tempfile::tempdir().unwrap();
+    let log = bin.path().join("cargo-calls");
+    let real_cargo = std::env::split_paths(&std::env::var_os("PATH").unwrap())
+        .map(|d| d.join("cargo"))
+        .find(|c| c.is_file())
+        .expect("cargo on PATH");
+    // cargo as the build runs it, but every `cargo install` fails as it would offline.
+    let fake = bin.path().join("cargo");
+    fs::write(
+        &fake,
+        format!(
+            "#!/bin/sh\necho \"$*\" >> '{}'\nif [ \"$1\" = install ]; then echo 'error: simulated failure' >&2; exit 101; fi\nexec '{}' \"$@\"\n",
+            log.display(),
+            real_cargo.display()
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(&fake, fs::Permissions::from_mode(0o755)).unwrap();
+    let path = std::env::join_paths(
+        std::iter::once(bin.path().to_path_buf())
+            .chain(std::env::split_paths(&std::env::var_os("PATH").unwrap())),
+    )
+    .unwrap();
+
+    let plan = run(tool()
+        .current_dir(dir.path())
+        .env("CARGO_WORKER_BUILD_CACHE", cache.path())
+        .env("PATH", &path)
+        .args(["tools", "--message-format", "json"]));
+    let json: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&plan.stdout).trim()).unwrap();
+    let row = json["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["tool"] == "wasm-bindgen")
+        .unwrap()
+        .clone();
+    assert!(
+        row["origin"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("--locked, with the Cargo.lock cargo-worker-build"),
+        "tools does not say which lock the install uses: {row}"
+    );
+
+    let out = run(tool()
+        .current_dir(dir.path())
+        .arg("--target-dir")
+        .arg(support::fixtures_target_dir())
+        .env("CARGO_WORKER_BUILD_CACHE", cache.path())
+        .env("PATH", &path)
+        .arg("--no-opt"));
+    let errors = support::error_lines(&out);
+    assert!(
+        !out.status.success()
+            && errors.len() == 1
+            && errors[0].contains("error[wasm-bindgen-install-failed]")
+            && errors[0].contains("Cargo.lock"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let calls = fs::read_to_string(&log).unwrap_or_default();
+    let installs: Vec<&str> = calls.lines().filter(|l| l.starts_with("install")).collect();
+    assert_eq!(installs.len(), 1, "one install, no retry: {calls}");
+    assert!(
+        installs[0].contains("--locked") && installs[0].contains("--path"),
+        "not built from the source with the shipped lock: {}",
+        installs[0]
+    );
+    assert!(
+        !cache.path().join("wasm-bindgen/0.2.130").exists(),
+        "a failed install left a version in the cache"
+    );
+}
