@@ -81,19 +81,51 @@ fn hash_file(path: &Path) -> std::io::Result<String> {
     Ok(format!("{:x}", h.finalize()))
 }
 
+/// What `stat` says of a file, enough to know it was not written since: size, modification
+/// and change times, inode. The change time cannot be set back by a program, so a file whose
+/// stamp is as recorded holds what was hashed then, and checking a tool costs no hashing
+/// (Binaryen's package alone is about 100 MB).
+fn stamp(path: &Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::symlink_metadata(path).ok()?;
+    Some(format!(
+        "{}:{}.{}:{}.{}:{}",
+        m.len(),
+        m.mtime(),
+        m.mtime_nsec(),
+        m.ctime(),
+        m.ctime_nsec(),
+        m.ino()
+    ))
+}
+
 /// Record what `dir` holds now (atomically: a record is whole or absent).
 fn write_record(dir: &Path) -> Result<()> {
     let files = hash_tree(dir).with_context(|| format!("could not hash {}", dir.display()))?;
-    let text = serde_json::to_string_pretty(&serde_json::json!({ "sha256": files }))?;
+    let stamps: BTreeMap<&String, Option<String>> =
+        files.keys().map(|f| (f, stamp(&dir.join(f)))).collect();
+    let text =
+        serde_json::to_string_pretty(&serde_json::json!({ "sha256": files, "stamps": stamps }))?;
     let partial = dir.join(format!("{RECORD}.{}", std::process::id()));
     crate::fs::write(&partial, text)?;
     crate::fs::rename(&partial, &dir.join(RECORD))
 }
 
-fn read_record(dir: &Path) -> Option<BTreeMap<String, String>> {
+struct Record {
+    sha256: BTreeMap<String, String>,
+    stamps: BTreeMap<String, Option<String>>,
+}
+
+fn read_record(dir: &Path) -> Option<Record> {
     let text = std::fs::read_to_string(dir.join(RECORD)).ok()?;
     let value: serde_json::Value = serde_json::from_str(&text).ok()?;
-    serde_json::from_value(value.get("sha256")?.clone()).ok()
+    Some(Record {
+        sha256: serde_json::from_value(value.get("sha256")?.clone()).ok()?,
+        stamps: value
+            .get("stamps")
+            .and_then(|s| serde_json::from_value(s.clone()).ok())
+            .unwrap_or_default(),
+    })
 }
 
 /// Whether `dir` still holds what was installed there. A version installed before the tool
@@ -103,17 +135,45 @@ pub fn check(dir: &Path) -> Cached {
         return Cached::Absent;
     }
     let Some(recorded) = read_record(dir) else {
-        if !dir.join(RECORD).exists() && write_record(dir).is_ok() {
+        if dir.join(RECORD).exists() {
+            return Cached::Changed(RECORD.into());
+        }
+        // Recorded now; a cache this process cannot write to (shared, read-only) is used as
+        // before hashes were recorded rather than installed again where it cannot be.
+        if write_record(dir).is_ok() {
             if let Some(root) = dir.parent().and_then(Path::parent) {
                 mark_root(root);
             }
-            return Cached::Intact;
         }
-        return Cached::Changed(RECORD.into());
+        return Cached::Intact;
     };
-    for (file, sum) in &recorded {
-        if hash_file(&dir.join(file)).ok().as_ref() != Some(sum) {
-            return Cached::Changed(file.clone());
+    let mut restamp = false;
+    for (file, sum) in &recorded.sha256 {
+        let path = dir.join(file);
+        let unchanged = recorded
+            .stamps
+            .get(file)
+            .and_then(Option::as_ref)
+            .is_some_and(|s| stamp(&path).as_ref() == Some(s));
+        if !unchanged {
+            if hash_file(&path).ok().as_ref() != Some(sum) {
+                return Cached::Changed(file.clone());
+            }
+            restamp = true;
+        }
+    }
+    if restamp {
+        // The same contents under new stamps (a copied or restored cache): stamped again, so
+        // the next check need not hash them. Best effort, like any cache write.
+        let stamps: BTreeMap<&String, Option<String>> = recorded
+            .sha256
+            .keys()
+            .map(|f| (f, stamp(&dir.join(f))))
+            .collect();
+        let text = serde_json::json!({ "sha256": recorded.sha256, "stamps": stamps });
+        let partial = dir.join(format!("{RECORD}.{}", std::process::id()));
+        if std::fs::write(&partial, text.to_string()).is_ok() {
+            let _ = std::fs::rename(&partial, dir.join(RECORD));
         }
     }
     Cached::Intact
