@@ -391,7 +391,8 @@ fn wasm_bindgen(version: &Version, offline: bool, var: &dyn Fn(&str) -> Option<O
             // Which Cargo.lock built it, as its install wrote down (none before the tool did).
             let origin = match std::fs::read_to_string(dir.join(bindgen::LOCK_NOTE)) {
                 Ok(lock) => format!("tool cache, built with {}", lock.trim()),
-                Err(_) => "tool cache".to_string(),
+                // Installed by a release that did not write it down (maybe unlocked).
+                Err(_) => "tool cache, lock not recorded".to_string(),
             };
             found(cached, None, wanted.clone(), &origin)
         }
