@@ -106,9 +106,17 @@ pub fn install(
     let work = staging.join(".source");
     let base = match shipped_lock(version) {
         Some(lock) => {
-            let source = fetch_source(version, &work, &clean).map_err(failed)?;
+            let source = fetch_source(version, &work.join("fetch"), &clean).map_err(failed)?;
+            // Beside the throwaway package, not in it, and a workspace of its own: cargo must
+            // not take any directory above it for the workspace it belongs to.
             let copy = work.join("wasm-bindgen-cli");
             crate::fs::copy_dir_all(&source, &copy)?;
+            let manifest = copy.join("Cargo.toml");
+            let mut text = crate::fs::read_to_string(&manifest)?;
+            if !text.lines().any(|l| l.trim() == "[workspace]") {
+                text.push_str("\n[workspace]\n");
+                crate::fs::write(&manifest, text)?;
+            }
             crate::fs::write(&copy.join("Cargo.lock"), lock)?;
             Cmd::new("cargo")
                 .args(["install", "--path"])
