@@ -58,9 +58,12 @@ else
   mdbook_staging="$tool_cache/mdbook/.$mdbook_version.partial"
   rm -rf "$mdbook_staging"
   mdbook_args=(mdbook --version "=$mdbook_version" --no-default-features --features search --root "$mdbook_staging" --quiet)
+  # Always with mdbook's own Cargo.lock: the book is built by the same mdbook everywhere, never
+  # by dependency versions resolved afresh on the day.
   if ! cargo install "${mdbook_args[@]}" --locked; then
-    echo "install.sh: \`cargo install mdbook --locked\` failed; retrying without --locked" >&2
-    cargo install "${mdbook_args[@]}"
+    rm -rf "$mdbook_staging"
+    echo "install.sh: \`cargo install mdbook --version =$mdbook_version --locked\` failed (above); fix what cargo reports (a locked version missing from the registry: update book/MDBOOK_VERSION to a release whose lock builds), then run ./install.sh again" >&2
+    exit 1
   fi
   mv "$mdbook_staging" "$mdbook_root"
 fi

@@ -32,8 +32,48 @@ pub fn install_command(version: &Version, root: &Path) -> Cmd {
         .arg(root.as_os_str())
 }
 
+/// The Cargo.lock the CLI of each supported version is built with, shipped in the tool: the
+/// install resolves nothing, so every machine builds the same dependency versions. Each is the
+/// crate's own packaged lock, moved only where a version it names cannot be had: 0.2.130's
+/// pins webpki-roots 1.0.11, which the registry index does not list here (ureq 3.5.0 asks for
+/// `^1.0.10`; this lock has 1.0.10, the only change).
+const LOCKS: &[(&str, &str)] = &[(
+    "0.2.130",
+    include_str!("locks/wasm-bindgen-cli-0.2.130.lock"),
+)];
+
+/// The lock the tool ships for `version`, if it supports that version so.
+pub fn shipped_lock(version: &Version) -> Option<&'static str> {
+    let wanted = version.to_string();
+    LOCKS
+        .iter()
+        .find(|(v, _)| *v == wanted)
+        .map(|(_, lock)| *lock)
+}
+
+/// Which Cargo.lock an install of `version` uses, as `tools` and the plan say it.
+pub fn lock_used(version: &Version) -> String {
+    match shipped_lock(version) {
+        Some(lock) => {
+            use sha2::{Digest, Sha256};
+            let sum = format!("{:x}", Sha256::digest(lock.as_bytes()));
+            format!(
+                "the Cargo.lock cargo-worker-build {} ships, sha256 {}",
+                env!("CARGO_PKG_VERSION"),
+                &sum[..16]
+            )
+        }
+        None => "the crate's own Cargo.lock".to_string(),
+    }
+}
+
+/// The file in an installed version's directory that says which lock built it.
+pub const LOCK_NOTE: &str = "cargo-worker-build-lock.txt";
+
 /// Install the CLI of `version` into `staging` (the tool cache's directory for it, filled by
-/// [`crate::toolcache::install_once`]).
+/// [`crate::toolcache::install_once`]), always `--locked`: with the lock the tool ships for
+/// this version, else with the crate's own. A lock that cannot be built is an error, never a
+/// fresh resolution (the CLI rewrites every module, so it is built the same way everywhere).
 pub fn install(
     version: &Version,
     staging: &Path,
@@ -44,33 +84,100 @@ pub fn install(
         "Installing",
         format!("wasm-bindgen-cli {version} (once per version; about two minutes)"),
     );
-    // Run outside any project so its rust-toolchain.toml and rustflags don't apply.
-    let base = install_command(version, staging)
-        .cwd(staging)
-        .env_remove("RUSTUP_TOOLCHAIN")
-        .env_remove("RUSTFLAGS")
-        .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        .env_remove("CARGO_TARGET_DIR");
+    // Outside any project, so its rust-toolchain.toml and rustflags don't apply.
+    let clean = |cmd: Cmd| {
+        cmd.env_remove("RUSTUP_TOOLCHAIN")
+            .env_remove("RUSTFLAGS")
+            .env_remove("CARGO_ENCODED_RUSTFLAGS")
+            .env_remove("CARGO_TARGET_DIR")
+    };
+    let failed = |e: crate::process::CommandFailed| -> anyhow::Error {
+        Problem::new(
+            Code::BindgenInstallFailed,
+            format!(
+                "could not install wasm-bindgen-cli {version} with {}: {e}",
+                lock_used(version)
+            ),
+            format!("fix what cargo reports below, or set WASM_BINDGEN to a wasm-bindgen {version} binary"),
+        )
+        .with_detail(e.stderr)
+        .into()
+    };
+    let work = staging.join(".source");
+    let base = match shipped_lock(version) {
+        Some(lock) => {
+            let source = fetch_source(version, &work.join("fetch"), &clean).map_err(failed)?;
+            // Beside the throwaway package, not in it, and a workspace of its own: cargo must
+            // not take any directory above it for the workspace it belongs to.
+            let copy = work.join("wasm-bindgen-cli");
+            crate::fs::copy_dir_all(&source, &copy)?;
+            let manifest = copy.join("Cargo.toml");
+            let mut text = crate::fs::read_to_string(&manifest)?;
+            if !text.lines().any(|l| l.trim() == "[workspace]") {
+                text.push_str("\n[workspace]\n");
+                crate::fs::write(&manifest, text)?;
+            }
+            crate::fs::write(&copy.join("Cargo.lock"), lock)?;
+            Cmd::new("cargo")
+                .args(["install", "--path"])
+                .arg(copy.as_os_str())
+                .arg("--root")
+                .arg(staging.as_os_str())
+        }
+        None => install_command(version, staging),
+    };
+    let base = clean(base.arg("--locked").cwd(staging));
     // Through the compile cache when the build uses one: a second machine sharing it installs
     // the CLI in a fraction of the time.
     let base = match cache {
         Some(session) => session.wrap(base),
         None => base,
     };
-    if base.clone().arg("--locked").read().is_ok() {
-        return Ok(());
-    }
-    // Its lock file sometimes names a version the registry no longer serves.
-    shell.warn(format!("`cargo install wasm-bindgen-cli@{version} --locked` failed; retrying without --locked (dependencies resolved afresh)"));
-    base.read_or_stderr().map(drop).map_err(|e| {
-        Problem::new(
-            Code::BindgenInstallFailed,
-            format!("could not install wasm-bindgen-cli {version}: {e}"),
-            format!("fix what cargo reports below, or set WASM_BINDGEN to a wasm-bindgen {version} binary"),
-        )
-        .with_detail(e.stderr)
-        .into()
-    })
+    let result = base.read_or_stderr().map_err(failed);
+    let _ = std::fs::remove_dir_all(&work);
+    result?;
+    crate::fs::write(
+        &staging.join(LOCK_NOTE),
+        format!("{}\n", lock_used(version)),
+    )
+}
+
+/// The registry's source of wasm-bindgen-cli `version`, downloaded by cargo (so through the
+/// user's registry and source replacement) for a throwaway package in `work` that depends on it.
+fn fetch_source(
+    version: &Version,
+    work: &Path,
+    clean: &dyn Fn(Cmd) -> Cmd,
+) -> std::result::Result<PathBuf, crate::process::CommandFailed> {
+    let fail = |what: String| crate::process::CommandFailed {
+        command: format!("cargo metadata (in {})", work.display()),
+        status: what,
+        stderr: String::new(),
+    };
+    std::fs::create_dir_all(work).map_err(|e| fail(e.to_string()))?;
+    let manifest = format!(
+        "[package]\nname = \"cwb-fetch-wasm-bindgen-cli\"\nversion = \"0.0.0\"\nedition = \"2021\"\npublish = false\n\n[lib]\npath = \"lib.rs\"\n\n[dependencies]\nwasm-bindgen-cli = \"={version}\"\n\n[workspace]\n"
+    );
+    std::fs::write(work.join("Cargo.toml"), manifest)
+        .and_then(|()| std::fs::write(work.join("lib.rs"), ""))
+        .map_err(|e| fail(e.to_string()))?;
+    let out = clean(
+        Cmd::new("cargo")
+            .args(["metadata", "--format-version", "1"])
+            .cwd(work),
+    )
+    .read_or_stderr()?;
+    let meta: serde_json::Value =
+        serde_json::from_str(&out).map_err(|e| fail(format!("unreadable output: {e}")))?;
+    let wanted = version.to_string();
+    meta["packages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|p| p["name"] == "wasm-bindgen-cli" && p["version"] == wanted.as_str())
+        .and_then(|p| p["manifest_path"].as_str())
+        .and_then(|m| Path::new(m).parent().map(Path::to_path_buf))
+        .ok_or_else(|| fail(format!("no wasm-bindgen-cli {wanted} in its output")))
 }
 
 /// `wasm-bindgen --version` prints `wasm-bindgen 0.2.130` (maybe followed by a hash).
@@ -113,6 +220,32 @@ pub fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_supported_version_has_a_lock_that_builds_it_and_others_use_their_own() {
+        let supported = Version::new(0, 2, 130);
+        let lock = shipped_lock(&supported).expect("0.2.130 has a shipped lock");
+        assert!(lock.starts_with("# This file is automatically @generated by Cargo."));
+        assert!(
+            lock.contains("[[package]]\nname = \"wasm-bindgen-cli\"\nversion = \"0.2.130\"\n"),
+            "the lock is not wasm-bindgen-cli 0.2.130's"
+        );
+        // The one version moved from the crate's own lock: 1.0.11 is not in the registry here.
+        assert!(lock.contains("[[package]]\nname = \"webpki-roots\"\nversion = \"1.0.10\"\n"));
+        // Every registry package is pinned by checksum.
+        let registry = lock.matches("source = \"registry+").count();
+        assert!(registry > 100 && lock.matches("checksum = \"").count() == registry);
+        assert!(lock_used(&supported).contains("Cargo.lock cargo-worker-build"));
+        assert_eq!(
+            shipped_lock(&Version::new(0, 2, 100)),
+            None,
+            "no lock shipped for 0.2.100"
+        );
+        assert_eq!(
+            lock_used(&Version::new(0, 2, 100)),
+            "the crate's own Cargo.lock"
+        );
+    }
 
     #[test]
     fn version_output_is_parsed() {

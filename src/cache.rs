@@ -221,10 +221,7 @@ pub fn resolve(inputs: &Inputs) -> CachePlan {
         .env_wrapper
         .as_ref()
         .map(|w| (w, "RUSTC_WRAPPER"))
-        .or(inputs
-            .config_wrapper
-            .as_ref()
-            .map(|w| (w, "build.rustc-wrapper")));
+        .or(inputs.config_wrapper.as_ref().map(|w| (w, CONFIG_WRAPPER)));
     let off = |reason: String, message: Option<Message>, drop_user_wrapper: bool| CachePlan {
         choice,
         source: source.clone(),
@@ -661,6 +658,11 @@ fn server_is_up(sccache: &Path, state: &Path) -> bool {
     up
 }
 
+/// Where a wrapper from cargo's configuration comes from, as the plan names it.
+pub const CONFIG_WRAPPER: &str = "build.rustc-wrapper";
+/// The version shown for a wrapper the tool does not run to ask (see [`tools_view`]).
+pub const NOT_RUN: &str = "not run";
+
 /// The row `cargo worker-build tools` shows, and the line about the cache's storage.
 pub struct ToolsView {
     pub version: Option<String>,
@@ -683,6 +685,16 @@ pub fn tools_view(cwd: &Path, metadata: &serde_json::Value) -> ToolsView {
             storage: format!("off ({})", plan.off.unwrap_or_default()),
         };
     };
+    // A `build.rustc-wrapper` can be a program the project ships: `tools` only reads, so it
+    // runs none (cargo runs it when it compiles).
+    if plan.origin.as_deref() == Some(CONFIG_WRAPPER) {
+        return ToolsView {
+            version: Some(NOT_RUN.into()),
+            origin: format!("{CONFIG_WRAPPER} (not run by `tools`)"),
+            path: Some(sccache),
+            storage: storage_from_env(),
+        };
+    }
     let version = Cmd::new(&sccache)
         .arg("--version")
         .read()

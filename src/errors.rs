@@ -41,6 +41,7 @@ codes! {
     BindgenInstallFailed => "wasm-bindgen-install-failed",
     BindgenFailed => "wasm-bindgen-failed",
     OfflineMissingTool => "offline-missing-tool",
+    ForeignToolCache => "foreign-tool-cache",
     NoRustup => "no-rustup",
     ToolchainNotNightly => "toolchain-not-nightly",
     ToolchainInstallFailed => "toolchain-install-failed",

@@ -312,6 +312,37 @@ fn found(path: PathBuf, script: Option<PathBuf>, version: String, origin: &str) 
     }
 }
 
+/// What the tool cache holds in `dir`, whose `program` the build runs: used only as installed.
+fn in_cache(dir: &Path, program: &Path) -> toolcache::Cached {
+    match toolcache::check(dir) {
+        toolcache::Cached::Intact if !program.is_file() => toolcache::Cached::Changed(
+            program
+                .strip_prefix(dir)
+                .unwrap_or(program)
+                .display()
+                .to_string(),
+        ),
+        state => state,
+    }
+}
+
+fn changed(tool: &str, version: &str, dir: &Path, file: &str) -> String {
+    format!(
+        "{tool} {version} in the tool cache ({}) is not as it was installed ({file} differs from the SHA-256 recorded then), and --offline forbids installing it again",
+        dir.display()
+    )
+}
+
+/// Why a cached tool is installed again, for the plan's `from`.
+fn again(state: &toolcache::Cached) -> String {
+    match state {
+        toolcache::Cached::Changed(file) => {
+            format!(", again: the cached {file} is not as it was installed")
+        }
+        _ => String::new(),
+    }
+}
+
 fn wasm_bindgen(version: &Version, offline: bool, var: &dyn Fn(&str) -> Option<OsString>) -> Tool {
     let wanted = version.to_string();
     let mut messages = Vec::new();
@@ -353,27 +384,44 @@ fn wasm_bindgen(version: &Version, offline: bool, var: &dyn Fn(&str) -> Option<O
         }
     }
     let cached = bindgen::cached_binary(version);
-    let status = if cached.is_file() {
-        found(cached, None, wanted.clone(), "tool cache")
-    } else if offline {
-        Status::Unavailable {
+    let dir = toolcache::dir("wasm-bindgen", &wanted);
+    let install = bindgen::install_command(version, &dir);
+    let status = match in_cache(&dir, &cached) {
+        toolcache::Cached::Intact => {
+            // Which Cargo.lock built it, as its install wrote down (none before the tool did).
+            let origin = match std::fs::read_to_string(dir.join(bindgen::LOCK_NOTE)) {
+                Ok(lock) => format!("tool cache, built with {}", lock.trim()),
+                // Installed by a release that did not write it down (maybe unlocked).
+                Err(_) => "tool cache, lock not recorded".to_string(),
+            };
+            found(cached, None, wanted.clone(), &origin)
+        }
+        toolcache::Cached::Absent if offline => Status::Unavailable {
             code: Code::OfflineMissingTool,
             reason: format!(
                 "wasm-bindgen {wanted} is not installed, and --offline forbids installing it"
             ),
             fix: format!(
-                "run `{}` while online, or set WASM_BINDGEN to a wasm-bindgen {wanted} binary",
-                bindgen::install_command(version, &toolcache::dir("wasm-bindgen", &wanted))
+                "run `{install}` while online, or set WASM_BINDGEN to a wasm-bindgen {wanted} binary"
             ),
             fatal: true,
-        }
-    } else {
-        Status::Install {
+        },
+        toolcache::Cached::Changed(file) if offline => Status::Unavailable {
+            code: Code::OfflineMissingTool,
+            reason: changed("wasm-bindgen", &wanted, &dir, &file),
+            fix: format!("build once without --offline (the tool installs it again), or set WASM_BINDGEN to a wasm-bindgen {wanted} binary"),
+            fatal: true,
+        },
+        state => Status::Install {
             path: cached,
             script: None,
             version: wanted.clone(),
-            from: format!("cargo install wasm-bindgen-cli --version ={wanted}"),
-        }
+            from: format!(
+                "cargo install wasm-bindgen-cli --version ={wanted} --locked, with {}{}",
+                bindgen::lock_used(version),
+                again(&state)
+            ),
+        },
     };
     tool(status).with_messages(messages)
 }
@@ -436,18 +484,27 @@ fn wasm_opt(
         .to_string();
     let script = crate::opt::npm_script(&toolcache::dir("binaryen", BINARYEN_VERSION));
     let node = which(&exe("node"));
+    let dir = toolcache::dir("binaryen", BINARYEN_VERSION);
+    let state = in_cache(&dir, &script);
     let status = match node {
-        Some(node) if script.is_file() => {
+        Some(node) if state == toolcache::Cached::Intact => {
             found(node, Some(script), version, "tool cache (npm binaryen)")
         }
         Some(node) if !offline && which(&exe("npm")).is_some() => Status::Install {
             path: node,
             script: Some(script),
             version,
-            from: format!("npm binaryen@{BINARYEN_VERSION}"),
+            from: format!("npm binaryen@{BINARYEN_VERSION}{}", again(&state)),
         },
         node => {
-            let (reason, fix) = if node.is_some() && offline {
+            let (reason, fix) = if let (Some(_), true, toolcache::Cached::Changed(file)) =
+                (&node, offline, &state)
+            {
+                (
+                    changed("npm binaryen", BINARYEN_VERSION, &dir, file),
+                    "build once without --offline (the tool installs it again), set WASM_OPT, or pass --no-opt".to_string(),
+                )
+            } else if node.is_some() && offline {
                 (
                     format!("no wasm-opt {MIN_WASM_OPT}+ on PATH, and npm binaryen@{BINARYEN_VERSION} is not in the tool cache (--offline forbids installing it)"),
                     "build once online, set WASM_OPT, or pass --no-opt".to_string(),
@@ -526,13 +583,21 @@ fn esbuild(offline: bool, var: &dyn Fn(&str) -> Option<OsString>) -> Tool {
         "npm install --prefix {} esbuild@{ESBUILD_VERSION}",
         crate::process::shell_quote(&dir.display().to_string())
     );
-    let status = if program.is_file() {
+    let state = in_cache(&dir, &program);
+    let status = if state == toolcache::Cached::Intact {
         found(
             program,
             None,
             ESBUILD_VERSION.into(),
             "tool cache (npm esbuild)",
         )
+    } else if let (true, toolcache::Cached::Changed(file)) = (offline, &state) {
+        Status::Unavailable {
+            code: Code::OfflineMissingTool,
+            reason: changed("esbuild", ESBUILD_VERSION, &dir, file),
+            fix: "build once without --offline (the tool installs it again), or set ESBUILD to an esbuild binary".into(),
+            fatal: true,
+        }
     } else if offline {
         Status::Unavailable {
             code: Code::OfflineMissingTool,
@@ -552,7 +617,7 @@ fn esbuild(offline: bool, var: &dyn Fn(&str) -> Option<OsString>) -> Tool {
             path: program,
             script: None,
             version: ESBUILD_VERSION.into(),
-            from: format!("npm esbuild@{ESBUILD_VERSION}"),
+            from: format!("npm esbuild@{ESBUILD_VERSION}{}", again(&state)),
         }
     };
     tool(status).with_messages(messages)
@@ -562,12 +627,18 @@ fn esbuild(offline: bool, var: &dyn Fn(&str) -> Option<OsString>) -> Tool {
 /// user's wrapper, then PATH), this adds its version.
 fn sccache(cache: &crate::cache::CachePlan) -> Option<Tool> {
     let path = cache.sccache.clone()?;
-    let version = Cmd::new(&path)
-        .arg("--version")
-        .read()
-        .ok()
-        .and_then(|v| v.split_whitespace().nth(1).map(str::to_string))
-        .unwrap_or_else(|| "unknown".into());
+    // A wrapper named in cargo's configuration may be the project's own program: only cargo
+    // runs it, when it compiles, so planning (and `--dry-run`, `tools`) never does.
+    let version = if cache.origin.as_deref() == Some(crate::cache::CONFIG_WRAPPER) {
+        crate::cache::NOT_RUN.to_string()
+    } else {
+        Cmd::new(&path)
+            .arg("--version")
+            .read()
+            .ok()
+            .and_then(|v| v.split_whitespace().nth(1).map(str::to_string))
+            .unwrap_or_else(|| "unknown".into())
+    };
     Some(Tool::new(
         Kind::Sccache,
         format!("{}+", crate::cache::SCCACHE_VERSION),
@@ -578,6 +649,16 @@ fn sccache(cache: &crate::cache::CachePlan) -> Option<Tool> {
             cache.origin.as_deref().unwrap_or("PATH"),
         ),
     ))
+}
+
+/// Keep the cached version of `kind` the build runs from being removed until it ends.
+fn hold(kind: Kind, version: &str) {
+    match kind {
+        Kind::WasmBindgen => toolcache::hold("wasm-bindgen", version),
+        Kind::WasmOpt => toolcache::hold("binaryen", crate::opt::BINARYEN_VERSION),
+        Kind::Esbuild => toolcache::hold("esbuild", crate::minify::ESBUILD_VERSION),
+        Kind::Sccache => {}
+    }
 }
 
 /// Make `tool` ready to run, installing it where the plan said. `Ok(None)`: unavailable and
@@ -593,11 +674,16 @@ pub fn ensure(
             script,
             version,
             origin,
-        } => Ok(Some(Ready {
-            program: path.clone(),
-            script: script.clone(),
-            version: version.clone(),
-            origin: origin.clone(),
+        } => Ok(Some({
+            if origin.starts_with("tool cache") {
+                hold(tool.name, version);
+            }
+            Ready {
+                program: path.clone(),
+                script: script.clone(),
+                version: version.clone(),
+                origin: origin.clone(),
+            }
         })),
         Status::Install {
             path,
@@ -634,6 +720,7 @@ pub fn ensure(
                 }
                 Kind::Sccache => anyhow::bail!("sccache is never installed by the tool"),
             }
+            hold(tool.name, version);
             Ok(Some(Ready {
                 program: path.clone(),
                 script: script.clone(),

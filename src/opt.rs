@@ -206,9 +206,82 @@ fn result_key(wasm_opt: &WasmOpt, args: &[String], input: &[u8]) -> String {
     format!("{:x}", h.finalize())
 }
 
+/// A kept result is one file: a header, a digest of what follows, the module, then its source
+/// map. It is written under a temporary name, synced and renamed, so it appears whole or not
+/// at all (the old layout published the module before its map, and a build killed in between
+/// left a truncated map that failed every later build). One that does not check out, whatever
+/// damaged it, is a miss and is replaced.
+const ENTRY_MAGIC: &[u8] = b"cargo-worker-build wasm-opt result 1\n";
+const ENTRY_EXT: &str = "entry";
+
+fn entry_digest(wasm: &[u8], map: Option<&[u8]>) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update((wasm.len() as u64).to_le_bytes());
+    h.update(wasm);
+    match map {
+        Some(map) => {
+            h.update([1]);
+            h.update((map.len() as u64).to_le_bytes());
+            h.update(map);
+        }
+        None => h.update([0]),
+    }
+    h.finalize().into()
+}
+
+fn encode_entry(wasm: &[u8], map: Option<&[u8]>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(ENTRY_MAGIC.len() + 49 + wasm.len());
+    out.extend_from_slice(ENTRY_MAGIC);
+    out.extend_from_slice(&entry_digest(wasm, map));
+    out.extend_from_slice(&(wasm.len() as u64).to_le_bytes());
+    out.push(u8::from(map.is_some()));
+    out.extend_from_slice(wasm);
+    if let Some(map) = map {
+        out.extend_from_slice(map);
+    }
+    out
+}
+
+/// The module and map a kept result holds, or `None` when it is not one whole entry.
+fn decode_entry(bytes: &[u8]) -> Option<(&[u8], Option<&[u8]>)> {
+    let rest = bytes.strip_prefix(ENTRY_MAGIC)?;
+    let (digest, rest) = rest.split_first_chunk::<32>()?;
+    let (len, rest) = rest.split_first_chunk::<8>()?;
+    let (&has_map, rest) = rest.split_first()?;
+    let len = usize::try_from(u64::from_le_bytes(*len)).ok()?;
+    if len > rest.len() || has_map > 1 {
+        return None;
+    }
+    let (wasm, map) = rest.split_at(len);
+    let map = match has_map {
+        1 => Some(map),
+        _ if map.is_empty() => None,
+        _ => return None,
+    };
+    (entry_digest(wasm, map) == *digest).then_some((wasm, map))
+}
+
+/// The kept result for `key` in `dir`: its module, and its source map when `with_map`. A
+/// damaged entry, or one without the map asked for, is removed and counts as a miss.
+fn lookup_in(dir: &Path, key: &str, with_map: bool) -> Option<(Vec<u8>, Option<Vec<u8>>)> {
+    let path = dir.join(format!("{key}.{ENTRY_EXT}"));
+    let bytes = std::fs::read(&path).ok()?;
+    match decode_entry(&bytes) {
+        Some((wasm, map)) if map.is_some() == with_map => {
+            mark_used(&path);
+            Some((wasm.to_vec(), map.map(<[u8]>::to_vec)))
+        }
+        _ => {
+            let _ = std::fs::remove_file(&path);
+            None
+        }
+    }
+}
+
 /// Keep the result for next time; a failure to keep it only loses the shortcut.
-fn keep_result(key: &str, optimised: &Path) {
-    keep_result_in(&results_dir(), key, optimised, RESULTS_KEPT);
+fn keep_result(key: &str, wasm: &[u8], map: Option<&[u8]>) {
+    keep_result_in(&results_dir(), key, wasm, map, RESULTS_KEPT);
 }
 
 /// Marks the kept result `kept` as just used, so the results used most recently are the ones
@@ -220,29 +293,51 @@ fn mark_used(kept: &Path) {
         .and_then(|f| f.set_modified(std::time::SystemTime::now()));
 }
 
+/// How old a temporary file in the results directory must be before another build takes it
+/// for one a killed build left: far longer than writing a module takes.
+const STALE_PARTIAL: std::time::Duration = std::time::Duration::from_secs(3600);
+
 /// [`keep_result`] into `dir`, keeping the `limit` most recently used results.
-fn keep_result_in(dir: &Path, key: &str, optimised: &Path, limit: usize) {
+fn keep_result_in(dir: &Path, key: &str, wasm: &[u8], map: Option<&[u8]>, limit: usize) {
+    use std::io::Write as _;
     if std::fs::create_dir_all(dir).is_err() {
         return;
     }
-    let partial = dir.join(format!(".{key}.{}", std::process::id()));
-    if std::fs::copy(optimised, &partial).is_err()
-        || std::fs::rename(&partial, dir.join(format!("{key}.wasm"))).is_err()
+    let partial = dir.join(format!(".{key}.{}.tmp", std::process::id()));
+    let written = std::fs::File::create(&partial).and_then(|mut f| {
+        f.write_all(&encode_entry(wasm, map))?;
+        // On disk before the name is, so a crash cannot leave a complete-looking empty file.
+        f.sync_all()
+    });
+    if written.is_err()
+        || std::fs::rename(&partial, dir.join(format!("{key}.{ENTRY_EXT}"))).is_err()
     {
         let _ = std::fs::remove_file(&partial);
         return;
     }
-    let mut kept: Vec<_> = std::fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter(|e| e.path().extension().is_some_and(|x| x == "wasm"))
-        .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
-        .collect();
+    let _ = std::fs::File::open(dir).and_then(|d| d.sync_all());
+    let mut kept = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        let Ok(meta) = entry.metadata() else { continue };
+        let Ok(modified) = meta.modified() else {
+            continue;
+        };
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if path.extension().is_some_and(|x| x == ENTRY_EXT) {
+            kept.push((modified, path));
+        } else if name.starts_with('.') && name.ends_with(".tmp") {
+            if modified.elapsed().is_ok_and(|age| age > STALE_PARTIAL) {
+                let _ = std::fs::remove_file(&path);
+            }
+        } else if path.extension().is_some_and(|x| x == "wasm" || x == "map") {
+            // The old layout's files: never read any more.
+            let _ = std::fs::remove_file(&path);
+        }
+    }
     kept.sort();
     let excess = kept.len().saturating_sub(limit);
     for (_, path) in kept.into_iter().take(excess) {
-        let _ = std::fs::remove_file(path.with_extension("map"));
         let _ = std::fs::remove_file(path);
     }
 }
@@ -267,23 +362,11 @@ pub fn run(
         input.extend_from_slice(&crate::fs::read(maps.input)?);
     }
     let key = result_key(wasm_opt, args, &input);
-    let kept = results_dir().join(format!("{key}.wasm"));
-    if let Ok(optimised) = std::fs::read(&kept) {
-        let map = maps
-            .as_ref()
-            .map(|m| (std::fs::read(kept.with_extension("map")), m.output));
-        match map {
-            None => {
-                mark_used(&kept);
-                return crate::fs::write(wasm, optimised);
-            }
-            Some((Ok(text), to)) => {
-                mark_used(&kept);
-                crate::fs::write(to, text)?;
-                return crate::fs::write(wasm, optimised);
-            }
-            Some((Err(_), _)) => {}
+    if let Some((optimised, map)) = lookup_in(&results_dir(), &key, maps.is_some()) {
+        if let (Some(text), Some(maps)) = (map, &maps) {
+            crate::fs::write(maps.output, text)?;
         }
+        return crate::fs::write(wasm, optimised);
     }
     let output = wasm.with_extension("opt.wasm");
     let mut cmd = wasm_opt
@@ -302,9 +385,15 @@ pub fn run(
     }
     match cmd.read_or_stderr() {
         Ok(_) => {
-            keep_result(&key, &output);
-            if let Some(maps) = &maps {
-                let _ = std::fs::copy(maps.output, results_dir().join(format!("{key}.map")));
+            let map = match &maps {
+                Some(maps) => std::fs::read(maps.output).ok(),
+                None => None,
+            };
+            // Kept only whole: a result whose map cannot be read is not kept at all.
+            if maps.is_none() || map.is_some() {
+                if let Ok(optimised) = std::fs::read(&output) {
+                    keep_result(&key, &optimised, map.as_deref());
+                }
             }
             crate::fs::rename(&output, wasm)
         }
@@ -370,27 +459,78 @@ mod tests {
     fn the_results_used_most_recently_are_kept() {
         let dir = tempfile::tempdir().unwrap();
         let results = dir.path().join("results");
-        let module = dir.path().join("module.wasm");
-        std::fs::write(&module, b"optimised").unwrap();
         let old = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
         for (i, key) in ["a", "b", "c"].into_iter().enumerate() {
-            keep_result_in(&results, key, &module, 3);
+            keep_result_in(&results, key, b"optimised", None, 3);
             let kept = std::fs::File::options()
                 .write(true)
-                .open(results.join(format!("{key}.wasm")))
+                .open(results.join(format!("{key}.entry")))
                 .unwrap();
             kept.set_modified(old + std::time::Duration::from_secs(i as u64))
                 .unwrap();
         }
         // `a` was written first, but used since: `b` is the least recently used.
-        mark_used(&results.join("a.wasm"));
-        keep_result_in(&results, "d", &module, 3);
+        assert!(lookup_in(&results, "a", false).is_some());
+        keep_result_in(&results, "d", b"optimised", None, 3);
         let mut left: Vec<String> = std::fs::read_dir(&results)
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
         left.sort();
-        assert_eq!(left, ["a.wasm", "c.wasm", "d.wasm"]);
+        assert_eq!(left, ["a.entry", "c.entry", "d.entry"]);
+    }
+
+    #[test]
+    fn a_damaged_kept_result_is_a_miss_and_is_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let results = dir.path().join("results");
+        let map = br#"{"version":3,"mappings":""}"#;
+        keep_result_in(&results, "k", b"\0asm module", Some(map), 8);
+        let entry = results.join("k.entry");
+        let whole = std::fs::read(&entry).unwrap();
+        assert_eq!(
+            lookup_in(&results, "k", true),
+            Some((b"\0asm module".to_vec(), Some(map.to_vec())))
+        );
+        // Asked without a map, an entry with one is not the same result.
+        assert_eq!(lookup_in(&results, "k", false), None);
+        assert!(!entry.exists());
+        let damaged: [Vec<u8>; 4] = [
+            whole[..whole.len() - 5].to_vec(),
+            whole[..10].to_vec(),
+            b"garbage".to_vec(),
+            {
+                let mut flipped = whole.clone();
+                *flipped.last_mut().unwrap() ^= 1;
+                flipped
+            },
+        ];
+        for bytes in damaged {
+            std::fs::write(&entry, &bytes).unwrap();
+            assert_eq!(lookup_in(&results, "k", true), None, "{bytes:?}");
+            assert!(!entry.exists(), "a damaged entry is left behind");
+        }
+        // The old layout's files and a killed build's leftovers go when a result is kept.
+        std::fs::write(results.join("old.wasm"), b"x").unwrap();
+        std::fs::write(results.join("old.map"), b"{").unwrap();
+        let stale = results.join(".z.1.tmp");
+        std::fs::write(&stale, b"half").unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(&stale)
+            .unwrap()
+            .set_modified(std::time::SystemTime::now() - 2 * STALE_PARTIAL)
+            .unwrap();
+        let live = results.join(".y.2.tmp");
+        std::fs::write(&live, b"being written").unwrap();
+        keep_result_in(&results, "k", b"\0asm module", Some(map), 8);
+        let mut left: Vec<String> = std::fs::read_dir(&results)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, [".y.2.tmp", "k.entry"]);
+        assert!(lookup_in(&results, "k", true).is_some());
     }
 
     #[test]

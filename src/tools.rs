@@ -1,7 +1,8 @@
 //! `cargo worker-build tools`: the tools a build of this project uses (the tool section of its
 //! plan, so the same binaries a build runs), the toolchains and node, and the tool cache (with
-//! `--clean` to remove cached versions the project does not use). Builds themselves never
-//! delete other versions.
+//! `--clean` to remove cached versions the project does not use: only versions the tool
+//! installed, from a cache it made, each under its lock). Builds themselves never delete other
+//! versions.
 
 use std::ffi::OsString;
 use std::fmt::Write as _;
@@ -149,23 +150,19 @@ pub fn run(args: &ToolsArgs, shell: &Shell) -> Result<i32> {
             || (tool == "binaryen" && version == crate::opt::BINARYEN_VERSION)
             || (tool == "esbuild" && version == crate::minify::ESBUILD_VERSION)
     };
-    let mut removed = Vec::new();
-    if args.clean {
-        for (tool, version, path) in toolcache::list() {
-            if !keep(&tool, &version) {
-                crate::fs::remove_dir_all_if_exists(&path)?;
-                removed.push(format!("{tool} {version}"));
-            }
-        }
-    }
+    let (removed, skipped) = if args.clean {
+        toolcache::clean(keep)?
+    } else {
+        (Vec::new(), Vec::new())
+    };
 
     if args.message_format == MessageFormat::Json {
         let cache: Vec<_> = toolcache::list()
             .into_iter()
-            .map(|(t, v, p)| serde_json::json!({"tool": t, "version": v, "path": p}))
+            .map(|e| serde_json::json!({"tool": e.tool, "version": e.version, "path": e.path, "recorded": e.recorded}))
             .collect();
         crate::term::out_line(
-            serde_json::json!({"tools": rows, "plan": tools, "cache": {"root": toolcache::root(), "entries": cache}, "compile_cache": {"storage": compile_cache.storage}, "removed": removed, "warnings": node_advice.iter().collect::<Vec<_>>()}),
+            serde_json::json!({"tools": rows, "plan": tools, "cache": {"root": toolcache::root(), "entries": cache}, "compile_cache": {"storage": compile_cache.storage}, "removed": removed, "skipped": skipped, "warnings": node_advice.iter().collect::<Vec<_>>()}),
         );
         return Ok(0);
     }
@@ -187,17 +184,25 @@ pub fn run(args: &ToolsArgs, shell: &Shell) -> Result<i32> {
     }
     writeln!(text, "\ncompile cache: {}", compile_cache.storage).unwrap();
     writeln!(text, "\ntool cache: {}", toolcache::root().display()).unwrap();
-    for (tool, version, _) in toolcache::list() {
-        let used = if keep(&tool, &version) {
+    for e in toolcache::list() {
+        let used = if keep(&e.tool, &e.version) {
             "used by this project"
         } else {
             "not used by this project"
         };
-        writeln!(text, "  {tool} {version} ({used})").unwrap();
+        let recorded = if e.recorded {
+            ""
+        } else {
+            "; not installed by this tool, --clean leaves it"
+        };
+        writeln!(text, "  {} {} ({used}{recorded})", e.tool, e.version).unwrap();
     }
     crate::term::out(&text);
     for r in &removed {
         shell.status("Removed", r);
+    }
+    for s in &skipped {
+        shell.status("Skipped", s);
     }
     if let Some(advice) = &node_advice {
         shell.warn(advice);

@@ -80,6 +80,11 @@ pub fn metadata(manifest: &Path, query: &Query) -> Result<Metadata> {
 fn run_metadata(manifest: &Path, query: &Query, what: &str) -> Result<Metadata> {
     let mut cmd = MetadataCommand::new();
     cmd.manifest_path(manifest);
+    // Cargo asks rustc about the target through the project's rustc wrapper, which can be any
+    // program the project ships; reading the package must run none (an empty value turns the
+    // configured wrapper off). The compiler's answers do not depend on it.
+    cmd.env("RUSTC_WRAPPER", "")
+        .env("RUSTC_WORKSPACE_WRAPPER", "");
     if let Some(cargo) = query.cargo {
         cmd.cargo_path(cargo);
     }

@@ -27,6 +27,7 @@ const CARGO_TOML: &str = "Cargo.toml";
 const GITIGNORE: &str = ".gitignore";
 /// Kept as it is by `init` (without `--force`): what it lacks is named as npm commands to run.
 const PACKAGE_JSON: &str = "package.json";
+const PACKAGE_LOCK: &str = "package-lock.json";
 
 /// Everything a generation will write, worked out before writing.
 #[derive(Debug)]
@@ -170,7 +171,12 @@ pub fn plan_init(args: &InitArgs, cwd: &Path) -> Result<Plan> {
     let mut merged = Vec::new();
     let mut warnings = Vec::new();
     let mut would_overwrite = Vec::new();
+    let package_json_kept = root.join(PACKAGE_JSON).exists();
     for (path, contents) in render(template, &Placeholders::for_package(&name))? {
+        if path == Path::new(PACKAGE_LOCK) && package_json_kept && !args.force {
+            // The template's lock records the template's package.json, not the one kept.
+            continue;
+        }
         refuse_links(&root, &path, shown_root)?;
         let target = root.join(&path);
         let existing = if path == Path::new(CARGO_TOML) {

@@ -227,3 +227,44 @@ fn the_workflow_and_the_action_users_copy_run_the_ci_script_with_the_caches() {
     assert!(chapter.contains("{{#include ../../ci/github-workflow.yml}}"));
     assert!(chapter.contains("{{#include ../../ci/worker-ci.sh}}"));
 }
+
+/// Every CI cache key this repository ships names the CPU architecture as well as the OS: the
+/// tool cache holds native binaries (wasm-bindgen, esbuild) and the target directory native
+/// build scripts, so an x64 cache restored on an arm64 runner would hand it programs it cannot run.
+#[test]
+fn every_ci_cache_key_names_the_architecture() {
+    let mut files = vec![
+        "ci/github-workflow.yml".to_string(),
+        ".github/actions/worker-build/action.yml".to_string(),
+        ".github/workflows/ci.yml".to_string(),
+    ];
+    for template in fs::read_dir(support::repo_root().join("templates")).unwrap() {
+        let workflow = template
+            .unwrap()
+            .path()
+            .join(".github/workflows/worker.yml");
+        if workflow.is_file() {
+            files.push(
+                workflow
+                    .strip_prefix(support::repo_root())
+                    .unwrap()
+                    .display()
+                    .to_string(),
+            );
+        }
+    }
+    let mut keys = 0;
+    for name in &files {
+        for line in read(name).lines() {
+            let line = line.trim();
+            if line.starts_with("key:") || line.starts_with("restore-keys:") {
+                keys += 1;
+                assert!(
+                    line.contains("${{ runner.arch }}"),
+                    "{name}: a cache key without the architecture: {line}"
+                );
+            }
+        }
+    }
+    assert!(keys >= 5, "found only {keys} cache keys in {files:?}");
+}

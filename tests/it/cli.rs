@@ -338,19 +338,33 @@ fn tools_lists_what_a_build_uses_and_clean_keeps_only_that() {
         ("esbuild", "0.28.2"),
         ("esbuild", "0.19.0"),
     ] {
-        fs::create_dir_all(cache.path().join(tool).join(version).join("bin")).unwrap();
+        let dir = cache.path().join(tool).join(version);
+        fs::create_dir_all(dir.join("bin")).unwrap();
+        // As the tool records what it installed (nothing to hash in these empty versions).
+        fs::write(
+            dir.join(".cargo-worker-build-files.json"),
+            r#"{"sha256": {}}"#,
+        )
+        .unwrap();
     }
     fs::write(
         cache.path().join("wasm-bindgen/0.2.130/bin/wasm-bindgen"),
         "",
     )
     .unwrap();
-    let tools = |args: &[&str]| {
-        let out = run(tool()
+    // Something else's files where the cache is: never the tool's to remove.
+    let foreign = cache.path().join("photos/2025");
+    fs::create_dir_all(&foreign).unwrap();
+    fs::write(foreign.join("a.jpg"), "jpeg").unwrap();
+    let tools_out = |args: &[&str]| {
+        run(tool()
             .current_dir(dir.path())
             .env("CARGO_WORKER_BUILD_CACHE", cache.path())
             .arg("tools")
-            .args(args));
+            .args(args))
+    };
+    let tools = |args: &[&str]| {
+        let out = tools_out(args);
         assert!(
             out.status.success(),
             "{}",
@@ -358,6 +372,20 @@ fn tools_lists_what_a_build_uses_and_clean_keeps_only_that() {
         );
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
+
+    // A directory the tool did not make: --clean refuses, in one line, and removes nothing.
+    let out = tools_out(&["--clean"]);
+    let errors = support::error_lines(&out);
+    assert!(
+        !out.status.success()
+            && errors.len() == 1
+            && errors[0].contains("error[foreign-tool-cache]")
+            && errors[0].contains(".cargo-worker-build-cache"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(cache.path().join("wasm-bindgen/0.2.100").is_dir() && foreign.is_dir());
+    fs::write(cache.path().join(".cargo-worker-build-cache"), "").unwrap();
     let listing = tools(&[]);
     assert!(
         listing.contains("wasm-bindgen 0.2.100 (not used by this project)"),
@@ -399,6 +427,83 @@ fn tools_lists_what_a_build_uses_and_clean_keeps_only_that() {
             && !cache.path().join("binaryen/116.0.0").exists()
             && !cache.path().join("esbuild/0.19.0").exists(),
         "unused versions remain"
+    );
+    assert!(
+        foreign.join("a.jpg").is_file(),
+        "--clean removed files the tool did not install"
+    );
+}
+
+#[test]
+fn a_cached_tool_whose_files_changed_is_not_used() {
+    let dir = copy_fixture("plain");
+    let cache = tempfile::tempdir().unwrap();
+    let esbuild = cache.path().join("esbuild/0.28.2");
+    // As npm lays it out: the package's binary, and a link to it in node_modules/.bin.
+    let program = esbuild.join("node_modules/esbuild/bin/esbuild");
+    fs::create_dir_all(program.parent().unwrap()).unwrap();
+    fs::create_dir_all(esbuild.join("node_modules/.bin")).unwrap();
+    fs::write(&program, "the binary npm installed").unwrap();
+    std::os::unix::fs::symlink(
+        "../esbuild/bin/esbuild",
+        esbuild.join("node_modules/.bin/esbuild"),
+    )
+    .unwrap();
+    // Planning asks wasm-bindgen only its version.
+    let bindgen = cache.path().join("fake-wasm-bindgen");
+    fs::write(&bindgen, "#!/bin/sh\necho wasm-bindgen 0.2.130\n").unwrap();
+    fs::set_permissions(
+        &bindgen,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let plan = |offline: bool| {
+        let mut cmd = tool();
+        cmd.current_dir(dir.path())
+            .env("CARGO_WORKER_BUILD_CACHE", cache.path())
+            .env("WASM_BINDGEN", &bindgen)
+            .env_remove("ESBUILD")
+            .args(["--dry-run", "--message-format", "json", "--no-opt"]);
+        if offline {
+            cmd.arg("--offline");
+        }
+        run(&mut cmd)
+    };
+    let esbuild_status = |out: &std::process::Output| -> serde_json::Value {
+        let line = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        let plan: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+        plan["plan"]["tools"]["esbuild"].clone()
+    };
+    // Installed before the tool recorded hashes: recorded as it is, and used.
+    let first = plan(true);
+    let found = esbuild_status(&first);
+    assert_eq!(
+        found["status"],
+        "found",
+        "{found}\n{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    fs::write(&program, "the binary, edited").unwrap();
+    let online = plan(false);
+    let again = esbuild_status(&online);
+    assert_eq!(again["status"], "install", "{again}");
+    assert!(
+        again["from"].as_str().unwrap_or_default().contains("again"),
+        "{again}"
+    );
+    let offline = plan(true);
+    let errors = support::error_lines(&offline);
+    assert!(
+        !offline.status.success()
+            && errors.len() == 1
+            && errors[0].contains("error[offline-missing-tool]")
+            && errors[0].contains("not as it was installed"),
+        "{}",
+        String::from_utf8_lossy(&offline.stderr)
     );
 }
 
@@ -501,4 +606,139 @@ fn a_closed_stdout_ends_the_command_as_usual() {
             out.status
         );
     }
+}
+
+/// `--dry-run` and `tools` only read: a rustc wrapper the project names in its cargo
+/// configuration is a program it ships, and neither may run it (cargo runs it when a build
+/// compiles). Both kinds: another wrapper, and one the tool takes for sccache by its name.
+#[test]
+fn dry_run_and_tools_run_no_rustc_wrapper_of_the_project() {
+    use std::os::unix::fs::PermissionsExt;
+    for name in ["wrap.sh", "sccache"] {
+        let dir = copy_fixture("plain");
+        let marker = dir.path().join("wrapper-ran");
+        let bin = dir.path().join("bin");
+        fs::create_dir_all(&bin).unwrap();
+        fs::create_dir_all(dir.path().join(".cargo")).unwrap();
+        let wrapper = bin.join(name);
+        fs::write(
+            &wrapper,
+            format!(
+                "#!/bin/sh\necho \"$*\" >> '{}'\nexec \"$@\"\n",
+                marker.display()
+            ),
+        )
+        .unwrap();
+        fs::set_permissions(&wrapper, fs::Permissions::from_mode(0o755)).unwrap();
+        fs::write(
+            dir.path().join(".cargo/config.toml"),
+            format!("[build]\nrustc-wrapper = \"bin/{name}\"\n"),
+        )
+        .unwrap();
+        for args in [
+            &["--dry-run"][..],
+            &["tools"],
+            &["tools", "--message-format", "json"],
+        ] {
+            let out = run(tool()
+                .current_dir(dir.path())
+                .env_remove("RUSTC_WRAPPER")
+                .args(args));
+            assert!(
+                out.status.success(),
+                "{name} {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert!(
+                !marker.exists(),
+                "{args:?} ran the project's {name}: {}",
+                fs::read_to_string(&marker).unwrap_or_default()
+            );
+        }
+    }
+}
+
+/// The wasm-bindgen CLI is built only from a lock: the one the tool ships for this version,
+/// `--locked`, from the crate's source as the registry serves it. When that install fails the
+/// build fails, in one line naming the lock; it never resolves the dependencies afresh (the
+/// CLI rewrites every module, so every machine must build the same one).
+#[test]
+fn wasm_bindgen_is_installed_only_with_a_lock_and_never_retried_without_it() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = copy_fixture("plain");
+    let cache = tempfile::tempdir().unwrap();
+    let bin = tempfile::tempdir().unwrap();
+    let log = bin.path().join("cargo-calls");
+    let real_cargo = std::env::split_paths(&std::env::var_os("PATH").unwrap())
+        .map(|d| d.join("cargo"))
+        .find(|c| c.is_file())
+        .expect("cargo on PATH");
+    // cargo as the build runs it, but every `cargo install` fails as it would offline.
+    let fake = bin.path().join("cargo");
+    fs::write(
+        &fake,
+        format!(
+            "#!/bin/sh\necho \"$*\" >> '{}'\nif [ \"$1\" = install ]; then echo 'error: simulated failure' >&2; exit 101; fi\nexec '{}' \"$@\"\n",
+            log.display(),
+            real_cargo.display()
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(&fake, fs::Permissions::from_mode(0o755)).unwrap();
+    let path = std::env::join_paths(
+        std::iter::once(bin.path().to_path_buf())
+            .chain(std::env::split_paths(&std::env::var_os("PATH").unwrap())),
+    )
+    .unwrap();
+
+    let plan = run(tool()
+        .current_dir(dir.path())
+        .env("CARGO_WORKER_BUILD_CACHE", cache.path())
+        .env("PATH", &path)
+        .args(["tools", "--message-format", "json"]));
+    let json: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&plan.stdout).trim()).unwrap();
+    let row = json["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["tool"] == "wasm-bindgen")
+        .unwrap()
+        .clone();
+    assert!(
+        row["origin"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("--locked, with the Cargo.lock cargo-worker-build"),
+        "tools does not say which lock the install uses: {row}"
+    );
+
+    let out = run(tool()
+        .current_dir(dir.path())
+        .arg("--target-dir")
+        .arg(support::fixtures_target_dir())
+        .env("CARGO_WORKER_BUILD_CACHE", cache.path())
+        .env("PATH", &path)
+        .arg("--no-opt"));
+    let errors = support::error_lines(&out);
+    assert!(
+        !out.status.success()
+            && errors.len() == 1
+            && errors[0].contains("error[wasm-bindgen-install-failed]")
+            && errors[0].contains("Cargo.lock"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let calls = fs::read_to_string(&log).unwrap_or_default();
+    let installs: Vec<&str> = calls.lines().filter(|l| l.starts_with("install")).collect();
+    assert_eq!(installs.len(), 1, "one install, no retry: {calls}");
+    assert!(
+        installs[0].contains("--locked") && installs[0].contains("--path"),
+        "not built from the source with the shipped lock: {}",
+        installs[0]
+    );
+    assert!(
+        !cache.path().join("wasm-bindgen/0.2.130").exists(),
+        "a failed install left a version in the cache"
+    );
 }

@@ -582,3 +582,75 @@ fn another_wasm_opt_or_esbuild_binary_rebuilds_the_bundle_and_no_change_stays_fr
     );
     assert!(build(&second, Some(&esbuild)).0);
 }
+
+#[test]
+fn a_damaged_kept_wasm_opt_result_is_rebuilt_and_replaced() {
+    let dir = copy_fixture("plain");
+    let cache = tempfile::tempdir().unwrap();
+    let bins = tempfile::tempdir().unwrap();
+    let wasm_opt = wasm_opt_wrapper(bins.path(), "wasm-opt");
+    let bindgen = support::real_tool_cache().join("wasm-bindgen/0.2.130/bin/wasm-bindgen");
+    assert!(
+        bindgen.is_file(),
+        "{} is missing: run ./install.sh",
+        bindgen.display()
+    );
+    let results = cache.path().join(".wasm-opt-results");
+    // A target directory of its own: other tests build copies of this fixture into the shared
+    // one, and cargo's output file would change between the builds compared here. The bundle
+    // is removed before each build, so none is fresh and each one optimises.
+    let target = fixtures_target_dir().join("own").join("opt-result-repair");
+    let build = || {
+        let out_dir = dir.path().join("build");
+        let _ = fs::remove_dir_all(&out_dir);
+        let out = run(tool()
+            .current_dir(dir.path())
+            .arg("--target-dir")
+            .arg(&target)
+            .env("CARGO_WORKER_BUILD_CACHE", cache.path())
+            .env("WASM_BINDGEN", &bindgen)
+            .env("WASM_OPT", &wasm_opt)
+            .env("ESBUILD", real_esbuild()));
+        assert!(out.status.success(), "{}", stderr(&out));
+        fs::read(out_dir.join("index_bg.wasm")).unwrap()
+    };
+    let kept = || -> Vec<(std::path::PathBuf, Vec<u8>)> {
+        let mut files: Vec<_> = fs::read_dir(&results)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .map(|p| {
+                let bytes = fs::read(&p).unwrap();
+                (p, bytes)
+            })
+            .collect();
+        files.sort();
+        files
+    };
+    let first = build();
+    let whole = kept();
+    assert!(!whole.is_empty(), "the build kept no wasm-opt result");
+    // What a build killed while writing the cache, or a damaged disk, would leave: every kept
+    // file cut short, then every kept file garbage.
+    for (round, damage) in [
+        (&|b: &[u8]| b[..b.len() / 2].to_vec()) as &dyn Fn(&[u8]) -> Vec<u8>,
+        &|_: &[u8]| b"not what was kept".to_vec(),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        for (path, bytes) in &whole {
+            fs::write(path, damage(bytes)).unwrap();
+        }
+        let again = build();
+        assert!(
+            again == first,
+            "round {round}: another module than wasm-opt's ({} bytes, not {})",
+            again.len(),
+            first.len()
+        );
+        assert!(
+            kept() == whole,
+            "round {round}: the kept result was not repaired"
+        );
+    }
+}

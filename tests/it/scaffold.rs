@@ -242,7 +242,10 @@ fn generated_projects_are_configured_for_unwind_builds() {
         let lib = if library { " --lib" } else { "" };
         for step in [
             "rustup toolchain install".to_string(),
-            "cargo install cargo-worker-build".to_string(),
+            format!(
+                "cargo install cargo-worker-build --version {} --locked",
+                env!("CARGO_PKG_VERSION")
+            ),
             format!("cargo worker-build --release{lib} --unwind"),
             format!("cargo worker-build --check-eh{lib} --unwind"),
         ] {
@@ -372,6 +375,66 @@ fn every_template_pins_the_npm_tools_the_repository_tests_with() {
     );
 }
 
+/// Generated projects' CI installs the same things every run: this release of the tool with
+/// its own lockfile, and exactly the npm packages of the package-lock.json `new` writes, which
+/// records the versions package.json pins.
+#[test]
+fn generated_ci_installs_pinned_versions_from_lockfiles() {
+    let tmp = tempfile::tempdir().unwrap();
+    for template in templates::names() {
+        let name = format!("locked-{template}");
+        let dir = tmp.path().join(&name);
+        scaffold::new_project(&new_args(&dir, template)).unwrap();
+        let workflow = fs::read_to_string(dir.join(".github/workflows/worker.yml")).unwrap();
+        let install = format!(
+            "cargo install cargo-worker-build --version {} --locked",
+            env!("CARGO_PKG_VERSION")
+        );
+        assert!(
+            workflow
+                .lines()
+                .any(|l| l.trim() == format!("run: {install}")),
+            "{template}: the workflow does not run `{install}`:\n{workflow}"
+        );
+        assert!(
+            workflow.lines().any(|l| l.trim() == "run: npm ci")
+                && !workflow.contains("npm install"),
+            "{template}: the workflow must install with `npm ci`:\n{workflow}"
+        );
+
+        let read = |file: &str| -> serde_json::Value {
+            serde_json::from_str(&fs::read_to_string(dir.join(file)).unwrap())
+                .unwrap_or_else(|e| panic!("{template}: {file}: {e}"))
+        };
+        let manifest = read("package.json");
+        let lock = read("package-lock.json");
+        assert_eq!(lock["name"], name.as_str(), "{template}");
+        assert_eq!(lock["lockfileVersion"], 3, "{template}");
+        let root = &lock["packages"][""];
+        assert_eq!(root["name"], name.as_str(), "{template}");
+        // What npm ci compares: the lock's record of package.json's dependencies.
+        assert_eq!(
+            root["devDependencies"], manifest["devDependencies"],
+            "{template}: package-lock.json is not package.json's; regenerate it with `npm install --package-lock-only --ignore-scripts`"
+        );
+        assert!(root.get("dependencies").is_none() && manifest.get("dependencies").is_none());
+        for (tool, pinned) in manifest["devDependencies"].as_object().unwrap() {
+            let locked = &lock["packages"][format!("node_modules/{tool}")];
+            assert_eq!(
+                &locked["version"], pinned,
+                "{template}: package-lock.json locks {tool} {}, package.json pins {pinned}",
+                locked["version"]
+            );
+            assert!(
+                locked["integrity"]
+                    .as_str()
+                    .is_some_and(|i| i.starts_with("sha512-")),
+                "{template}: {tool} has no integrity hash in package-lock.json"
+            );
+        }
+    }
+}
+
 #[test]
 fn library_template_imports_the_bundle_from_build() {
     let tmp = tempfile::tempdir().unwrap();
@@ -458,6 +521,13 @@ fn init_keeps_an_existing_package_json_and_names_the_npm_commands_that_complete_
             .iter()
             .all(|f| f.path != Path::new("package.json")),
         "package.json must not be rewritten"
+    );
+    // The template's lockfile records the template's package.json, not this one.
+    assert!(
+        plan.files
+            .iter()
+            .all(|f| f.path != Path::new("package-lock.json")),
+        "a package-lock.json for another package.json was planned"
     );
     let advice: Vec<&String> = plan
         .warnings
