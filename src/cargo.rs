@@ -125,10 +125,12 @@ pub fn build(cmd: &Cmd, package_name: &str, manifest_path: &Path) -> Result<Arti
 ///
 /// A cdylib's file name carries no hash, so two packages with one crate name that share a target
 /// directory (two checkouts of a repository, a global `CARGO_TARGET_DIR`, a CI cache) write the
-/// same `<name>.wasm`. Cargo then calls the first package fresh over the second one's module.
-/// After every build we record which manifest wrote the file and the digest of what it wrote;
-/// when cargo calls the module fresh but the record names another manifest or other bytes, the
-/// module is removed so that cargo compiles this package's own again.
+/// same `<name>.wasm`. After every build we record which manifest wrote the file and the digest
+/// of what it wrote. When cargo calls the module fresh but the record names another manifest or
+/// other bytes, the module is removed with rustc's own copy of it in `deps/` (cargo's older
+/// layout, where that copy is shared too, and whose absence makes the unit dirty), and cargo runs
+/// again: it compiles this package's module, or, in the layout where each unit has a directory
+/// of its own, links this package's up again. Either way the file is then this package's.
 pub fn build_own(
     cmd: &Cmd,
     package_name: &str,
@@ -136,7 +138,8 @@ pub fn build_own(
 ) -> Result<(Artifact, Vec<u8>)> {
     let mut artifact = build(cmd, package_name, manifest_path)?;
     let mut bytes = crate::fs::read(&artifact.wasm)?;
-    if artifact.fresh && !Owner::read(&artifact.wasm).is_some_and(|o| o.is(manifest_path, &bytes)) {
+    let recorded = Owner::read(&artifact.wasm);
+    if artifact.fresh && !recorded.is_some_and(|o| o.is(manifest_path, &bytes)) {
         for stale in [artifact.wasm.clone(), deps_copy(&artifact.wasm)] {
             match std::fs::remove_file(&stale) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
@@ -147,24 +150,13 @@ pub fn build_own(
         }
         artifact = build(cmd, package_name, manifest_path)?;
         bytes = crate::fs::read(&artifact.wasm)?;
-        if artifact.fresh {
-            return Err(Problem::new(
-                Code::NoArtifact,
-                format!(
-                    "{} was written by another package named `{package_name}` sharing this target directory, and cargo would not compile this one's again",
-                    artifact.wasm.display()
-                ),
-                format!("run `cargo clean -p {package_name} --target wasm32-unknown-unknown`, or give each checkout its own `--target-dir`"),
-            )
-            .into());
-        }
     }
     Owner::new(manifest_path, &bytes).write(&artifact.wasm)?;
     Ok((artifact, bytes))
 }
 
-/// Where rustc wrote the module before cargo linked it up into the profile directory: cargo's
-/// freshness check looks for this file, so removing it makes the unit dirty.
+/// Where rustc wrote the module before cargo linked it up into the profile directory, in
+/// cargo's layout before per-unit build directories.
 fn deps_copy(wasm: &Path) -> PathBuf {
     let name = wasm.file_name().unwrap_or_default();
     wasm.parent()
