@@ -385,7 +385,6 @@ fn wasm_bindgen(version: &Version, offline: bool, var: &dyn Fn(&str) -> Option<O
     }
     let cached = bindgen::cached_binary(version);
     let dir = toolcache::dir("wasm-bindgen", &wanted);
-    let install = bindgen::install_command(version, &dir);
     let status = match in_cache(&dir, &cached) {
         toolcache::Cached::Intact => {
             // Which Cargo.lock built it, as its install wrote down (none before the tool did).
@@ -401,8 +400,11 @@ fn wasm_bindgen(version: &Version, offline: bool, var: &dyn Fn(&str) -> Option<O
             reason: format!(
                 "wasm-bindgen {wanted} is not installed, and --offline forbids installing it"
             ),
+            // The install is the tool's own (the crate's source with the Cargo.lock it ships,
+            // --locked): a bare `cargo install` would not reproduce it, and may not resolve.
             fix: format!(
-                "run `{install}` while online, or set WASM_BINDGEN to a wasm-bindgen {wanted} binary"
+                "build once without --offline (it installs wasm-bindgen {wanted} into {} from the Cargo.lock this tool ships), or set WASM_BINDGEN to a wasm-bindgen {wanted} binary",
+                dir.display()
             ),
             fatal: true,
         },
