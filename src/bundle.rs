@@ -360,14 +360,19 @@ pub fn check_out_dir(out_dir: &Path) -> Result<()> {
     if present.is_empty() {
         return Ok(());
     }
-    let Some(manifest) = read_manifest(out_dir) else {
+    // Only the manifest's list of files is read, so a bundle of another version of the tool,
+    // whose other fields differ, is still recognised.
+    let listed: Option<Vec<String>> = std::fs::read(out_dir.join(MANIFEST))
+        .ok()
+        .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
+        .and_then(|manifest| serde_json::from_value(manifest.get("files")?.clone()).ok());
+    let Some(listed) = listed else {
         return refuse(
             format!("{shown} already exists and does not hold a cargo-worker-build bundle; it would be replaced whole"),
             "pass `--out-dir` an empty or new directory (the default is `build` next to Cargo.toml)".into(),
         );
     };
-    let ours: std::collections::BTreeSet<&str> = manifest
-        .files
+    let ours: std::collections::BTreeSet<&str> = listed
         .iter()
         .map(String::as_str)
         .chain([MANIFEST])

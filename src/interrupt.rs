@@ -7,7 +7,11 @@
 //! SIGKILL cannot be caught: what it leaves is swept by the next successful build.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Mutex, MutexGuard, OnceLock};
+
+/// The signal that interrupted the process, 0 before one did.
+static RECEIVED: AtomicI32 = AtomicI32::new(0);
 
 /// Directories to remove if the process is interrupted.
 fn registry() -> &'static Mutex<Vec<PathBuf>> {
@@ -46,6 +50,7 @@ pub fn install() {
         };
         std::thread::spawn(move || {
             if let Some(signal) = signals.forever().next() {
+                RECEIVED.store(signal, Ordering::SeqCst);
                 let dirs = lock();
                 for dir in dirs.iter() {
                     let _ = std::fs::remove_dir_all(dir);
@@ -64,5 +69,16 @@ pub fn pause_for_tests(stage: &str) {
     if std::env::var("__CARGO_WORKER_BUILD_PAUSE").is_ok_and(|p| p == stage) {
         eprintln!("paused at {stage}");
         std::thread::sleep(std::time::Duration::from_secs(60));
+    }
+}
+
+/// A step that failed because the signal also stopped its child process (Ctrl-C reaches the
+/// whole process group; wrangler signals the whole tree) is no error to report: when a signal
+/// arrived, wait for the handler, which cleans up and exits with the signal's code.
+pub fn exit_if_interrupted() {
+    if RECEIVED.load(Ordering::SeqCst) != 0 {
+        let _wait_for_the_handler = lock();
+        std::thread::sleep(std::time::Duration::from_secs(5));
+        std::process::exit(128 + RECEIVED.load(Ordering::SeqCst));
     }
 }

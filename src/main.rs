@@ -36,6 +36,7 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code as u8),
         Err(err) => {
+            cargo_worker_build::interrupt::exit_if_interrupted();
             let problem = err.downcast_ref::<Problem>();
             match problem {
                 Some(p) => shell.error_with_code(p.code.as_str(), format!("{err:#}")),

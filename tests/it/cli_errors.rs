@@ -59,7 +59,12 @@ fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
 /// A previous bundle the tool must not touch when a build fails.
 fn plant_previous_bundle(out: &Path) {
     fs::create_dir_all(out).unwrap();
-    fs::write(out.join(".worker-build.json"), "{\"previous\": true}\n").unwrap();
+    // The manifest lists the bundle's files: a directory holding others is not replaced.
+    fs::write(
+        out.join(".worker-build.json"),
+        "{\"previous\": true, \"files\": [\"index.js\"]}\n",
+    )
+    .unwrap();
     fs::write(
         out.join("index.js"),
         "export default { fetch() { return new Response('previous'); } };\n",

@@ -101,23 +101,23 @@ fn workflow_steps(project: &Path, program: &str) -> Vec<Vec<String>> {
         .collect()
 }
 
-/// How long `npm install` may take: a warm npm cache makes it about 10 s.
+/// How long `npm ci` may take: from npm's cache, the packages the template's lock records.
 const NPM_INSTALL_TIMEOUT: Duration = Duration::from_secs(300);
 /// How long `npm test` may take: a build with nothing to do, then vitest starting workerd.
 const NPM_TEST_TIMEOUT: Duration = Duration::from_secs(300);
 
-/// The user's first run, as the README and the workflow give it: `npm install`, then `npm test`
-/// (which runs `cargo worker-build` through package.json, then vitest-pool-workers). npm runs on
-/// the repository's Node 24, first in PATH, with the binary under test as `cargo worker-build`;
-/// the build shares the fixtures target dir, where `generate_and_build` already built the project.
-/// `npm install` starts from hard links to the kept install of the same packages
-/// ([`npm_install_seed`]), which it checks against the project and completes.
+/// The user's first run, as the workflow gives it: `npm ci` (exactly the packages of the
+/// package-lock.json `new` wrote; it fails when the lock and package.json disagree), then
+/// `npm test` (which runs `cargo worker-build` through package.json, then vitest-pool-workers).
+/// npm runs on the repository's Node 24, first in PATH, with the binary under test as
+/// `cargo worker-build`; the build shares the fixtures target dir, where `generate_and_build`
+/// already built the project.
 fn npm_install_and_test(template: &str, project: &Path) {
     let steps = workflow_steps(project, "npm ");
     assert_eq!(
         steps,
-        [vec!["install".to_string()], vec!["test".to_string()]],
-        "{template}: the workflow should run `npm install` then `npm test`"
+        [vec!["ci".to_string()], vec!["test".to_string()]],
+        "{template}: the workflow should run `npm ci` then `npm test`"
     );
     let node = support::repo_root().join("node_modules/node/bin/node");
     assert!(
@@ -156,9 +156,7 @@ fn npm_install_and_test(template: &str, project: &Path) {
             .stdin(Stdio::null());
         cmd
     };
-    let install = ["install", "--prefer-offline", "--no-audit", "--no-fund"];
-    let seed = npm_install_seed(template, project, &|dir| npm(&install, dir));
-    link_tree(&seed.join("node_modules"), &project.join("node_modules"));
+    let install = ["ci", "--prefer-offline", "--no-audit", "--no-fund"];
     for (args, timeout) in [
         (&install[..], NPM_INSTALL_TIMEOUT),
         (&["test"][..], NPM_TEST_TIMEOUT),
@@ -191,70 +189,6 @@ fn npm_install_and_test(template: &str, project: &Path) {
             );
         }
     }
-}
-
-/// The directory of one `npm install` from nothing of the packages `project`'s package.json
-/// pins (`target/fixtures/npm-installs/<hash of its dependency fields>`), made on first use by
-/// `install` (the project's `npm install` command, run in the directory it is given) and kept.
-fn npm_install_seed(template: &str, project: &Path, install: &dyn Fn(&Path) -> Command) -> PathBuf {
-    use sha2::{Digest, Sha256};
-    static SEEDING: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let package: serde_json::Value =
-        serde_json::from_slice(&fs::read(project.join("package.json")).unwrap()).unwrap();
-    let mut hash = Sha256::new();
-    for field in [
-        "dependencies",
-        "devDependencies",
-        "optionalDependencies",
-        "peerDependencies",
-        "overrides",
-    ] {
-        hash.update(format!("{field}\0{}\0", package[field]));
-    }
-    let key = format!("{:x}", hash.finalize())[..16].to_owned();
-    let seed = support::fixtures_target_dir()
-        .join("npm-installs")
-        .join(key);
-    let _one = SEEDING.lock().unwrap_or_else(|e| e.into_inner());
-    // npm writes node_modules/.package-lock.json last.
-    if seed.join("node_modules/.package-lock.json").is_file() {
-        return seed;
-    }
-    let staging = seed.with_extension(format!("partial-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&staging);
-    fs::create_dir_all(&staging).unwrap();
-    fs::copy(project.join("package.json"), staging.join("package.json")).unwrap();
-    let mut cmd = install(&staging);
-    let started = Instant::now();
-    let output = run_bounded(&mut cmd, NPM_INSTALL_TIMEOUT);
-    eprintln!(
-        "{template}: `npm install` from nothing in {} took {:.1?}",
-        staging.display(),
-        started.elapsed()
-    );
-    assert!(
-        output.status.success(),
-        "{template}: {}",
-        support::describe_output(&cmd, &output)
-    );
-    // Another test process may have kept its install first: then that one serves.
-    if fs::rename(&staging, &seed).is_err() {
-        let _ = fs::remove_dir_all(&staging);
-    }
-    assert!(
-        seed.join("node_modules/.package-lock.json").is_file(),
-        "{template}: no node_modules/.package-lock.json in {} after `npm install`",
-        seed.display()
-    );
-    seed
-}
-
-/// `to` as a copy of the tree `from` whose files are hard links (`cp -al`): directories are the
-/// copy's own, so what npm and vitest add or replace in it does not reach `from`.
-fn link_tree(from: &Path, to: &Path) {
-    let mut cmd = Command::new("cp");
-    cmd.arg("-al").arg(from).arg(to);
-    support::run_ok(&mut cmd);
 }
 
 /// Runs `cmd` in its own process group with captured output, and kills the whole group (npm,

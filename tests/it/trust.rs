@@ -199,6 +199,81 @@ fn a_build_killed_at_any_stage_keeps_the_previous_bundle_and_the_next_one_cleans
     Workerd::serve(&out).expect("/x", 404, &tag);
 }
 
+/// Whether a process of process group `group` runs a command line that contains `needle`.
+fn group_runs(group: u32, needle: &str) -> bool {
+    let Ok(procs) = fs::read_dir("/proc") else {
+        return false;
+    };
+    procs.flatten().any(|p| {
+        let stat = fs::read_to_string(p.path().join("stat")).unwrap_or_default();
+        // pid (comm) state ppid pgrp ...: the fields after the last ')'.
+        let pgrp = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(2))
+            .and_then(|g| g.parse::<u32>().ok());
+        pgrp == Some(group)
+            && fs::read(p.path().join("cmdline"))
+                .is_ok_and(|c| String::from_utf8_lossy(&c).contains(needle))
+    })
+}
+
+/// wrangler cancels a running `[build] command` with SIGTERM to its process tree when the next
+/// edit arrives: here while wasm-opt is running, as it is for most of a release bundle step.
+#[cfg(unix)]
+#[test]
+fn a_build_cancelled_as_wrangler_does_while_wasm_opt_runs_keeps_the_previous_bundle() {
+    use std::os::unix::process::CommandExt;
+    let _serial = support::BUILD_LOCK
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let copy = tagged_copy("before");
+    let out = copy.path().join("build");
+    run_ok(&mut quick_build(copy.path()));
+    let previous = contents(&out);
+    // A module no kept wasm-opt result is for: wasm-opt really runs.
+    retag(
+        copy.path(),
+        "before",
+        &format!("cancelled {}", std::process::id()),
+    );
+    let mut child = build_command(copy.path(), &out, Mode::Abort)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let group = child.id();
+    let deadline = std::time::Instant::now() + Duration::from_secs(300);
+    while !group_runs(group, "wasm-opt") {
+        if std::time::Instant::now() > deadline || child.try_wait().unwrap().is_some() {
+            let _ = child.kill();
+            let output = child.wait_with_output().unwrap();
+            panic!(
+                "wasm-opt never ran:\n{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let sent = Command::new("kill")
+        .args(["-TERM", &format!("-{group}")])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        output.status.code(),
+        Some(143),
+        "SIGTERM exits 143:\n{stderr}"
+    );
+    assert!(contents(&out) == previous, "the previous bundle changed");
+    assert_eq!(leftovers(copy.path()), Vec::<String>::new());
+    // The next build takes the same module to the end.
+    run_ok(&mut build_command(copy.path(), &out, Mode::Abort));
+    Workerd::serve(&out).expect("/x", 404, &format!("cancelled {}", std::process::id()));
+}
+
 #[test]
 fn an_out_dir_that_is_not_entirely_ours_is_refused_in_one_line_and_kept() {
     let _serial = support::BUILD_LOCK
