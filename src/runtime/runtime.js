@@ -18,8 +18,10 @@
 //   stack) the runtime re-initialises through the glue's `__wbg_reset_state()`, so no later
 //   call, callback, timer or promise continuation can enter the dead instance (the glue then
 //   rejects stale closures and objects by instance id); every call still in flight on the dead
-//   instance is rejected at once instead of hanging; class instances (Durable Objects) are
-//   rebuilt from their original constructor arguments when next used.
+//   instance is rejected at once instead of hanging, except one whose future no executor tick
+//   had polled yet (none of its Rust code ran): that one is made again on the fresh instance;
+//   class instances (Durable Objects) are rebuilt from their original constructor arguments
+//   when next used.
 //
 // To read the flag the runtime needs the instance's exports, which the glue keeps private. It
 // therefore observes instantiation: `WebAssembly.Instance` is replaced by a transparent proxy
