@@ -18,8 +18,10 @@
 //   stack) the runtime re-initialises through the glue's `__wbg_reset_state()`, so no later
 //   call, callback, timer or promise continuation can enter the dead instance (the glue then
 //   rejects stale closures and objects by instance id); every call still in flight on the dead
-//   instance is rejected at once instead of hanging; class instances (Durable Objects) are
-//   rebuilt from their original constructor arguments when next used.
+//   instance is rejected at once instead of hanging, except one whose future no executor tick
+//   had polled yet (none of its Rust code ran): that one is made again on the fresh instance;
+//   class instances (Durable Objects) are rebuilt from their original constructor arguments
+//   when next used.
 //
 // To read the flag the runtime needs the instance's exports, which the glue keeps private. It
 // therefore observes instantiation: `WebAssembly.Instance` is replaced by a transparent proxy
@@ -510,6 +512,9 @@ function recoveryFor(glue, EXPORTS) {
  * @property {number} generation_$
  * @property {Handles | null} handles_$
  * @property {boolean} settled_$
+ * @property {(() => unknown) | null} again_$ makes the call again (null: it may never be)
+ * @property {number} ticks_$ executor ticks begun before the call was made
+ * @property {(value: unknown) => void} settle_$ resolves the caller's promise
  * @property {Pending | null} prev_$ neighbours in the runtime's list of calls in flight
  * @property {Pending | null} next_$
  */
@@ -596,7 +601,7 @@ class Recovery {
     this.dyingCause_$ = null;
     this.reinitWanted_$ = false; // `schedule_reinit()` called while the instance was alive
     this.reinitialising_$ = false; // `__wbg_reset_state()` is running
-    /** @type {{ outcome: string, inFlight: number } | null} an abort whose error is not seen yet */
+    /** @type {{ outcome: string, inFlight: number, unstarted: number } | null} an abort whose error is not seen yet */
     this.unreported_$ = null;
     this.reinitFailures_$ = 0; // consecutive failed re-initialisations
     this.reinitFailedAt_$ = 0; // when the last one failed (Date.now())
@@ -610,6 +615,8 @@ class Recovery {
     this.tickWrapper_$ = null;
     this.tickScheduled_$ = false; // whether the executor asked for a tick since the last began
     this.tickGeneration_$ = -1; // the instance `tickWrapper` was made for
+    this.ticks_$ = 0; // executor ticks that entered an instance so far
+    this.ticking_$ = false; // an executor tick is running
     /** @type {Int32Array | null} */
     this.flagView_$ = null;
     /** @type {ArrayBuffer | null} */
@@ -620,6 +627,7 @@ class Recovery {
       failures: 0, // recoverable failures (panics, JS errors, `Err` results)
       abortedInFlight: 0, // calls rejected because their instance aborted or was replaced
       droppedFutures: 0, // calls rejected because wasm-bindgen dropped their future
+      retried: 0, // calls in flight at an abort whose future was never polled, run again
       reinitFailures: 0, // re-initialisations that failed (the start function aborted)
       lastAbort: /** @type {string | null} */ (null), // "<kind> in <call>"
       observed: this.record_$ !== null, // whether the terminated flag is read (see the top)
@@ -741,8 +749,10 @@ class Recovery {
    * @param {unknown[]} args
    * @param {string} label
    * @param {boolean} [objects] whether results that are class instances get wrapped
+   * @param {(() => unknown) | null} [again] makes the whole call again, on the live instance:
+   *   an async call whose future was never polled when its instance died is run again by it
    */
-  invoke_$(fn, thisArg, args, label, objects = false) {
+  invoke_$(fn, thisArg, args, label, objects = false, again = null) {
     this.ensureLive_$(label);
     // What a panic hook printed before this call began is another call's.
     observer.panic = null;
@@ -784,8 +794,15 @@ class Recovery {
             break;
           }
         }
-        if (handles_$ !== null && !objects) return this.follow_$(result, label, generation_$, handles_$);
-        return this.track_$(result, label, generation_$, handles_$, objects);
+        // Only a future wasm-bindgen-futures runs can be known never to have been polled: its
+        // promise is Rust's (captured), and it is polled only by an executor tick (observed),
+        // never by the call that spawns it; a call made during a tick may be polled by it.
+        const retry =
+          handles_$ !== null && !this.ticking_$ && this.record_$ !== null && this.record_$.tickImports.length > 0
+            ? again
+            : null;
+        if (handles_$ !== null && !objects) return this.follow_$(result, label, generation_$, handles_$, retry);
+        return this.track_$(result, label, generation_$, handles_$, objects, retry);
       }
       if (objects) return this.adopt_$(result);
     }
@@ -810,11 +827,23 @@ class Recovery {
    * @param {number} generation_$
    * @param {Handles | null} handles_$
    * @param {boolean} objects
+   * @param {(() => unknown) | null} again
    */
-  track_$(promise, label, generation_$, handles_$, objects) {
+  track_$(promise, label, generation_$, handles_$, objects, again) {
     return new NativePromise((resolve, reject) => {
       /** @type {Pending} */
-      const entry = { reject_$: reject, label_$: label, generation_$, handles_$, settled_$: false, prev_$: null, next_$: null };
+      const entry = {
+        reject_$: reject,
+        label_$: label,
+        generation_$,
+        handles_$,
+        settled_$: false,
+        again_$: again,
+        ticks_$: this.ticks_$,
+        settle_$: resolve,
+        prev_$: null,
+        next_$: null,
+      };
       this.pending_$.add_$(entry);
       resolveThrough(
         promise,
@@ -843,8 +872,9 @@ class Recovery {
    * @param {string} label
    * @param {number} generation_$
    * @param {Handles} handles_$
+   * @param {(() => unknown) | null} again
    */
-  follow_$(promise, label, generation_$, handles_$) {
+  follow_$(promise, label, generation_$, handles_$, again) {
     // Rust settled it during the call (with a thenable, it still has to be followed).
     if (handles_$.called_$ && !handles_$.adopting_$) return promise;
     /** @type {Pending} */
@@ -854,6 +884,9 @@ class Recovery {
       generation_$,
       handles_$,
       settled_$: false,
+      again_$: again,
+      ticks_$: this.ticks_$,
+      settle_$: /** @type {(value: unknown) => void} */ (handles_$.done_$),
       prev_$: null,
       next_$: null,
     };
@@ -936,6 +969,10 @@ class Recovery {
       const generation_$ = made;
       observer.panic = null;
       recovery.depth_$ += 1;
+      // Every future spawned before now may be polled by this tick.
+      recovery.ticks_$ += 1;
+      const ticking = recovery.ticking_$;
+      recovery.ticking_$ = true;
       let failed = false;
       let error;
       try {
@@ -945,6 +982,7 @@ class Recovery {
         error = e;
         claimHook(e);
       }
+      recovery.ticking_$ = ticking;
       recovery.depth_$ -= 1;
       if (generation_$ !== recovery.generation_$) return; // a tick of a replaced instance
       if (recovery.dying_$ || recovery.terminated_$()) {
@@ -1056,8 +1094,7 @@ class Recovery {
     }
     this.dying_$ = false;
     this.stats_$.aborts += 1;
-    const { outcome, inFlight } = this.replaceInstance_$(null);
-    this.unreported_$ = { outcome, inFlight };
+    this.unreported_$ = this.replaceInstance_$(null);
     if (error !== null && error !== undefined) {
       this.reportAbort_$(error, where ?? "an unknown call");
     } else {
@@ -1071,6 +1108,16 @@ class Recovery {
    */
   replaceInstance_$(reason) {
     const inFlight = this.pending_$.take_$();
+    // A call whose future no executor tick could have polled has run no Rust code of its own
+    // (wasm-bindgen-futures polls a spawned future first in the next tick; the export only
+    // converted its arguments and spawned it): it lost nothing, and runs on the fresh instance.
+    /** @type {Set<Pending>} */
+    const unstarted = new Set();
+    for (const entry of inFlight) {
+      if (entry.again_$ !== null && entry.ticks_$ === this.ticks_$ && !entry.handles_$?.called_$) {
+        unstarted.add(entry);
+      }
+    }
     const outcome = this.reinitialise_$(reason);
     if (inFlight.length > 0) {
       // Each call its own error, with no cause: the abort is another call's (its record is
@@ -1089,9 +1136,23 @@ class Recovery {
         this.stats_$.abortedInFlight += 1;
         entry.reject_$(failure());
       };
+      const retry = (/** @type {Pending} */ entry) => {
+        if (entry.settled_$) return;
+        entry.settled_$ = true;
+        this.stats_$.retried += 1;
+        let result;
+        try {
+          result = /** @type {() => unknown} */ (entry.again_$)();
+        } catch (error) {
+          result = NativePromise.reject(error);
+        }
+        entry.settle_$(result);
+      };
       later(() => {
         for (const entry of inFlight) {
-          if (entry.handles_$?.called_$) {
+          if (unstarted.has(entry)) {
+            retry(entry);
+          } else if (entry.handles_$?.called_$) {
             later(() => later(() => later(() => reject(entry))));
           } else {
             reject(entry);
@@ -1099,7 +1160,7 @@ class Recovery {
         }
       });
     }
-    return { outcome, inFlight: inFlight.length };
+    return { outcome, inFlight: inFlight.length, unstarted: unstarted.size };
   }
 
   /**
@@ -1115,7 +1176,10 @@ class Recovery {
     this.stats_$.lastAbort = `${kind} in ${where}`;
     this.log_$(
       `Wasm instance aborted (${kind} in ${where}); ${report.outcome}` +
-        (report.inFlight > 0 ? `; ${report.inFlight} call(s) were in flight on it` : ""),
+        (report.inFlight > 0 ? `; ${report.inFlight} call(s) were in flight on it` : "") +
+        (report.unstarted > 0
+          ? ` (${report.unstarted} not started yet: run on the fresh instance)`
+          : ""),
       error,
       where,
     );
@@ -1289,7 +1353,8 @@ export function createWorker(glue, EXPORTS, WorkerEntrypoint) {
     for (const name of handlers) {
       const handler = glue[name];
       worker[name] = function (/** @type {unknown} */ event, /** @type {unknown} */ env, /** @type {unknown} */ ctx) {
-        return recovery.invoke_$(handler, undefined, [event, env, ctx], name);
+        const run = () => recovery.invoke_$(handler, undefined, [event, env, ctx], name, false, run);
+        return run();
       };
     }
     return worker;
@@ -1308,7 +1373,9 @@ export function createWorker(glue, EXPORTS, WorkerEntrypoint) {
       name,
       /** @this {any} @param {unknown} event */
       function (event) {
-        return recovery.invoke_$(handler, undefined, [event, this.env, this.ctx], name);
+        const { env, ctx } = this;
+        const run = () => recovery.invoke_$(handler, undefined, [event, env, ctx], name, false, run);
+        return run();
       },
     );
   }
@@ -1319,7 +1386,8 @@ export function createWorker(glue, EXPORTS, WorkerEntrypoint) {
     }
     const fn = glue[name];
     defineMethod(Worker.prototype, name, function (/** @type {unknown[]} */ ...args) {
-      return recovery.invoke_$(fn, undefined, recovery.unwrapAll_$(args), name, true);
+      const run = () => recovery.invoke_$(fn, undefined, recovery.unwrapAll_$(args), name, true, run);
+      return run();
     });
   }
   return Worker;
@@ -1336,7 +1404,8 @@ export function wrapFunction(glue, name, EXPORTS) {
   const fn = glue[name];
   if (typeof fn !== "function") throw new TypeError(`${LOG_PREFIX} glue has no function ${name}`);
   const wrapped = function (/** @type {unknown[]} */ ...args) {
-    return recovery.invoke_$(fn, undefined, recovery.unwrapAll_$(args), name, true);
+    const run = () => recovery.invoke_$(fn, undefined, recovery.unwrapAll_$(args), name, true, run);
+    return run();
   };
   Object.defineProperty(wrapped, "name", { value: name });
   return wrapped;
@@ -1353,22 +1422,27 @@ const STATE = Symbol("cargo-worker-build.object");
  */
 
 /**
- * Replaces wrapped objects among `args` by the glue's objects behind them, so exports that
- * take `&T` or `T` get what the glue's class assertion expects.
+ * `args` with wrapped objects replaced by the glue's objects behind them, so exports that take
+ * `&T` or `T` get what the glue's class assertion expects. A copy when any is replaced: a call
+ * made again after an abort unwraps the same arguments onto the fresh instance.
  * @this {Recovery}
  * @param {unknown[]} args
  */
 Recovery.prototype.unwrapAll_$ = function (args) {
   if (this.classes_$.size === 0) return args;
+  let unwrapped = args;
   for (let i = 0; i < args.length; i++) {
     const arg = /** @type {any} */ (args[i]);
     if (arg !== null && typeof arg === "object") {
       /** @type {ObjectState | undefined} */
       const state = arg[STATE];
-      if (state !== undefined) args[i] = state.current_$(arg);
+      if (state !== undefined) {
+        if (unwrapped === args) unwrapped = [...args];
+        unwrapped[i] = state.current_$(arg);
+      }
     }
   }
-  return args;
+  return unwrapped;
 };
 
 /**
@@ -1450,7 +1524,10 @@ export function wrapClass(glue, name, EXPORTS) {
         key,
         /** @this {any} @param {unknown[]} args */
         function (...args) {
-          return recovery.invoke_$(method, current(this), recovery.unwrapAll_$(args), label, true);
+          // Made again, it calls the object as rebuilt on the fresh instance.
+          const run = () =>
+            recovery.invoke_$(method, current(this), recovery.unwrapAll_$(args), label, true, run);
+          return run();
         },
       );
     } else if (descriptor.get || descriptor.set) {
@@ -1496,8 +1573,10 @@ export function wrapClass(glue, name, EXPORTS) {
     const descriptor = Object.getOwnPropertyDescriptor(Inner, key);
     if (typeof descriptor?.value !== "function") continue;
     const fn = descriptor.value;
+    const label = `${name}.${String(key)}`;
     defineMethod(Wrapped, key, function (/** @type {unknown[]} */ ...args) {
-      return recovery.invoke_$(fn, Inner, recovery.unwrapAll_$(args), `${name}.${String(key)}`, true);
+      const run = () => recovery.invoke_$(fn, Inner, recovery.unwrapAll_$(args), label, true, run);
+      return run();
     });
   }
   return Wrapped;

@@ -593,8 +593,10 @@ fn library_unrelated_errors_are_not_rust_failures() {
     );
 }
 
-/// Item 4: `schedule_reinit()` on a live instance with a call in flight: the next call runs on a
-/// fresh instance and the call in flight fails at once instead of hanging.
+/// Item 4: `schedule_reinit()` on a live instance with calls in flight: the next call runs on a
+/// fresh instance; a call in flight whose future had been polled fails at once instead of
+/// hanging, and one whose future no executor tick had polled yet runs on the fresh instance
+/// (issue 22, finding 15).
 #[test]
 fn library_schedule_reinit_settles_calls_in_flight() {
     let server = library_server();
@@ -609,7 +611,14 @@ fn library_schedule_reinit_settles_calls_in_flight() {
         seen["slow"]["ms"].as_f64().unwrap() < 250.0,
         "at once, not after its 300 ms timer: {seen}"
     );
-    assert_eq!(server.stats("/stats")["reinits"], 1);
+    // Its future had never been polled: it runs on the fresh instance, once (after `next`).
+    assert_eq!(
+        seen["queued"]["value"], 2,
+        "the call that had not started: {seen}"
+    );
+    let stats = server.stats("/stats");
+    assert_eq!(stats["reinits"], 1, "{stats}");
+    assert_eq!(stats["retried"], 1, "{stats}");
 }
 
 /// Item 5: JS -> Rust -> JS callback -> Rust export that aborts. The inner call sees the trap,

@@ -6,7 +6,8 @@
 // through a library function) on two instances (with and without a workers-rs-style abort
 // hook). After every sequence:
 // - every call has settled (a call waiting on a thenable that never calls back only until the
-//   abort that ends its sequence);
+//   abort that ends its sequence; a call whose future no executor tick had polled when its
+//   instance died runs on the fresh one);
 // - no call entered an instance whose terminated flag was set;
 // - no error a caller got and no record the runtime logged carries another call's data (each
 //   call has its own tag, which its panics print and carry);
@@ -167,9 +168,11 @@ async function sequence(seq, random) {
     else if (wait < 0.6) await sleep(1);
   }
   open();
-  // A call waiting on a thenable that never calls back settles only when its instance dies.
+  // A call waiting on a thenable that never calls back settles only when its instance dies
+  // after its future was polled (one that had not started would run on the fresh instance): its
+  // timer (at most 1 ms) and the executor tick behind it have run by then.
   for (const g of stuck) {
-    await sleep(1);
+    await sleep(5);
     try {
       g.fns.trap();
     } catch {

@@ -149,6 +149,7 @@ export const scheduleReinitWithCallsInFlight = {
   async test() {
     const before = stats(hooked.glue).reinits;
     const slow = h.later("ok", 1000);
+    await h.later("ok", 0); // an executor tick: `slow` may have started
     h.scheduleReinit();
     const started = Date.now();
     equal(h.bump(), 1, "the next call runs on a fresh instance");
@@ -391,6 +392,7 @@ export const anAbortOutsideACallFailsCallsInFlightAtOnce = {
       const dead = glue.__fakeDeadEntries();
       const started = Date.now();
       const slow = fns.later("ok", 2000);
+      await fns.later("ok", 0); // an executor tick: `slow` may have started
       fns.abortInTimer(10, wake);
       await rejects(within(slow, 1500, "the call in flight"), (e) => e instanceof WasmAbortError, "the call in flight fails");
       assert(Date.now() - started < 600, "at the abort, not at the next call or when its own timer fires");
@@ -420,6 +422,7 @@ export const callsInFlightDoNotGetAnotherCallsAbort = {
   async test() {
     for (const fns of [h, p]) {
       const inFlight = [fns.later("ok", 1000), fns.later("ok", 1000)];
+      await fns.later("ok", 0); // an executor tick: they may have started
       const own = throws(() => fns.trap(), (e) => e instanceof WebAssembly.RuntimeError, "the aborting call gets its trap");
       const errors = [];
       for (const call of inFlight) {
@@ -482,5 +485,34 @@ export const aWorkersRsHookRecordTakesItsLocation = {
       record?.startsWith("cargo-worker-build: panic failed: PanicError: boom (recovered; instance kept) [panic at src/wr.rs:1:1, build unknown]"),
       `the record has the hook's location: ${record}`,
     );
+  },
+};
+
+export const aCallNotStartedAtAnAbortRunsOnTheFreshInstance = {
+  async test() {
+    // An executor tick polls every future spawned before it began. A call made since the last
+    // tick has run no Rust code of its own when the instance dies: it runs on the fresh
+    // instance, once. A call made before a tick may have been polled: it fails, and is never
+    // run again. Through a wrapped function (followed by the runtime) and a Worker handler
+    // (the caller gets Rust's own promise).
+    const worker = createWorker(hooked.glue, { ...HOOKED, handlers: ["later"] });
+    const viaHandler = (kind, ms) => worker.later(kind, ms, undefined);
+    for (const [later, fns, glue] of [[h.later, h, hooked.glue], [viaHandler, h, hooked.glue], [p.later, p, plain.glue]]) {
+      const started = later("ok", 1000);
+      await later("ok", 0); // an executor tick ran after `started` was made
+      const before = stats(glue);
+      const deadEntries = glue.__fakeDeadEntries();
+      const notStarted = later("ok", 0);
+      throws(() => fns.trap(), (e) => e instanceof WebAssembly.RuntimeError, "the aborting call gets its trap");
+      await rejects(within(started, 600, "the call that may have started"), (e) => e instanceof WasmAbortError, "a call that may have started fails");
+      equal(await within(notStarted, 600, "the call that had not started"), 1, "the call that had not started ran on the fresh instance");
+      equal(fns.bump(), 2, "and ran once");
+      const after = stats(glue);
+      equal(after.retried - before.retried, 1, "one call run again");
+      equal(after.abortedInFlight - before.abortedInFlight, 1, "one call failed");
+      equal(after.reinits - before.reinits, 1, "one re-initialisation");
+      equal(glue.__fakeDeadEntries(), deadEntries, "no entry into the dead instance");
+      equal(after.inFlight, 0, "nothing left in flight");
+    }
   },
 };
