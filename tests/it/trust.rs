@@ -256,7 +256,7 @@ fn a_build_cancelled_as_wrangler_does_while_wasm_opt_runs_keeps_the_previous_bun
         std::thread::sleep(Duration::from_millis(10));
     }
     let sent = Command::new("kill")
-        .args(["-TERM", &format!("-{group}")])
+        .args(["-s", "TERM", "--", &format!("-{group}")])
         .status()
         .unwrap();
     assert!(sent.success());
