@@ -831,20 +831,7 @@ class Recovery {
    */
   track_$(promise, label, generation_$, handles_$, objects, again) {
     return new NativePromise((resolve, reject) => {
-      /** @type {Pending} */
-      const entry = {
-        reject_$: reject,
-        label_$: label,
-        generation_$,
-        handles_$,
-        settled_$: false,
-        again_$: again,
-        ticks_$: this.ticks_$,
-        settle_$: resolve,
-        prev_$: null,
-        next_$: null,
-      };
-      this.pending_$.add_$(entry);
+      const entry = this.enter_$(resolve, reject, label, generation_$, handles_$, again);
       resolveThrough(
         promise,
         (value) => {
@@ -865,6 +852,34 @@ class Recovery {
   }
 
   /**
+   * A new entry in the list of calls in flight, for `track` and `follow`.
+   * @param {(value: unknown) => void} settle
+   * @param {(reason: unknown) => void} reject
+   * @param {string} label
+   * @param {number} generation_$
+   * @param {Handles | null} handles_$
+   * @param {(() => unknown) | null} again
+   * @returns {Pending}
+   */
+  enter_$(settle, reject, label, generation_$, handles_$, again) {
+    /** @type {Pending} */
+    const entry = {
+      reject_$: reject,
+      label_$: label,
+      generation_$,
+      handles_$,
+      settled_$: false,
+      again_$: again,
+      ticks_$: this.ticks_$,
+      settle_$: settle,
+      prev_$: null,
+      next_$: null,
+    };
+    this.pending_$.add_$(entry);
+    return entry;
+  }
+
+  /**
    * Like `track`, for a promise whose own `reject` the runtime holds: the caller gets the
    * promise itself (one promise and one microtask fewer per call), and the runtime rejects it
    * directly if its instance aborts or its future is dropped.
@@ -877,22 +892,16 @@ class Recovery {
   follow_$(promise, label, generation_$, handles_$, again) {
     // Rust settled it during the call (with a thenable, it still has to be followed).
     if (handles_$.called_$ && !handles_$.adopting_$) return promise;
-    /** @type {Pending} */
-    const entry = {
-      reject_$: /** @type {(reason: unknown) => void} */ (handles_$.fail_$),
-      label_$: label,
+    const entry = this.enter_$(
+      /** @type {(value: unknown) => void} */ (handles_$.done_$),
+      /** @type {(reason: unknown) => void} */ (handles_$.fail_$),
+      label,
       generation_$,
       handles_$,
-      settled_$: false,
-      again_$: again,
-      ticks_$: this.ticks_$,
-      settle_$: /** @type {(value: unknown) => void} */ (handles_$.done_$),
-      prev_$: null,
-      next_$: null,
-    };
+      again,
+    );
     handles_$.entry_$ = entry;
     handles_$.owner_$ = this;
-    this.pending_$.add_$(entry);
     return promise;
   }
 
